@@ -1,0 +1,221 @@
+// capabilities(): what works on this machine and, when something does not,
+// why. The native probe makes the system calls; this file reads /proc and
+// /sys and decides what the results mean. It never throws.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { native, nativeLoadError } from './native';
+import { systemError } from './errors';
+
+export interface Facility {
+  /** Whether ringwire can use this facility here. */
+  available: boolean;
+  /** Why not (or a caveat when available). */
+  reason?: string;
+}
+
+export interface UringCapability extends Facility {
+  /** io_uring_setup() result: 0 or an errno name. */
+  setup: string;
+  /** kernel.io_uring_disabled (0 = allowed, 1 = privileged only, 2 = off), null if absent. */
+  sysctlDisabled: number | null;
+  singleIssuerDeferTaskrun: boolean;
+  features: number;
+  multishotRecv: boolean;
+  multishotAccept: boolean;
+  providedBufferRings: boolean;
+  sendZc: boolean;
+  sendmsgZc: boolean;
+  bundles: boolean;
+  futexWait: boolean;
+  linkTimeout: boolean;
+}
+
+export interface Capabilities {
+  kernel: { release: string; major: number; minor: number };
+  addon: Facility;
+  io_uring: UringCapability;
+  af_xdp: Facility & { socket: string; capNetAdmin: boolean; capBpf: boolean; capNetRaw: boolean };
+  bpf: Facility & { progLoad: string };
+  shm: Facility & { path: string; freeBytes: number | null };
+  hugepages: Facility & { pageSizeBytes: number | null; total: number; free: number; memfdHugetlb: string };
+  memlock: { soft: number | null; hard: number | null; reason?: string };
+  nofile: { soft: number | null; hard: number | null };
+  seccomp: { mode: number | null; reason?: string };
+  numa: { nodes: number[] };
+  ef_vi: Facility & { compiled: boolean };
+}
+
+const CAP_NET_ADMIN = 12;
+const CAP_NET_RAW = 13;
+const CAP_SYS_ADMIN = 21;
+const CAP_BPF = 39;
+
+function readText(p: string): string | null {
+  try {
+    return fs.readFileSync(p, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+export function errName(ret: number): string {
+  return ret >= 0 ? 'ok' : systemError(ret, 'probe').code;
+}
+
+function parseRange(list: string): number[] {
+  const out: number[] = [];
+  for (const part of list.trim().split(',')) {
+    if (!part) continue;
+    const [a, b] = part.split('-').map(Number);
+    for (let i = a; i <= (b ?? a); i++) out.push(i);
+  }
+  return out;
+}
+
+export function meminfo(): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of (readText('/proc/meminfo') ?? '').split('\n')) {
+    const m = /^(\S+):\s+(\d+)/.exec(line);
+    if (m) out[m[1]] = Number(m[2]);
+  }
+  return out;
+}
+
+function limit(v: number): number | null {
+  // RLIM_INFINITY arrives as 2^64-1, beyond a double's exact range.
+  return v >= 2 ** 63 ? null : v;
+}
+
+let cachedCaps: Capabilities | undefined;
+
+/** Probes once per thread; pass `{ refresh: true }` to probe again. */
+export function capabilities(opts: { refresh?: boolean } = {}): Capabilities {
+  if (cachedCaps && !opts.refresh) return cachedCaps;
+  const rel = os.release();
+  const [major, minor] = rel.split('.').map((x) => parseInt(x, 10));
+  const loadErr = nativeLoadError();
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  let p: any = null;
+  let probeErr: string | undefined;
+  if (!loadErr) {
+    try {
+      p = native().probe();
+    } catch (e) {
+      probeErr = (e as Error).message;
+    }
+  }
+  const noAddon = loadErr ? `native addon not loaded: ${loadErr.message.split('\n')[0]}` : probeErr;
+
+  const sysctlRaw = readText('/proc/sys/kernel/io_uring_disabled');
+  const sysctlDisabled = sysctlRaw === null ? null : Number(sysctlRaw.trim());
+  const status = readText('/proc/self/status') ?? '';
+  const seccompMatch = /^Seccomp:\s+(\d+)/m.exec(status);
+  const seccompMode = seccompMatch ? Number(seccompMatch[1]) : null;
+
+  const u = p?.uring;
+  let uringReason: string | undefined;
+  if (!p) uringReason = noAddon;
+  else if (u.setup < 0) {
+    const name = errName(u.setup);
+    if (sysctlDisabled === 2) uringReason = `io_uring_setup failed (${name}): kernel.io_uring_disabled=2 turns io_uring off`;
+    else if (sysctlDisabled === 1) uringReason = `io_uring_setup failed (${name}): kernel.io_uring_disabled=1 allows only privileged processes (or the io_uring_group)`;
+    else if (seccompMode === 2) uringReason = `io_uring_setup failed (${name}): a seccomp filter is active (containers often block io_uring)`;
+    else uringReason = `io_uring_setup failed (${name})`;
+  } else if (u.multishotRecv <= 0) {
+    uringReason = `multishot recv with provided buffers does not work (${errName(u.multishotRecv)}); needs Linux 6.0+`;
+  }
+  const io_uring: UringCapability = {
+    available: !!p && u.setup === 0 && u.multishotRecv > 0 && u.bufRing === 0,
+    reason: uringReason,
+    setup: p ? errName(u.setup) : 'unknown',
+    sysctlDisabled,
+    singleIssuerDeferTaskrun: !!p && u.setupSingleIssuer === 0,
+    features: p ? u.features : 0,
+    multishotRecv: !!p && u.multishotRecv > 0,
+    multishotAccept: !!p && u.multishotAccept > 0,
+    providedBufferRings: !!p && u.bufRing === 0,
+    sendZc: !!p && u.opSendZc,
+    sendmsgZc: !!p && u.opSendmsgZc,
+    bundles: !!p && u.bundles,
+    futexWait: !!p && u.opFutexWait && u.opFutexWake,
+    linkTimeout: !!p && u.opLinkTimeout,
+  };
+
+  const capLo = p ? p.capEffectiveLo : 0;
+  const capHi = p ? p.capEffectiveHi : 0;
+  const hasCap = (n: number) => (n < 32 ? ((capLo >>> n) & 1) === 1 : ((capHi >>> (n - 32)) & 1) === 1);
+  const capNetAdmin = hasCap(CAP_NET_ADMIN);
+  const capBpf = hasCap(CAP_BPF) || hasCap(CAP_SYS_ADMIN);
+  const capNetRaw = hasCap(CAP_NET_RAW);
+  let xdpReason: string | undefined;
+  if (!p) xdpReason = noAddon;
+  else if (p.afXdpSocket < 0) xdpReason = `socket(AF_XDP) failed (${errName(p.afXdpSocket)})${p.afXdpSocket === -1 || p.afXdpSocket === -13 ? ': needs CAP_NET_RAW' : p.afXdpSocket === -97 ? ': kernel built without CONFIG_XDP_SOCKETS' : ''}`;
+  else if (!capNetAdmin) xdpReason = 'CAP_NET_ADMIN is missing (needed to attach an XDP program)';
+  else if (p.bpfProgLoad < 0) xdpReason = `BPF program load failed (${errName(p.bpfProgLoad)})`;
+
+  const shmPath = '/dev/shm';
+  let shmFree: number | null = null;
+  let shmReason: string | undefined;
+  try {
+    const st = fs.statfsSync(shmPath);
+    shmFree = st.bavail * st.bsize;
+    fs.accessSync(shmPath, fs.constants.W_OK);
+  } catch (e) {
+    shmReason = `${shmPath} is not usable (${(e as NodeJS.ErrnoException).code})`;
+  }
+
+  const mi = meminfo();
+  const hpSize = mi.Hugepagesize ? mi.Hugepagesize * 1024 : null;
+  const hpTotal = mi.HugePages_Total ?? 0;
+  const hpFree = mi.HugePages_Free ?? 0;
+  let hpReason: string | undefined;
+  if (hpTotal === 0) hpReason = 'no huge pages reserved (vm.nr_hugepages = 0)';
+  else if (hpFree === 0) hpReason = 'all reserved huge pages are in use';
+
+  const memlockSoft = p ? limit(p.memlockSoft) : null;
+  const memlockHard = p ? limit(p.memlockHard) : null;
+
+  const numaOnline = readText('/sys/devices/system/node/online');
+
+  cachedCaps = {
+    kernel: { release: rel, major, minor },
+    addon: { available: !loadErr, reason: loadErr?.message },
+    io_uring,
+    af_xdp: {
+      available: !!p && p.afXdpSocket === 0 && capNetAdmin && p.bpfProgLoad === 0,
+      reason: xdpReason,
+      socket: p ? errName(p.afXdpSocket) : 'unknown',
+      capNetAdmin,
+      capBpf,
+      capNetRaw,
+    },
+    bpf: {
+      available: !!p && p.bpfProgLoad === 0,
+      reason: !p ? noAddon : p.bpfProgLoad < 0 ? `BPF_PROG_LOAD failed (${errName(p.bpfProgLoad)})${capBpf ? '' : ': needs CAP_BPF or CAP_SYS_ADMIN'}` : undefined,
+      progLoad: p ? errName(p.bpfProgLoad) : 'unknown',
+    },
+    shm: { available: !shmReason, reason: shmReason, path: shmPath, freeBytes: shmFree },
+    hugepages: {
+      available: hpTotal > 0 && hpFree > 0,
+      reason: hpReason,
+      pageSizeBytes: hpSize,
+      total: hpTotal,
+      free: hpFree,
+      memfdHugetlb: p ? errName(p.memfdHuge) : 'unknown',
+    },
+    memlock: {
+      soft: memlockSoft,
+      hard: memlockHard,
+      reason: memlockSoft !== null && memlockSoft < 64 * 1024 * 1024 ? `RLIMIT_MEMLOCK is ${memlockSoft} bytes; locking large regions or UMEMs needs more` : undefined,
+    },
+    nofile: { soft: p ? limit(p.nofileSoft) : null, hard: p ? limit(p.nofileHard) : null },
+    seccomp: { mode: seccompMode, reason: seccompMode === 2 ? 'a seccomp filter is active; some syscalls may be blocked' : undefined },
+    numa: { nodes: numaOnline ? parseRange(numaOnline) : [0] },
+    ef_vi: {
+      available: !!p && p.efviCompiled,
+      compiled: !!p && p.efviCompiled,
+      reason: p?.efviCompiled ? undefined : 'not compiled in (build with -DRINGWIRE_EFVI_ROOT=<onload prefix>)',
+    },
+  };
+  return cachedCaps;
+}

@@ -1,0 +1,115 @@
+// One error model, shaped like Node's own: system errors carry code (errno
+// name), errno (negative, as libuv reports it) and syscall; argument
+// mistakes are TypeError/RangeError with ERR_* codes, thrown before any
+// native call.
+import * as util from 'node:util';
+
+export interface SystemError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+  address?: string;
+  port?: number;
+  path?: string;
+}
+
+/** Builds a Node-shaped system error from a (negative or positive) errno. */
+export function systemError(errno: number, syscall: string, extra?: { address?: string; port?: number; path?: string; message?: string }): SystemError {
+  const neg = errno > 0 ? -errno : errno;
+  let code: string;
+  try {
+    code = util.getSystemErrorName(neg);
+  } catch {
+    code = `Unknown system error ${neg}`;
+  }
+  let where = '';
+  if (extra?.address !== undefined) where = extra.port !== undefined ? ` ${extra.address}:${extra.port}` : ` ${extra.address}`;
+  else if (extra?.path !== undefined) where = ` ${extra.path}`;
+  const err = new Error(`${syscall} ${code}${where}${extra?.message ? ` (${extra.message})` : ''}`) as SystemError;
+  err.code = code;
+  err.errno = neg;
+  err.syscall = syscall;
+  if (extra?.address !== undefined) err.address = extra.address;
+  if (extra?.port !== undefined) err.port = extra.port;
+  if (extra?.path !== undefined) err.path = extra.path;
+  return err;
+}
+
+/** Throws a system error when a native call returned -errno; passes results through. */
+export function check(ret: number, syscall: string, extra?: Parameters<typeof systemError>[2]): number {
+  if (ret < 0) throw systemError(ret, syscall, extra);
+  return ret;
+}
+
+type CodedError<E extends Error> = E & { code: string };
+
+function coded<E extends Error>(err: E, code: string): CodedError<E> {
+  (err as CodedError<E>).code = code;
+  err.message = `${err.message}`;
+  return err as CodedError<E>;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (v === undefined) return 'undefined';
+  if (typeof v === 'function') return `function ${(v as { name?: string }).name || '<anonymous>'}`;
+  if (typeof v === 'object') return `an instance of ${(v as object).constructor?.name ?? 'Object'}`;
+  return `type ${typeof v} (${util.inspect(v).slice(0, 40)})`;
+}
+
+export function invalidArgType(name: string, expected: string, actual: unknown): TypeError {
+  return coded(new TypeError(`The "${name}" argument must be ${expected}. Received ${describe(actual)}`), 'ERR_INVALID_ARG_TYPE');
+}
+
+export function invalidArgValue(name: string, value: unknown, reason: string): TypeError {
+  return coded(new TypeError(`The argument '${name}' ${reason}. Received ${util.inspect(value).slice(0, 60)}`), 'ERR_INVALID_ARG_VALUE');
+}
+
+export function outOfRange(name: string, range: string, value: unknown): RangeError {
+  return coded(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${util.inspect(value).slice(0, 60)}`), 'ERR_OUT_OF_RANGE');
+}
+
+export function socketClosed(syscall = 'send'): Error {
+  return coded(new Error(`Not running (${syscall} after close)`), 'ERR_SOCKET_DGRAM_NOT_RUNNING');
+}
+
+// Validators: each throws before any native call.
+export function validateInteger(v: unknown, name: string, min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number') throw invalidArgType(name, 'of type number', v);
+  if (!Number.isInteger(v)) throw outOfRange(name, 'an integer', v);
+  if (v < min || v > max) throw outOfRange(name, `>= ${min} && <= ${max}`, v);
+  return v;
+}
+
+export function validateBoolean(v: unknown, name: string): boolean {
+  if (typeof v !== 'boolean') throw invalidArgType(name, 'of type boolean', v);
+  return v;
+}
+
+export function validateString(v: unknown, name: string): string {
+  if (typeof v !== 'string') throw invalidArgType(name, 'of type string', v);
+  return v;
+}
+
+export function validateFunction(v: unknown, name: string): (...args: never[]) => unknown {
+  if (typeof v !== 'function') throw invalidArgType(name, 'of type function', v);
+  return v as (...args: never[]) => unknown;
+}
+
+export function validateOneOf<T extends string>(v: unknown, name: string, allowed: readonly T[]): T {
+  if (typeof v !== 'string') throw invalidArgType(name, `one of ${allowed.map((a) => `'${a}'`).join(', ')}`, v);
+  if (!(allowed as readonly string[]).includes(v)) throw invalidArgValue(name, v, `must be one of: ${allowed.map((a) => `'${a}'`).join(', ')}`);
+  return v as T;
+}
+
+export function validatePowerOfTwo(v: unknown, name: string, min: number, max: number): number {
+  validateInteger(v, name, min, max);
+  const n = v as number;
+  if ((n & (n - 1)) !== 0) throw outOfRange(name, `a power of two between ${min} and ${max}`, v);
+  return n;
+}
+
+export function validateObject(v: unknown, name: string): Record<string, unknown> {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw invalidArgType(name, 'of type object', v);
+  return v as Record<string, unknown>;
+}

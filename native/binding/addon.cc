@@ -1,0 +1,26 @@
+#include "addon.h"
+
+#include <cstring>
+
+namespace rw {
+namespace {
+
+Napi::Value StrError(const Napi::CallbackInfo& info) {
+  int e = info[0].As<Napi::Number>().Int32Value();
+  return Napi::String::New(info.Env(), strerror(e < 0 ? -e : e));
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData(new AddonState(env));
+  exports.Set("strerror", Napi::Function::New(env, StrError, "strerror"));
+  InitProbe(env, exports);
+  return exports;
+}
+
+}  // namespace
+}  // namespace rw
+
+static Napi::Object InitRingwire(Napi::Env env, Napi::Object exports) {
+  return rw::Init(env, exports);
+}
+NODE_API_MODULE(ringwire, InitRingwire)
