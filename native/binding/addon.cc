@@ -14,6 +14,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new AddonState(env));
   exports.Set("strerror", Napi::Function::New(env, StrError, "strerror"));
   InitProbe(env, exports);
+  InitLoop(env, exports);
+  InitUdp(env, exports);
   return exports;
 }
 

@@ -27,6 +27,8 @@ inline AddonState* State(Napi::Env env) { return env.GetInstanceData<AddonState>
 
 // Module registration: one function per native facility.
 void InitProbe(Napi::Env env, Napi::Object exports);
+void InitLoop(Napi::Env env, Napi::Object exports);
+void InitUdp(Napi::Env env, Napi::Object exports);
 
 // Small conversions shared by the binding files.
 inline Napi::Value Num(Napi::Env env, double v) { return Napi::Number::New(env, v); }

@@ -1,0 +1,84 @@
+// The JS half of the per-thread io_uring loop: one dispatch function that
+// the native side calls once per wake with every event of that wake, routed
+// here by handle id. Each JS thread (main, worker) has its own instance
+// because each has its own module registry.
+import { native } from './native';
+import { check } from './errors';
+
+export type EventHandler = (kind: number, a: number, b: number) => void;
+
+export interface LoopStats {
+  submissions: number;
+  completions: number;
+  enterCalls: number;
+  wakeups: number;
+  sqFullFlushes: number;
+  cqOverflows: number;
+}
+
+const STAT_NAMES = ['submissions', 'completions', 'enterCalls', 'wakeups', 'sqFullFlushes', 'cqOverflows'] as const;
+
+export class ThreadLoop {
+  readonly events: Int32Array;
+  private readonly statsView: Float64Array;
+  readonly wake: 'eventfd' | 'ringfd';
+  readonly deferTaskrun: boolean;
+  private readonly handlers = new Map<number, EventHandler>();
+  private refs = 0;
+
+  constructor() {
+    const r = native().loopStart((start: number, end: number) => this.dispatch(start, end));
+    if (typeof r === 'number') check(r, 'io_uring_setup');
+    this.events = new Int32Array(r.events);
+    this.statsView = new Float64Array(r.stats);
+    this.wake = r.wake;
+    this.deferTaskrun = r.deferTaskrun;
+  }
+
+  private dispatch(start: number, end: number): void {
+    const ev = this.events;
+    for (let i = start; i < end; i++) {
+      const o = i * 4;
+      const h = this.handlers.get(ev[o]);
+      if (h !== undefined) h(ev[o + 1], ev[o + 2], ev[o + 3]);
+    }
+  }
+
+  register(id: number, h: EventHandler): void {
+    this.handlers.set(id, h);
+  }
+
+  unregister(id: number): void {
+    this.handlers.delete(id);
+  }
+
+  /** A ref'd handle keeps the process alive, like a Node handle. */
+  ref(): void {
+    if (this.refs++ === 0) native().loopSetRef(true);
+  }
+
+  unref(): void {
+    if (this.refs > 0 && --this.refs === 0) native().loopSetRef(false);
+  }
+
+  /** Counters of the thread's ring, read without a native call. */
+  get stats(): LoopStats {
+    const out = {} as LoopStats;
+    STAT_NAMES.forEach((k, i) => {
+      out[k] = this.statsView[i];
+    });
+    return out;
+  }
+}
+
+let threadLoop: ThreadLoop | undefined;
+
+export function loop(): ThreadLoop {
+  if (!threadLoop) threadLoop = new ThreadLoop();
+  return threadLoop;
+}
+
+/** Ring counters for this thread (undefined before the first socket). */
+export function loopStats(): LoopStats | undefined {
+  return threadLoop?.stats;
+}

@@ -1,0 +1,61 @@
+// Socket option numbers (Linux, asm-generic) and the per-socket counters,
+// read from a Float64Array over native memory (no native call).
+export const SOCKOPT = {
+  SOL_SOCKET: 1,
+  SO_REUSEADDR: 2,
+  SO_BROADCAST: 6,
+  SO_SNDBUF: 7,
+  SO_RCVBUF: 8,
+  SO_PRIORITY: 12,
+  SO_REUSEPORT: 15,
+  SO_BUSY_POLL: 46,
+  SO_INCOMING_CPU: 49,
+  IPPROTO_IP: 0,
+  IP_TOS: 1,
+  IP_TTL: 2,
+  IP_MULTICAST_IF: 32,
+  IP_MULTICAST_TTL: 33,
+  IP_MULTICAST_LOOP: 34,
+  IP_ADD_MEMBERSHIP: 35,
+  IP_DROP_MEMBERSHIP: 36,
+  IPPROTO_IPV6: 41,
+  IPV6_UNICAST_HOPS: 16,
+  IPV6_MULTICAST_IF: 17,
+  IPV6_MULTICAST_HOPS: 18,
+  IPV6_MULTICAST_LOOP: 19,
+  IPV6_ADD_MEMBERSHIP: 20,
+  IPV6_DROP_MEMBERSHIP: 21,
+  IPV6_V6ONLY: 26,
+  IPV6_TCLASS: 67,
+} as const;
+
+// Order matches struct UdpStats in native/core/udp.h (checked by a test
+// against native().udpLayout.statsFields).
+export const UDP_STAT_NAMES = [
+  'rxDatagrams', 'rxBytes', 'txDatagrams', 'txBytes', 'kernelDrops', 'starvations',
+  'rearms', 'truncated', 'zcSends', 'zcCopied', 'sendErrors', 'batches',
+] as const;
+
+export type UdpStats = Record<(typeof UDP_STAT_NAMES)[number], number>;
+
+export class UdpStatsView {
+  private frozen?: UdpStats;
+  constructor(private readonly view: Float64Array) {}
+
+  read(): UdpStats {
+    if (this.frozen) return { ...this.frozen };
+    const out = {} as UdpStats;
+    for (let i = 0; i < UDP_STAT_NAMES.length; i++) out[UDP_STAT_NAMES[i]] = this.view[i];
+    return out;
+  }
+
+  /** Keeps the last values: the native memory goes away on close. */
+  freeze(): void {
+    if (!this.frozen) this.frozen = this.read();
+  }
+
+  /** One counter without building an object (hot path). */
+  get(i: number): number {
+    return this.frozen ? this.frozen[UDP_STAT_NAMES[i]] : this.view[i];
+  }
+}

@@ -1,0 +1,599 @@
+// UDP sockets on the per-thread io_uring (or the epoll backend): options,
+// validation and the event model live here; the native side does syscalls
+// and ring operations only.
+import { EventEmitter } from 'node:events';
+import * as dns from 'node:dns';
+import * as net from 'node:net';
+import { capabilities } from './capabilities';
+import {
+  check, invalidArgType, invalidArgValue, outOfRange, socketClosed, systemError,
+  validateBoolean, validateFunction, validateInteger, validateObject, validateOneOf, validatePowerOfTwo,
+} from './errors';
+import { loop, type ThreadLoop } from './loop';
+import { native } from './native';
+import { type AddressInfo, SockaddrCache, decodeSockaddr, encodeSockaddr, mapIPv4, parseIPv6 } from './sockaddr';
+import { UdpBatch } from './udp-batch';
+import { SOCKOPT, type UdpStats, UdpStatsView } from './udp-stats';
+
+export type { AddressInfo } from './sockaddr';
+export type { UdpStats } from './udp-stats';
+export { UdpBatch } from './udp-batch';
+
+export type Backend = 'io_uring' | 'epoll';
+
+export interface UdpSocketOptions {
+  type: 'udp4' | 'udp6';
+  backend?: 'auto' | Backend;
+  reuseAddr?: boolean;
+  reusePort?: boolean;
+  ipv6Only?: boolean;
+  recvBufferSize?: number;
+  sendBufferSize?: number;
+  /** Receive buffers in the provided-buffer ring (power of two). */
+  bufferCount?: number;
+  /** Bytes per receive buffer, headers included (power of two). */
+  bufferSize?: number;
+  /** Kernel receive timestamps per datagram (SO_TIMESTAMPNS). */
+  timestamps?: boolean;
+  /** Datagrams at least this large use SEND_ZC (0 = never). */
+  zeroCopyThreshold?: number;
+  /** Busy-poll budget in µs (SO_BUSY_POLL). */
+  busyPoll?: number;
+}
+
+export type SendCallback = (err: Error | null, bytes?: number) => void;
+
+export interface Datagram {
+  data: Uint8Array;
+  port?: number;
+  address?: string;
+}
+
+interface Pending {
+  cb?: SendCallback;
+  keep?: Uint8Array | Uint8Array[];
+  left: number;
+  bytes: number;
+  err: Error | null;
+}
+
+const HEADER_SPACE = 16 + 32; // recvmsg_out + name, see native/core/udp.h
+let inlineSend = 0;
+const INLINE_SEND = () => inlineSend || (inlineSend = native().udpLayout.inlineSend as number);
+
+let defaultBackend: Backend | undefined;
+
+/** The backend 'auto' resolves to here, and why. */
+export function resolveBackend(requested: 'auto' | Backend = 'auto'): { backend: Backend; reason: string } {
+  const env = process.env.RINGWIRE_BACKEND;
+  if (requested === 'auto' && (env === 'epoll' || env === 'io_uring')) return { backend: env, reason: `RINGWIRE_BACKEND=${env}` };
+  if (requested !== 'auto') return { backend: requested, reason: 'requested' };
+  if (!defaultBackend) defaultBackend = capabilities().io_uring.available ? 'io_uring' : 'epoll';
+  return { backend: defaultBackend, reason: defaultBackend === 'io_uring' ? 'io_uring available' : `io_uring unavailable: ${capabilities().io_uring.reason}` };
+}
+
+function validatePort(port: unknown, name = 'port', allowZero = true): number {
+  if (typeof port !== 'number') throw invalidArgType(name, 'of type number', port);
+  if (!Number.isInteger(port) || port < (allowZero ? 0 : 1) || port > 65535) throw outOfRange(name, `>= ${allowZero ? 0 : 1} and <= 65535`, port);
+  return port;
+}
+
+let tokenSeq = 0;
+function nextToken(): number {
+  tokenSeq = (tokenSeq + 1) >>> 0;
+  if (tokenSeq === 0) tokenSeq = 1;
+  return tokenSeq;
+}
+
+const registry = new FinalizationRegistry<number>((id) => {
+  // A socket dropped without close(): release the fd, ring buffers and pool.
+  native().udpClose(id);
+});
+
+export class UdpSocket extends EventEmitter {
+  readonly type: 'udp4' | 'udp6';
+  readonly backend: Backend;
+  private readonly fam: 4 | 6;
+  private id: number;
+  private readonly loop: ThreadLoop;
+  private pool: Uint8Array;
+  private descs: Uint32Array;
+  private statsView: UdpStatsView;
+  private readonly addrCache: SockaddrCache;
+  private readonly pending = new Map<number, Pending>();
+  private readonly batch: UdpBatch;
+  private batchListener?: (batch: UdpBatch) => void;
+  private bound = false;
+  private receiving = false;
+  private connected = false;
+  private closed = false;
+  private refed = true;
+  private closePromise?: Promise<void>;
+  private closeResolve?: () => void;
+  private iterQueue?: { items: { msg: Buffer; rinfo: AddressInfo & { size: number } }[]; wake?: () => void };
+  private readonly lookup = dns.lookup;
+
+  constructor(opts: UdpSocketOptions) {
+    super();
+    validateObject(opts, 'options');
+    this.type = validateOneOf(opts.type, 'options.type', ['udp4', 'udp6'] as const);
+    const backend = opts.backend === undefined ? 'auto' : validateOneOf(opts.backend, 'options.backend', ['auto', 'io_uring', 'epoll'] as const);
+    const bufferCount = opts.bufferCount === undefined ? 1024 : validatePowerOfTwo(opts.bufferCount, 'options.bufferCount', 1, 32768);
+    const bufferSize = opts.bufferSize === undefined ? 2048 : validatePowerOfTwo(opts.bufferSize, 'options.bufferSize', 256, 65536 * 2);
+    const timestamps = opts.timestamps === undefined ? false : validateBoolean(opts.timestamps, 'options.timestamps');
+    const zc = opts.zeroCopyThreshold === undefined ? 0 : validateInteger(opts.zeroCopyThreshold, 'options.zeroCopyThreshold', 0, 65507);
+    for (const k of ['reuseAddr', 'reusePort', 'ipv6Only'] as const) if (opts[k] !== undefined) validateBoolean(opts[k], `options.${k}`);
+    for (const k of ['recvBufferSize', 'sendBufferSize'] as const) if (opts[k] !== undefined) validateInteger(opts[k], `options.${k}`, 1, 2 ** 31 - 1);
+    if (opts.busyPoll !== undefined) validateInteger(opts.busyPoll, 'options.busyPoll', 0, 2 ** 31 - 1);
+    if (opts.ipv6Only && this.type !== 'udp6') throw invalidArgValue('options.ipv6Only', opts.ipv6Only, 'is only valid for udp6 sockets');
+
+    this.fam = this.type === 'udp6' ? 6 : 4;
+    const resolved = resolveBackend(backend);
+    this.backend = resolved.backend;
+    this.loop = loop();
+    const r = native().udpOpen(this.backend === 'io_uring' ? 0 : 1, this.fam, bufferCount, bufferSize, timestamps, zc);
+    if (typeof r === 'number') check(r, this.backend === 'io_uring' ? 'io_uring_register' : 'socket');
+    this.id = r.id;
+    this.pool = new Uint8Array(r.pool);
+    this.descs = new Uint32Array(r.descs);
+    this.statsView = new UdpStatsView(new Float64Array(r.stats));
+    this.addrCache = new SockaddrCache(this.fam);
+    this.batch = new UdpBatch(this.pool, this.descs, bufferSize - HEADER_SPACE);
+    this.loop.register(this.id, (k, a, b) => this.onEvent(k, a, b));
+    this.loop.ref();
+    registry.register(this, this.id, this);
+    try {
+      if (opts.reuseAddr) this.setOpt(SOCKOPT.SOL_SOCKET, SOCKOPT.SO_REUSEADDR, 1, 'setsockopt');
+      if (opts.reusePort) this.setOpt(SOCKOPT.SOL_SOCKET, SOCKOPT.SO_REUSEPORT, 1, 'setsockopt');
+      if (opts.ipv6Only !== undefined) this.setOpt(SOCKOPT.IPPROTO_IPV6, SOCKOPT.IPV6_V6ONLY, opts.ipv6Only ? 1 : 0, 'setsockopt');
+      if (opts.recvBufferSize) this.setRecvBufferSize(opts.recvBufferSize);
+      if (opts.sendBufferSize) this.setSendBufferSize(opts.sendBufferSize);
+      if (opts.busyPoll !== undefined) this.setBusyPoll(opts.busyPoll);
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  // ---- events from the loop -------------------------------------------------
+
+  private onEvent(kind: number, a: number, b: number): void {
+    switch (kind) {
+      case 1: // recv: descriptors [0, a)
+        this.deliver(a);
+        break;
+      case 2: // sent: token a, result b
+        this.onSent(a, b);
+        break;
+      case 3:
+        this.emit('error', systemError(a, 'recvmsg'));
+        break;
+      case 4:
+        this.onClosed();
+        break;
+    }
+  }
+
+  private deliver(count: number): void {
+    const batch = this.batch;
+    batch.count = count;
+    if (this.batchListener) this.batchListener(batch);
+    const q = this.iterQueue;
+    if (this.listenerCount('message') === 0 && !q) return;
+    for (let i = 0; i < count; i++) {
+      const msg = Buffer.from(batch.payload(i)); // 'message' owns its bytes
+      const rinfo = { ...batch.source(i), size: msg.length };
+      if (q) q.items.push({ msg, rinfo });
+      this.emit('message', msg, rinfo);
+    }
+    if (q?.wake) {
+      const w = q.wake;
+      q.wake = undefined;
+      w();
+    }
+  }
+
+  private onSent(token: number, res: number): void {
+    const p = this.pending.get(token);
+    const err = res < 0 ? systemError(res, 'send') : null;
+    if (!p) {
+      if (err) this.emit('error', err);
+      return;
+    }
+    if (err && !p.err) p.err = err;
+    else if (res > 0) p.bytes += res;
+    if (--p.left > 0) return;
+    this.pending.delete(token);
+    if (p.cb) p.cb(p.err, p.bytes);
+    else if (p.err) this.emit('error', p.err);
+  }
+
+  private onClosed(): void {
+    this.loop.unregister(this.id);
+    if (this.refed) {
+      this.refed = false;
+      this.loop.unref();
+    }
+    for (const [, p] of this.pending) {
+      p.cb?.(p.err ?? socketClosed('send'));
+    }
+    this.pending.clear();
+    this.closeResolve?.();
+    this.emit('close');
+  }
+
+  // ---- receive --------------------------------------------------------------
+
+  /** Batch receive: one call per batch, views valid until the callback returns. */
+  onBatch(listener: ((batch: UdpBatch) => void) | null): this {
+    if (listener !== null) validateFunction(listener, 'listener');
+    this.batchListener = listener ?? undefined;
+    this.startReceiving();
+    return this;
+  }
+
+  override on(event: string | symbol, listener: (...args: any[]) => void): this {
+    super.on(event, listener);
+    if (event === 'message') this.startReceiving();
+    return this;
+  }
+
+  private startReceiving(): void {
+    if (this.receiving || this.closed || !this.bound) return;
+    this.receiving = true;
+    check(native().udpStart(this.id), 'recvmsg');
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<{ msg: Buffer; rinfo: AddressInfo & { size: number } }> {
+    const q = (this.iterQueue ??= { items: [] });
+    this.startReceiving();
+    const closed = new Promise<void>((r) => this.once('close', r));
+    while (!this.closed || q.items.length) {
+      if (q.items.length) {
+        yield q.items.shift()!;
+        continue;
+      }
+      await Promise.race([new Promise<void>((r) => { q.wake = r; }), closed]);
+    }
+  }
+
+  // ---- addressing -------------------------------------------------------------
+
+  private ensureOpen(syscall: string): void {
+    if (this.closed) throw socketClosed(syscall);
+  }
+
+  private checkAddress(address: string, name = 'address'): string {
+    if (typeof address !== 'string') throw invalidArgType(name, 'of type string', address);
+    const v = net.isIP(address);
+    if (v === 0) throw invalidArgValue(name, address, 'must be a numeric IPv4 or IPv6 address (hostnames resolve in send/bind)');
+    if (this.fam === 4 && v !== 4) throw invalidArgValue(name, address, 'must be an IPv4 address for a udp4 socket');
+    return address;
+  }
+
+  /** Binds synchronously; returns the bound address. */
+  bind(port = 0, address?: string): AddressInfo {
+    this.ensureOpen('bind');
+    validatePort(port);
+    const addr = address === undefined ? (this.fam === 4 ? '0.0.0.0' : '::') : this.checkAddress(address);
+    if (this.bound) throw Object.assign(new Error('Socket is already bound'), { code: 'ERR_SOCKET_ALREADY_BOUND' });
+    check(native().udpBind(this.id, encodeSockaddr(this.fam, this.fam === 6 ? mapIPv4(addr) : addr, port)), 'bind', { address: addr, port });
+    this.bound = true;
+    if (this.batchListener || this.listenerCount('message') || this.iterQueue) this.startReceiving();
+    return this.address();
+  }
+
+  connect(port: number, address?: string): void {
+    this.ensureOpen('connect');
+    validatePort(port, 'port', false);
+    const addr = address === undefined ? (this.fam === 4 ? '127.0.0.1' : '::1') : this.checkAddress(address);
+    if (!this.bound) this.bind(0);
+    check(native().udpConnect(this.id, this.addrCache.get(addr, port)), 'connect', { address: addr, port });
+    this.connected = true;
+  }
+
+  disconnect(): void {
+    this.ensureOpen('disconnect');
+    if (!this.connected) throw Object.assign(new Error('Not connected'), { code: 'ERR_SOCKET_DGRAM_NOT_CONNECTED' });
+    check(native().udpConnect(this.id, null), 'connect');
+    this.connected = false;
+  }
+
+  address(): AddressInfo {
+    this.ensureOpen('getsockname');
+    const r = native().udpName(this.id, false);
+    if (typeof r === 'number') throw systemError(r, 'getsockname');
+    return decodeSockaddr(r);
+  }
+
+  remoteAddress(): AddressInfo {
+    this.ensureOpen('getpeername');
+    const r = native().udpName(this.id, true);
+    if (typeof r === 'number') throw systemError(r, 'getpeername');
+    return decodeSockaddr(r);
+  }
+
+  // ---- send -----------------------------------------------------------------
+
+  private dest(port: number | undefined, address: string | undefined): Uint8Array | null {
+    if (port === undefined) {
+      if (!this.connected) throw Object.assign(new Error('port is required on an unconnected socket'), { code: 'ERR_SOCKET_DGRAM_NOT_CONNECTED' });
+      return null;
+    }
+    validatePort(port, 'port', false);
+    if (this.connected) throw Object.assign(new Error('Already connected'), { code: 'ERR_SOCKET_DGRAM_IS_CONNECTED' });
+    const addr = address === undefined ? (this.fam === 4 ? '127.0.0.1' : '::1') : address;
+    return this.addrCache.get(this.checkAddress(addr), port);
+  }
+
+  private toBytes(data: unknown, name = 'data'): Uint8Array {
+    if (data instanceof Uint8Array) return data;
+    if (typeof data === 'string') return Buffer.from(data);
+    if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    throw invalidArgType(name, 'of type string or an instance of Buffer, TypedArray, or DataView', data);
+  }
+
+  private submit(bytes: Uint8Array, to: Uint8Array | null, cb: SendCallback | undefined): void {
+    if (!this.bound) this.bind(0);
+    // Large datagrams are sent from our memory and need a completion to
+    // release it even when nobody waits for the result.
+    const token = cb || bytes.length > this.inlineSend ? nextToken() : 0;
+    const r = native().udpSend(this.id, bytes, 0, bytes.length, to, token);
+    if (r < 0) {
+      const err = systemError(r, 'send');
+      if (cb) process.nextTick(cb, err);
+      else process.nextTick(() => this.emit('error', err));
+      return;
+    }
+    if (token) this.pending.set(token, { cb, keep: r === 1 ? bytes : undefined, left: 1, bytes: 0, err: null });
+  }
+
+  /**
+   * Sends one datagram. With a callback it is called when the kernel has
+   * taken the datagram; without one a Promise is returned.
+   */
+  send(data: Uint8Array | string, port?: number, address?: string): Promise<number>;
+  send(data: Uint8Array | string, port: number | undefined, address: string | undefined, cb: SendCallback): void;
+  send(data: Uint8Array | string, port?: number, address?: string, cb?: SendCallback): Promise<number> | void {
+    this.ensureOpen('send');
+    const bytes = this.toBytes(data);
+    if (cb !== undefined) validateFunction(cb, 'callback');
+    if (address !== undefined && typeof address === 'string' && net.isIP(address) === 0) {
+      // Hostnames resolve first, as dgram does.
+      const run = (done: SendCallback) => this.lookup(address, { family: this.fam }, (err, ip) => {
+        if (err) return done(err);
+        try {
+          this.submit(bytes, this.dest(port, ip), done);
+        } catch (e) {
+          done(e as Error);
+        }
+      });
+      if (cb) return void run(cb);
+      return new Promise((res, rej) => run((e, n) => (e ? rej(e) : res(n ?? 0))));
+    }
+    const to = this.dest(port, address);
+    if (cb) return this.submit(bytes, to, cb);
+    return new Promise<number>((res, rej) => this.submit(bytes, to, (e, n) => (e ? rej(e) : res(n ?? 0))));
+  }
+
+  /**
+   * Queues a datagram with no completion at all: the fastest path. Errors
+   * surface as 'error' events.
+   */
+  queue(data: Uint8Array, port?: number, address?: string): void {
+    this.ensureOpen('send');
+    if (!(data instanceof Uint8Array)) throw invalidArgType('data', 'an instance of Buffer or Uint8Array', data);
+    const to = this.dest(port, address);
+    if (!this.bound) this.bind(0);
+    this.submit(data, to, undefined);
+  }
+
+  private get inlineSend(): number {
+    return INLINE_SEND();
+  }
+
+  /**
+   * Many datagrams in one native call and one submission. Each item may
+   * name its own destination; the callback (or Promise) settles when all
+   * are sent.
+   */
+  sendBatch(datagrams: (Uint8Array | Datagram)[], cb?: SendCallback): Promise<number> | void {
+    this.ensureOpen('send');
+    if (!Array.isArray(datagrams)) throw invalidArgType('datagrams', 'an Array', datagrams);
+    if (cb !== undefined) validateFunction(cb, 'callback');
+    const n = datagrams.length;
+    const bufs: Uint8Array[] = new Array(n);
+    let addrs: Uint8Array | null = null;
+    const stride = this.fam === 4 ? 16 : 28;
+    let perItem = false;
+    for (let i = 0; i < n; i++) {
+      const d = datagrams[i];
+      if (d instanceof Uint8Array) {
+        bufs[i] = d;
+      } else {
+        validateObject(d, `datagrams[${i}]`);
+        bufs[i] = this.toBytes(d.data, `datagrams[${i}].data`);
+        if (d.port !== undefined) perItem = true;
+      }
+    }
+    if (perItem) {
+      addrs = new Uint8Array(n * stride);
+      for (let i = 0; i < n; i++) {
+        const d = datagrams[i] as Datagram;
+        if (d instanceof Uint8Array || d.port === undefined) throw invalidArgValue(`datagrams[${i}].port`, undefined, 'is required when any datagram names a destination');
+        addrs.set(this.dest(d.port, d.address)!, i * stride);
+      }
+    } else if (!this.connected) {
+      throw Object.assign(new Error('sendBatch without destinations needs a connected socket'), { code: 'ERR_SOCKET_DGRAM_NOT_CONNECTED' });
+    }
+    if (!this.bound) this.bind(0);
+    const run = (done: SendCallback) => {
+      const token = nextToken();
+      const r = native().udpSendBatch(this.id, bufs, addrs, addrs ? stride : 0, token);
+      if (r < 0) return process.nextTick(done, systemError(r, 'sendmmsg'));
+      if (r === 0) return process.nextTick(done, null, 0);
+      this.pending.set(token, { cb: done, keep: bufs, left: r, bytes: 0, err: r < n ? systemError(-105, 'sendmmsg') : null });
+    };
+    if (cb) return void run(cb);
+    return new Promise((res, rej) => run((e, bytes) => (e ? rej(e) : res(bytes ?? 0))));
+  }
+
+  // ---- options --------------------------------------------------------------
+
+  private setOpt(level: number, name: number, value: number | Uint8Array, syscall: string): void {
+    this.ensureOpen(syscall);
+    check(native().udpSetOpt(this.id, level, name, value), syscall);
+  }
+
+  private getOpt(level: number, name: number): number {
+    this.ensureOpen('getsockopt');
+    return check(native().udpGetOpt(this.id, level, name), 'getsockopt');
+  }
+
+  setBroadcast(flag: boolean): void {
+    this.setOpt(SOCKOPT.SOL_SOCKET, SOCKOPT.SO_BROADCAST, validateBoolean(flag, 'flag') ? 1 : 0, 'setsockopt');
+  }
+
+  setTTL(ttl: number): number {
+    validateInteger(ttl, 'ttl', 1, 255);
+    if (this.fam === 4) this.setOpt(SOCKOPT.IPPROTO_IP, SOCKOPT.IP_TTL, ttl, 'setsockopt');
+    else this.setOpt(SOCKOPT.IPPROTO_IPV6, SOCKOPT.IPV6_UNICAST_HOPS, ttl, 'setsockopt');
+    return ttl;
+  }
+
+  setMulticastTTL(ttl: number): number {
+    validateInteger(ttl, 'ttl', 0, 255);
+    if (this.fam === 4) this.setOpt(SOCKOPT.IPPROTO_IP, SOCKOPT.IP_MULTICAST_TTL, ttl, 'setsockopt');
+    else this.setOpt(SOCKOPT.IPPROTO_IPV6, SOCKOPT.IPV6_MULTICAST_HOPS, ttl, 'setsockopt');
+    return ttl;
+  }
+
+  setMulticastLoopback(flag: boolean): boolean {
+    const v = validateBoolean(flag, 'flag') ? 1 : 0;
+    if (this.fam === 4) this.setOpt(SOCKOPT.IPPROTO_IP, SOCKOPT.IP_MULTICAST_LOOP, v, 'setsockopt');
+    else this.setOpt(SOCKOPT.IPPROTO_IPV6, SOCKOPT.IPV6_MULTICAST_LOOP, v, 'setsockopt');
+    return flag;
+  }
+
+  /** IPv4: the local interface address; IPv6: an interface index. */
+  setMulticastInterface(iface: string | number): void {
+    if (this.fam === 4) {
+      const addr = this.checkAddress(iface as string, 'interfaceAddress');
+      this.setOpt(SOCKOPT.IPPROTO_IP, SOCKOPT.IP_MULTICAST_IF, encodeSockaddr(4, addr, 0).subarray(4, 8), 'setsockopt');
+    } else {
+      this.setOpt(SOCKOPT.IPPROTO_IPV6, SOCKOPT.IPV6_MULTICAST_IF, validateInteger(iface, 'interfaceIndex', 0, 2 ** 31 - 1), 'setsockopt');
+    }
+  }
+
+  private membership(join: boolean, group: string, iface?: string | number): void {
+    const g = this.checkAddress(group, 'multicastAddress');
+    if (this.fam === 4 || net.isIPv4(g)) {
+      const mreq = new Uint8Array(8);
+      mreq.set(encodeSockaddr(4, g, 0).subarray(4, 8), 0);
+      if (iface !== undefined) mreq.set(encodeSockaddr(4, this.checkAddress(iface as string, 'multicastInterface'), 0).subarray(4, 8), 4);
+      this.setOpt(SOCKOPT.IPPROTO_IP, join ? SOCKOPT.IP_ADD_MEMBERSHIP : SOCKOPT.IP_DROP_MEMBERSHIP, mreq, join ? 'addMembership' : 'dropMembership');
+    } else {
+      const mreq = new Uint8Array(20);
+      mreq.set(parseIPv6(g), 0);
+      new DataView(mreq.buffer).setUint32(16, iface === undefined ? 0 : validateInteger(iface, 'multicastInterface', 0, 2 ** 31 - 1), true);
+      this.setOpt(SOCKOPT.IPPROTO_IPV6, join ? SOCKOPT.IPV6_ADD_MEMBERSHIP : SOCKOPT.IPV6_DROP_MEMBERSHIP, mreq, join ? 'addMembership' : 'dropMembership');
+    }
+  }
+
+  addMembership(group: string, iface?: string | number): void {
+    this.membership(true, group, iface);
+  }
+
+  dropMembership(group: string, iface?: string | number): void {
+    this.membership(false, group, iface);
+  }
+
+  setTOS(tos: number): void {
+    validateInteger(tos, 'tos', 0, 255);
+    if (this.fam === 4) this.setOpt(SOCKOPT.IPPROTO_IP, SOCKOPT.IP_TOS, tos, 'setsockopt');
+    else this.setOpt(SOCKOPT.IPPROTO_IPV6, SOCKOPT.IPV6_TCLASS, tos, 'setsockopt');
+  }
+
+  setPriority(priority: number): void {
+    this.setOpt(SOCKOPT.SOL_SOCKET, SOCKOPT.SO_PRIORITY, validateInteger(priority, 'priority', 0, 2 ** 31 - 1), 'setsockopt');
+  }
+
+  setBusyPoll(usec: number): void {
+    this.setOpt(SOCKOPT.SOL_SOCKET, SOCKOPT.SO_BUSY_POLL, validateInteger(usec, 'usec', 0, 2 ** 31 - 1), 'setsockopt');
+  }
+
+  /** The CPU that last processed this socket's receive (SO_INCOMING_CPU). */
+  get incomingCpu(): number {
+    return this.getOpt(SOCKOPT.SOL_SOCKET, SOCKOPT.SO_INCOMING_CPU);
+  }
+
+  setRecvBufferSize(size: number): void {
+    this.setOpt(SOCKOPT.SOL_SOCKET, SOCKOPT.SO_RCVBUF, validateInteger(size, 'size', 1, 2 ** 31 - 1), 'setsockopt');
+  }
+
+  setSendBufferSize(size: number): void {
+    this.setOpt(SOCKOPT.SOL_SOCKET, SOCKOPT.SO_SNDBUF, validateInteger(size, 'size', 1, 2 ** 31 - 1), 'setsockopt');
+  }
+
+  getRecvBufferSize(): number {
+    return this.getOpt(SOCKOPT.SOL_SOCKET, SOCKOPT.SO_RCVBUF);
+  }
+
+  getSendBufferSize(): number {
+    return this.getOpt(SOCKOPT.SOL_SOCKET, SOCKOPT.SO_SNDBUF);
+  }
+
+  // ---- lifecycle ----------------------------------------------------------------
+
+  /** Counters, read straight from native memory (a snapshot after close). */
+  get stats(): UdpStats {
+    return this.statsView.read();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  ref(): this {
+    if (!this.refed && !this.closed) {
+      this.refed = true;
+      this.loop.ref();
+    }
+    return this;
+  }
+
+  unref(): this {
+    if (this.refed && !this.closed) {
+      this.refed = false;
+      this.loop.unref();
+    }
+    return this;
+  }
+
+  /**
+   * Idempotent. Pending receives are cancelled; sends already with the
+   * kernel complete first. Views into the pool are detached at once.
+   */
+  close(cb?: () => void): Promise<void> {
+    if (!this.closePromise) {
+      this.closed = true;
+      this.statsView.freeze();
+      this.closePromise = new Promise<void>((r) => {
+        this.closeResolve = r;
+      });
+      // The loop stays ref'd until the kernel has let go (like a closing
+      // Node handle), so the close callback always runs.
+      if (!this.refed) this.loop.ref();
+      this.refed = true;
+      registry.unregister(this);
+      native().udpClose(this.id);
+      this.iterQueue?.wake?.();
+    }
+    if (cb) this.closePromise.then(cb);
+    return this.closePromise;
+  }
+}
+
+export function createUdpSocket(opts: UdpSocketOptions): UdpSocket {
+  return new UdpSocket(opts);
+}

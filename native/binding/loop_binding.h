@@ -1,0 +1,117 @@
+// The per-thread io_uring inside the JS thread's libuv loop.
+//
+// - uv_poll on the eventfd (DEFER_TASKRUN) or the ring fd wakes us; Reap()
+//   dispatches CQEs to handlers, which append compact events to one shared
+//   Int32Array; then ONE JS call (inside a callback scope, so microtasks run
+//   once afterwards) consumes every event of the wake.
+// - uv_prepare flushes queued SQEs once per loop turn.
+// - Handlers (sockets, waiters) live in an id table owned by the loop; JS
+//   holds ids, never pointers, so a stale id after close or teardown is a
+//   harmless lookup miss.
+// - Environment teardown (worker termination, exit): the uv handles are
+//   closed from an async cleanup hook, then the ring is torn down (the
+//   kernel lets go of every buffer) and only then are handlers freed.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "../core/uring_loop.h"
+#include "addon.h"
+
+namespace rw {
+
+// Something the loop owns by id. Close() starts an orderly close (cancel,
+// wait for CQEs); Teardown() frees everything at once after the ring is gone.
+class LoopOwned {
+ public:
+  virtual ~LoopOwned() = default;
+  int id = -1;
+  // Around the one JS call of a wake, for handlers that called MarkDirty():
+  // emit their final batch events before it, recycle buffers after it.
+  virtual void BeforeDispatch() {}
+  virtual void AfterDispatch() {}
+  // Once per loop turn for handlers that called WantFlush() (epoll sends).
+  virtual void FlushPrepare() {}
+  // Environment teardown: close own uv handles (each calling `done` once
+  // closed) and return how many were started.
+  virtual int CloseUvHandles(uv_close_cb) { return 0; }
+  // Frees everything at once; the ring is gone, no CQE will come.
+  virtual void Teardown() = 0;
+};
+
+// One event for JS: four int32 (id, kind, a, b). Kinds are per facility.
+struct LoopEvent {
+  int32_t id, kind, a, b;
+};
+
+class LoopBinding {
+ public:
+  static constexpr unsigned kEventCapacity = 8192;
+
+  // Returns the thread's loop, creating it on first use; nullptr with *err.
+  static LoopBinding* Get(Napi::Env env, int* err);
+  static LoopBinding* Existing(Napi::Env env) { return State(env)->loop; }
+
+  UringLoop& uring() { return uring_; }
+  napi_env env() const { return env_; }
+  uv_loop_t* uvLoop() const { return uvLoop_; }
+
+  int Add(LoopOwned* h);        // returns the id
+  LoopOwned* Find(int id) const;
+  void Remove(int id);          // the handler deletes itself after this
+
+  // Events for JS; a full buffer is dispatched early.
+  void Emit(int32_t id, int32_t kind, int32_t a, int32_t b);
+  void MarkDirty(LoopOwned* h);
+  void WantFlush(LoopOwned* h) { flush_.push_back(h); }
+  // Runs the one JS call of this wake (events + dirty handlers).
+  void Dispatch();
+  // io_uring could not be set up here (the epoll backend still works).
+  int uringError() const { return uringError_; }
+  void SetDispatch(Napi::Function fn) { dispatch_ = Napi::Persistent(fn); }
+  void SetRef(bool ref);
+
+  Napi::ArrayBuffer EventsBuffer(Napi::Env env);
+  Napi::ArrayBuffer StatsBuffer(Napi::Env env);
+
+ private:
+  LoopBinding(napi_env env, uv_loop_t* loop) : env_(env), uvLoop_(loop) {}
+  ~LoopBinding() = default;
+  int Start();
+  void OnReadable();
+  void CallJs();
+  void Prepare();
+  static void AsyncCleanup(napi_async_cleanup_hook_handle handle, void* arg);
+  void CloseHandles();
+
+  napi_env env_;
+  uv_loop_t* uvLoop_;
+  UringLoop uring_;
+  uv_poll_t poll_{};
+  uv_prepare_t prepare_{};
+  napi_async_cleanup_hook_handle cleanupHandle_ = nullptr;
+  int closing_ = 0;
+  bool tornDown_ = false;
+  Napi::FunctionReference dispatch_;
+  std::vector<LoopOwned*> owned_;     // id -> handler (index = id & 0xfffff)
+  std::vector<uint32_t> gens_;        // generation per slot
+  std::vector<int> freeIds_;
+  std::vector<LoopOwned*> dirty_;
+  std::vector<LoopOwned*> flush_;
+  int uringError_ = 0;
+  int idleFd_ = -1;
+  int handlesToClose_ = 0;
+  LoopEvent* events_ = nullptr;       // kEventCapacity entries
+  uint32_t eventCount_ = 0;
+  uint32_t delivered_ = 0;
+  std::vector<LoopEvent> overflow_;
+  bool inJs_ = false;
+  bool inDispatch_ = false;
+};
+
+void InitLoop(Napi::Env env, Napi::Object exports);
+
+}  // namespace rw

@@ -1,0 +1,217 @@
+// Backend-independent parts of UdpSocket: the socket, its options, the
+// receive pool, send-op allocation and the close protocol.
+#include "udp.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace rw {
+
+UdpSocket::~UdpSocket() { Teardown(); }
+
+int UdpSocket::Open(const UdpConfig& cfg) {
+  cfg_ = cfg;
+  fd_ = socket(cfg.family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) return -errno;
+  int one = 1;
+  // Kernel drop counter on every datagram: the only way to see receive
+  // queue overflow per socket.
+  setsockopt(fd_, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
+  controlSpace_ = CMSG_SPACE(sizeof(uint32_t));
+  if (cfg.timestamps) {
+    if (setsockopt(fd_, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)) < 0) return -errno;
+    controlSpace_ += CMSG_SPACE(sizeof(timespec));
+  }
+  controlSpace_ = (controlSpace_ + 7) & ~7u;
+  if (cfg.bufferSize <= kHeaderSpace + kNameSpace + controlSpace_) return -EINVAL;
+  poolBytes_ = static_cast<size_t>(cfg.bufferCount) * cfg.bufferSize;
+  void* mem = mmap(nullptr, poolBytes_, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  if (mem == MAP_FAILED) return -errno;
+  pool_ = static_cast<uint8_t*>(mem);
+  descs_.resize(cfg.bufferCount);
+  if (backend_ == Backend::kUring) {
+    bgid_ = loop_->AllocBufferGroup();
+    if (bgid_ < 0) return bgid_;
+    int err = 0;
+    bufRing_ = SetupBufRing(loop_->ring(), cfg.bufferCount, bgid_, &err);
+    if (!bufRing_) return err;
+    int mask = io_uring_buf_ring_mask(cfg.bufferCount);
+    for (uint32_t i = 0; i < cfg.bufferCount; i++)
+      io_uring_buf_ring_add(bufRing_, pool_ + static_cast<size_t>(i) * cfg.bufferSize,
+                            cfg.bufferSize, static_cast<uint16_t>(i), mask, static_cast<int>(i));
+    // Publishes the descriptors (release store of the tail inside liburing).
+    io_uring_buf_ring_advance(bufRing_, static_cast<int>(cfg.bufferCount));
+    recvTemplate_.msg_namelen = sizeof(sockaddr_in6);
+    recvTemplate_.msg_controllen = controlSpace_;
+  }
+  return 0;
+}
+
+int UdpSocket::SetOpt(int level, int name, const void* val, socklen_t len) {
+  return setsockopt(fd_, level, name, val, len) < 0 ? -errno : 0;
+}
+
+int UdpSocket::GetOpt(int level, int name, void* val, socklen_t* len) {
+  return getsockopt(fd_, level, name, val, len) < 0 ? -errno : 0;
+}
+
+int UdpSocket::Bind(const sockaddr* sa, socklen_t len) {
+  return bind(fd_, sa, len) < 0 ? -errno : 0;
+}
+
+int UdpSocket::Connect(const sockaddr* sa, socklen_t len) {
+  return connect(fd_, sa, len) < 0 ? -errno : 0;
+}
+
+int UdpSocket::Disconnect() {
+  sockaddr sa{};
+  sa.sa_family = AF_UNSPEC;
+  return connect(fd_, &sa, sizeof(sa)) < 0 ? -errno : 0;
+}
+
+int UdpSocket::StartReceiving() {
+  recvWanted_ = true;
+  if (backend_ == Backend::kUring && !recvArmed_) ArmRecv();
+  return 0;
+}
+
+void UdpSocket::ParseControl(const uint8_t* ctrl, uint32_t len, UdpDesc* d) {
+  msghdr mh{};
+  mh.msg_control = const_cast<uint8_t*>(ctrl);
+  mh.msg_controllen = len;
+  ParseControl(&mh, d);
+}
+
+void UdpSocket::ParseControl(const msghdr* mh, UdpDesc* d) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(const_cast<msghdr*>(mh)); c; c = CMSG_NXTHDR(const_cast<msghdr*>(mh), c)) {
+    if (c->cmsg_level != SOL_SOCKET) continue;
+    if (c->cmsg_type == SO_RXQ_OVFL) {
+      uint32_t drops;
+      memcpy(&drops, CMSG_DATA(c), sizeof(drops));
+      stats_.kernelDrops = drops;
+    } else if (c->cmsg_type == SO_TIMESTAMPNS) {
+      timespec ts;
+      memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+      d->tsSec = static_cast<uint32_t>(ts.tv_sec);
+      d->tsNsec = static_cast<uint32_t>(ts.tv_nsec);
+      d->flags |= kDescTimestamp;
+    }
+  }
+}
+
+UdpSocket::SendOp* UdpSocket::AllocOp() {
+  if (!freeOps_) {
+    constexpr int kChunk = 16;
+    auto* chunk = new SendOp[kChunk];
+    chunks_.push_back(chunk);
+    for (int i = 0; i < kChunk; i++) {
+      chunk[i].owner = this;
+      chunk[i].next = freeOps_;
+      freeOps_ = &chunk[i];
+    }
+  }
+  SendOp* op = freeOps_;
+  freeOps_ = op->next;
+  return op;
+}
+
+void UdpSocket::FreeOp(SendOp* op) {
+  op->next = freeOps_;
+  freeOps_ = op;
+}
+
+int UdpSocket::Send(const uint8_t* data, uint32_t len, const sockaddr* to,
+                    socklen_t tolen, uint32_t token, bool* keep) {
+  if (closing_ || fd_ < 0) return -EBADF;
+  SendOp* op = AllocOp();
+  if (!op) return -ENOMEM;
+  memset(&op->msg, 0, sizeof(op->msg));
+  // Small datagrams are copied so JS may reuse its buffer immediately and
+  // needs no completion; large ones are sent from the caller's memory,
+  // which JS keeps alive until OnSent(token).
+  *keep = len > kInlineSend;
+  op->iov.iov_base = *keep ? const_cast<uint8_t*>(data) : op->data;
+  if (!*keep) memcpy(op->data, data, len);
+  op->iov.iov_len = len;
+  op->msg.msg_iov = &op->iov;
+  op->msg.msg_iovlen = 1;
+  if (to) {
+    memcpy(&op->to, to, tolen);
+    op->msg.msg_name = &op->to;
+    op->msg.msg_namelen = tolen;
+  }
+  op->token = token;
+  op->zc = backend_ == Backend::kUring && cfg_.zcThreshold && len >= cfg_.zcThreshold;
+  if (backend_ == Backend::kEpoll) {
+    queued_.push_back(op);
+    return 0;
+  }
+  io_uring_sqe* sqe = loop_->Sqe();
+  if (op->zc) {
+    io_uring_prep_sendmsg(sqe, fd_, &op->msg, 0);
+    sqe->opcode = uring_op::kSendmsgZc;
+    sqe->ioprio |= IORING_SEND_ZC_REPORT_USAGE;
+  } else {
+    io_uring_prep_sendmsg(sqe, fd_, &op->msg, 0);
+  }
+  sqe->user_data = UringLoop::Tag(op, kTagSend);
+  inflight_++;
+  return 0;
+}
+
+void UdpSocket::Close() {
+  if (closing_) return;
+  closing_ = true;
+  recvWanted_ = false;
+  if (backend_ == Backend::kUring && recvArmed_) {
+    io_uring_sqe* sqe = loop_->Sqe();
+    io_uring_prep_cancel64(sqe, UringLoop::Tag(this, kTagRecv), 0);
+    sqe->user_data = UringLoop::Tag(this, kTagCancel);
+    inflight_++;
+  }
+  // epoll engine: queued sends fail now; nothing is in the kernel's hands.
+  for (size_t i = queuedHead_; i < queued_.size(); i++) {
+    if (queued_[i]->token) ev_->OnSent(queued_[i]->token, -ECANCELED);
+    FreeOp(queued_[i]);
+  }
+  queued_.clear();
+  queuedHead_ = 0;
+  FinishIfIdle();
+}
+
+void UdpSocket::FinishIfIdle() {
+  if (closing_ && inflight_ == 0 && !idleSignalled_) {
+    idleSignalled_ = true;
+    ev_->OnIdle();
+  }
+}
+
+void UdpSocket::Teardown() {
+  if (bufRing_) {
+    // With the ring already gone (teardown) the unregister simply fails.
+    FreeBufRing(loop_->ring(), bufRing_, cfg_.bufferCount, bgid_);
+    bufRing_ = nullptr;
+  }
+  if (bgid_ >= 0) {
+    loop_->FreeBufferGroup(bgid_);
+    bgid_ = -1;
+  }
+  if (pool_) {
+    munmap(pool_, poolBytes_);
+    pool_ = nullptr;
+  }
+  if (fd_ >= 0) {
+    close(fd_);
+    fd_ = -1;
+  }
+  for (SendOp* c : chunks_) delete[] c;
+  chunks_.clear();
+  freeOps_ = nullptr;
+  queued_.clear();
+}
+
+}  // namespace rw

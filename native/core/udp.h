@@ -1,0 +1,178 @@
+// A UDP socket with two receive/send engines behind one interface:
+//   - io_uring: multishot recvmsg over a provided-buffer ring, SENDMSG /
+//     SENDMSG_ZC queued on the thread's ring;
+//   - epoll: recvmmsg into the same buffer pool when the fd is readable,
+//     sendmmsg of the queued sends once per loop turn.
+// Both write received datagrams as fixed-size descriptors into one array
+// (UdpDesc) that JS reads in place; the payload stays in the pool until the
+// batch has been handed to JS, then the buffers are recycled.
+// Plain C++: the binding supplies the event sink.
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "uring_loop.h"
+
+namespace rw {
+
+// One received datagram, as JS sees it (8 x uint32, layout exported).
+struct UdpDesc {
+  uint32_t payloadOffset;  // into the pool
+  uint32_t payloadLength;  // bytes present in the pool
+  uint32_t flags;          // kDescTruncated | kDescTimestamp
+  uint32_t nameOffset;     // sockaddr_in/in6 in the pool
+  uint32_t nameLength;
+  uint32_t tsSec;          // kernel receive timestamp (SO_TIMESTAMPNS)
+  uint32_t tsNsec;
+  uint32_t bufferId;
+};
+constexpr uint32_t kDescTruncated = 1;
+constexpr uint32_t kDescTimestamp = 2;
+
+// Per-socket counters, read by JS through a Float64Array.
+struct UdpStats {
+  double rxDatagrams, rxBytes, txDatagrams, txBytes;
+  double kernelDrops;    // SO_RXQ_OVFL (cumulative, from the kernel)
+  double starvations;    // receive stopped because every buffer was in use
+  double rearms;         // multishot receives re-armed
+  double truncated;
+  double zcSends, zcCopied;  // zero-copy sends, and those the kernel copied
+  double sendErrors;
+  double batches;        // receive batches handed to JS
+};
+
+struct UdpConfig {
+  int family = AF_INET;
+  uint32_t bufferCount = 256;  // power of two
+  uint32_t bufferSize = 2048;  // bytes per receive buffer (headers included)
+  bool timestamps = false;
+  uint32_t zcThreshold = 0;    // 0 = never use SEND_ZC
+};
+
+class UdpEvents {
+ public:
+  virtual ~UdpEvents() = default;
+  // The first descriptor of a batch (or a starvation) is pending: the
+  // binding schedules delivery and calls Recycle() afterwards.
+  virtual void OnRecvReady() = 0;
+  virtual void OnSent(uint32_t token, int res) = 0;
+  virtual void OnRecvError(int err) = 0;
+  virtual void OnIdle() = 0;  // closing and no request left in flight
+};
+
+enum class Backend { kUring, kEpoll };
+
+class UdpSocket : public UringHandler {
+ public:
+  // Receive-buffer layout inside each pool slot: [16 B recvmsg_out][name 28
+  // B, padded to 32][control][payload]. The epoll engine uses the same
+  // offsets so descriptors are identical.
+  static constexpr uint32_t kHeaderSpace = 16;
+  static constexpr uint32_t kNameSpace = 32;
+  static constexpr uint32_t kInlineSend = 2048;
+
+  UdpSocket(Backend b, UringLoop* loop, UdpEvents* ev) : backend_(b), loop_(loop), ev_(ev) {}
+  ~UdpSocket() override;
+
+  int Open(const UdpConfig& cfg);  // socket + pool (+ buffer ring)
+  int fd() const { return fd_; }
+  Backend backend() const { return backend_; }
+  int SetOpt(int level, int name, const void* val, socklen_t len);
+  int GetOpt(int level, int name, void* val, socklen_t* len);
+  int Bind(const sockaddr* sa, socklen_t len);
+  int Connect(const sockaddr* sa, socklen_t len);
+  int Disconnect();
+  int StartReceiving();  // arms multishot (uring); the binding polls (epoll)
+
+  // Queues one datagram. `keep` is false when the bytes were copied (the
+  // caller may reuse its buffer at once). token != 0 asks for OnSent.
+  int Send(const uint8_t* data, uint32_t len, const sockaddr* to, socklen_t tolen,
+           uint32_t token, bool* keep);
+  // epoll engine: send what is queued with sendmmsg (once per loop turn);
+  // returns -EAGAIN when the socket buffer is full (poll for writable).
+  int FlushSends();
+  bool HasQueuedSends() const { return queuedHead_ < queued_.size(); }
+
+  // epoll engine: one recvmmsg batch into free buffers; returns count or
+  // -errno (-EAGAIN: nothing more).
+  int ReceiveBatch();
+  // After JS has seen descriptors [0, n): recycle their buffers, re-arm.
+  void Recycle();
+
+  // Begins an orderly close: cancels the receive and lets queued sends
+  // complete or fail; OnIdle() fires when nothing is in flight.
+  void Close();
+  // Immediate release after the ring has been torn down (no CQE will come).
+  void Teardown();
+
+  uint8_t* pool() const { return pool_; }
+  size_t poolBytes() const { return poolBytes_; }
+  UdpDesc* descs() { return descs_.data(); }
+  uint32_t descCapacity() const { return cfg_.bufferCount; }
+  UdpStats* stats() { return &stats_; }
+  uint32_t pendingDescs() const { return descCount_; }
+  uint32_t inflight() const { return inflight_; }
+
+  void OnCqe(unsigned tag, const io_uring_cqe* cqe) override;
+
+ private:
+  // Each send is its own completion target (its address is the SQE's
+  // user_data), forwarding to the socket that owns it.
+  struct SendOp final : UringHandler {
+    void OnCqe(unsigned tag, const io_uring_cqe* cqe) override { owner->OnSendCqe(this, tag, cqe); }
+    UdpSocket* owner;
+    msghdr msg;
+    iovec iov;
+    sockaddr_in6 to;
+    uint32_t token;
+    int result;  // zero-copy: the send's result, reported at its notification
+    bool zc;
+    SendOp* next;
+    uint8_t data[kInlineSend];
+  };
+  enum Tag : unsigned { kTagRecv = 1, kTagSend = 2, kTagCancel = 3 };
+
+  void ArmRecv();
+  void OnSendCqe(SendOp* op, unsigned tag, const io_uring_cqe* cqe);
+  void CompleteSend(SendOp* op, int res);
+  void OnRecvCqe(const io_uring_cqe* cqe);
+  void ParseControl(const msghdr* mh, UdpDesc* d);
+  void ParseControl(const uint8_t* ctrl, uint32_t len, UdpDesc* d);
+  SendOp* AllocOp();
+  void FreeOp(SendOp* op);
+  void FinishIfIdle();
+
+  Backend backend_;
+  UringLoop* loop_;
+  UdpEvents* ev_;
+  UdpConfig cfg_;
+  int fd_ = -1;
+  uint8_t* pool_ = nullptr;
+  size_t poolBytes_ = 0;
+  uint32_t controlSpace_ = 0;
+  io_uring_buf_ring* bufRing_ = nullptr;
+  int bgid_ = -1;
+  msghdr recvTemplate_{};  // multishot recvmsg: name/control lengths only
+  std::vector<UdpDesc> descs_;
+  uint32_t descCount_ = 0;
+  uint32_t freeEpoll_ = 0;   // epoll engine: next free slot (all free after Recycle)
+  bool recvArmed_ = false;
+  bool recvWanted_ = false;
+  bool closing_ = false;
+  bool idleSignalled_ = false;
+  uint32_t inflight_ = 0;
+  double lastDrops_ = 0;
+  UdpStats stats_{};
+  std::vector<SendOp*> chunks_;  // owned allocations
+  SendOp* freeOps_ = nullptr;
+  std::vector<SendOp*> queued_;  // epoll engine: waiting for sendmmsg
+  size_t queuedHead_ = 0;
+  std::vector<uint16_t> strayBids_;  // buffers to recycle that JS never saw
+  bool starved_ = false;
+};
+
+}  // namespace rw

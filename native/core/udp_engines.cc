@@ -1,0 +1,209 @@
+// The two UDP engines: io_uring (multishot recvmsg over a provided-buffer
+// ring, SENDMSG/SENDMSG_ZC) and epoll (recvmmsg/sendmmsg). Both fill the
+// same descriptors so JS cannot tell them apart.
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "udp.h"
+
+namespace rw {
+
+void UdpSocket::ArmRecv() {
+  io_uring_sqe* sqe = loop_->Sqe();
+  io_uring_prep_recvmsg_multishot(sqe, fd_, &recvTemplate_, 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = static_cast<uint16_t>(bgid_);
+  sqe->user_data = UringLoop::Tag(this, kTagRecv);
+  recvArmed_ = true;
+  inflight_++;
+}
+
+void UdpSocket::OnCqe(unsigned tag, const io_uring_cqe* cqe) {
+  if (tag == kTagRecv) {
+    OnRecvCqe(cqe);
+  } else if (tag == kTagCancel) {
+    inflight_--;
+    FinishIfIdle();
+  }
+}
+
+void UdpSocket::OnRecvCqe(const io_uring_cqe* cqe) {
+  bool more = cqe->flags & IORING_CQE_F_MORE;
+  if (cqe->res >= 0 && (cqe->flags & IORING_CQE_F_BUFFER)) {
+    uint16_t bid = static_cast<uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+    size_t base = static_cast<size_t>(bid) * cfg_.bufferSize;
+    const auto* out = reinterpret_cast<const io_uring_recvmsg_out*>(pool_ + base);
+    uint32_t headers = kHeaderSpace + recvTemplate_.msg_namelen + recvTemplate_.msg_controllen;
+    if (static_cast<uint32_t>(cqe->res) < headers || closing_) {
+      strayBids_.push_back(bid);
+    } else {
+      UdpDesc* d = &descs_[descCount_++];
+      *d = UdpDesc{};
+      d->bufferId = bid;
+      d->nameOffset = static_cast<uint32_t>(base + kHeaderSpace);
+      d->nameLength = std::min<uint32_t>(out->namelen, recvTemplate_.msg_namelen);
+      ParseControl(pool_ + base + kHeaderSpace + recvTemplate_.msg_namelen,
+                   std::min<uint32_t>(out->controllen, recvTemplate_.msg_controllen), d);
+      d->payloadOffset = static_cast<uint32_t>(base + headers);
+      d->payloadLength = std::min<uint32_t>(out->payloadlen, static_cast<uint32_t>(cqe->res) - headers);
+      if (out->flags & MSG_TRUNC) {
+        d->flags |= kDescTruncated;
+        stats_.truncated++;
+      }
+      stats_.rxDatagrams++;
+      stats_.rxBytes += d->payloadLength;
+      if (descCount_ == 1) ev_->OnRecvReady();
+    }
+  } else if (cqe->res == -ENOBUFS) {
+    // Every buffer is with JS: the multishot ends; Recycle() re-arms once
+    // the batch is returned, so the socket never goes deaf.
+    stats_.starvations++;
+    starved_ = true;
+    ev_->OnRecvReady();
+  } else if (cqe->res < 0 && cqe->res != -ECANCELED && !closing_) {
+    ev_->OnRecvError(cqe->res);
+  }
+  if (!more) {
+    recvArmed_ = false;
+    inflight_--;
+    if (closing_) {
+      FinishIfIdle();
+    } else if (recvWanted_ && !starved_ && cqe->res != -ECANCELED) {
+      stats_.rearms++;
+      ArmRecv();
+    }
+  }
+}
+
+void UdpSocket::OnSendCqe(SendOp* op, unsigned, const io_uring_cqe* cqe) {
+  if (op->zc) {
+    if (!(cqe->flags & IORING_CQE_F_NOTIF)) {
+      op->result = cqe->res;
+      // Without F_MORE no notification follows (the send failed early).
+      if (!(cqe->flags & IORING_CQE_F_MORE)) CompleteSend(op, cqe->res);
+      return;
+    }
+    stats_.zcSends++;
+    if (static_cast<uint32_t>(cqe->res) & IORING_NOTIF_USAGE_ZC_COPIED) stats_.zcCopied++;
+    CompleteSend(op, op->result);
+    return;
+  }
+  CompleteSend(op, cqe->res);
+}
+
+void UdpSocket::CompleteSend(SendOp* op, int res) {
+  if (res >= 0) {
+    stats_.txDatagrams++;
+    stats_.txBytes += res;
+  } else {
+    stats_.sendErrors++;
+  }
+  if (op->token || res < 0) ev_->OnSent(op->token, res);
+  FreeOp(op);
+  if (backend_ == Backend::kUring) {
+    inflight_--;
+    FinishIfIdle();
+  }
+}
+
+void UdpSocket::Recycle() {
+  if (backend_ == Backend::kEpoll) {
+    descCount_ = 0;
+    freeEpoll_ = 0;
+    return;
+  }
+  if (!bufRing_) return;
+  int mask = io_uring_buf_ring_mask(cfg_.bufferCount);
+  int n = 0;
+  for (uint32_t i = 0; i < descCount_; i++, n++)
+    io_uring_buf_ring_add(bufRing_, pool_ + static_cast<size_t>(descs_[i].bufferId) * cfg_.bufferSize,
+                          cfg_.bufferSize, static_cast<uint16_t>(descs_[i].bufferId), mask, n);
+  for (uint16_t bid : strayBids_)
+    io_uring_buf_ring_add(bufRing_, pool_ + static_cast<size_t>(bid) * cfg_.bufferSize,
+                          cfg_.bufferSize, bid, mask, n++);
+  // Release-publishes the new tail: the kernel sees the descriptors before
+  // it sees the tail move (smp_store_release inside liburing).
+  if (n) io_uring_buf_ring_advance(bufRing_, n);
+  descCount_ = 0;
+  strayBids_.clear();
+  if (starved_ && recvWanted_ && !closing_ && !recvArmed_) {
+    starved_ = false;
+    stats_.rearms++;
+    ArmRecv();
+  }
+}
+
+int UdpSocket::ReceiveBatch() {
+  constexpr uint32_t kBatch = 64;
+  uint32_t room = std::min(kBatch, cfg_.bufferCount - freeEpoll_);
+  if (room == 0) return 0;
+  mmsghdr vec[kBatch];
+  iovec iov[kBatch];
+  uint32_t headers = kHeaderSpace + kNameSpace + controlSpace_;
+  for (uint32_t k = 0; k < room; k++) {
+    uint8_t* slot = pool_ + static_cast<size_t>(freeEpoll_ + k) * cfg_.bufferSize;
+    memset(&vec[k], 0, sizeof(vec[k]));
+    vec[k].msg_hdr.msg_name = slot + kHeaderSpace;
+    vec[k].msg_hdr.msg_namelen = sizeof(sockaddr_in6);
+    vec[k].msg_hdr.msg_control = slot + kHeaderSpace + kNameSpace;
+    vec[k].msg_hdr.msg_controllen = controlSpace_;
+    iov[k].iov_base = slot + headers;
+    iov[k].iov_len = cfg_.bufferSize - headers;
+    vec[k].msg_hdr.msg_iov = &iov[k];
+    vec[k].msg_hdr.msg_iovlen = 1;
+  }
+  int r = recvmmsg(fd_, vec, room, MSG_DONTWAIT, nullptr);
+  if (r < 0) return -errno;
+  for (int k = 0; k < r; k++) {
+    uint32_t slotIndex = freeEpoll_ + static_cast<uint32_t>(k);
+    size_t base = static_cast<size_t>(slotIndex) * cfg_.bufferSize;
+    UdpDesc* d = &descs_[descCount_++];
+    *d = UdpDesc{};
+    d->bufferId = slotIndex;
+    d->nameOffset = static_cast<uint32_t>(base + kHeaderSpace);
+    d->nameLength = vec[k].msg_hdr.msg_namelen;
+    ParseControl(&vec[k].msg_hdr, d);
+    d->payloadOffset = static_cast<uint32_t>(base + headers);
+    d->payloadLength = std::min<uint32_t>(vec[k].msg_len, cfg_.bufferSize - headers);
+    if (vec[k].msg_hdr.msg_flags & MSG_TRUNC) {
+      d->flags |= kDescTruncated;
+      stats_.truncated++;
+    }
+    stats_.rxDatagrams++;
+    stats_.rxBytes += d->payloadLength;
+  }
+  freeEpoll_ += static_cast<uint32_t>(r);
+  return r;
+}
+
+int UdpSocket::FlushSends() {
+  constexpr size_t kBatch = 64;
+  mmsghdr vec[kBatch];
+  while (queuedHead_ < queued_.size()) {
+    size_t n = std::min(kBatch, queued_.size() - queuedHead_);
+    for (size_t k = 0; k < n; k++) {
+      vec[k].msg_hdr = queued_[queuedHead_ + k]->msg;
+      vec[k].msg_len = 0;
+    }
+    int r = sendmmsg(fd_, vec, static_cast<unsigned>(n), MSG_DONTWAIT);
+    if (r < 0) {
+      int err = -errno;
+      if (err == -EAGAIN || err == -EINTR) return -EAGAIN;
+      // The first datagram is at fault (e.g. EMSGSIZE, ENETUNREACH): fail
+      // it alone and go on with the rest.
+      CompleteSend(queued_[queuedHead_++], err);
+      continue;
+    }
+    for (int k = 0; k < r; k++)
+      CompleteSend(queued_[queuedHead_ + k], static_cast<int>(vec[k].msg_len));
+    queuedHead_ += static_cast<size_t>(r);
+  }
+  queued_.clear();
+  queuedHead_ = 0;
+  return 0;
+}
+
+}  // namespace rw
