@@ -16,6 +16,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitProbe(env, exports);
   InitLoop(env, exports);
   InitUdp(env, exports);
+  InitShm(env, exports);
+  InitRing(env, exports);
+  InitFutex(env, exports);
   return exports;
 }
 

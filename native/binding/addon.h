@@ -29,6 +29,9 @@ inline AddonState* State(Napi::Env env) { return env.GetInstanceData<AddonState>
 void InitProbe(Napi::Env env, Napi::Object exports);
 void InitLoop(Napi::Env env, Napi::Object exports);
 void InitUdp(Napi::Env env, Napi::Object exports);
+void InitShm(Napi::Env env, Napi::Object exports);
+void InitRing(Napi::Env env, Napi::Object exports);
+void InitFutex(Napi::Env env, Napi::Object exports);
 
 // Small conversions shared by the binding files.
 inline Napi::Value Num(Napi::Env env, double v) { return Napi::Number::New(env, v); }
