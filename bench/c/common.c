@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 
 const char *g_prog = "rw-bench";
 const char *g_usage = "";
@@ -141,7 +142,7 @@ static void on_stop(int sig)
 	g_stop = 1;
 }
 
-void stop_signals_init(bool block, sigset_t *waitmask)
+void stop_signals_init(bool block, sigset_t *openmask)
 {
 	struct sigaction sa;
 	sigset_t stopset, old;
@@ -157,11 +158,23 @@ void stop_signals_init(bool block, sigset_t *waitmask)
 	sigaddset(&stopset, SIGINT);
 	sigaddset(&stopset, SIGTERM);
 	sigprocmask(block ? SIG_BLOCK : SIG_UNBLOCK, &stopset, &old);
-	if (waitmask) {
-		*waitmask = old;
-		sigdelset(waitmask, SIGINT);
-		sigdelset(waitmask, SIGTERM);
+	if (openmask) {
+		*openmask = old;
+		sigdelset(openmask, SIGINT);
+		sigdelset(openmask, SIGTERM);
 	}
+}
+
+int stop_signalfd(void)
+{
+	sigset_t stopset;
+	int fd;
+
+	sigemptyset(&stopset);
+	sigaddset(&stopset, SIGINT);
+	sigaddset(&stopset, SIGTERM);
+	fd = signalfd(-1, &stopset, SFD_NONBLOCK | SFD_CLOEXEC);
+	return fd < 0 ? -errno : fd;
 }
 
 void hist_init(struct hist *h)

@@ -56,11 +56,16 @@ int resolve_addr(const char *host, unsigned port, int socktype, bool passive,
 
 /* Stop handling: SIGINT/SIGTERM set g_stop through a handler installed
  * without SA_RESTART, so a blocking call returns EINTR instead of being
- * restarted. With block=true the signals are blocked and *waitmask gets
- * the mask to hand to epoll_pwait / io_uring_enter, which makes the
- * check-flag-then-sleep sequence race free. */
+ * restarted. With block=true the signals are blocked instead and
+ * *openmask gets the mask that lets them in again. Event loops keep them
+ * blocked and watch stop_signalfd(): a pending stop signal then arrives
+ * as an ordinary event, with no window between checking a flag and going
+ * to sleep, and it is seen under load too (epoll_pwait's mask only lets a
+ * signal in when the wait itself is interrupted). */
 extern volatile sig_atomic_t g_stop;
-void stop_signals_init(bool block, sigset_t *waitmask);
+void stop_signals_init(bool block, sigset_t *openmask);
+/* Non-blocking signalfd for SIGINT/SIGTERM, or -errno. */
+int stop_signalfd(void);
 
 /* Log-linear histogram of nanosecond values: 2^HIST_SUB_BITS linear
  * sub-buckets per power of two, so any value is kept to within 1/128

@@ -58,7 +58,7 @@ struct srv {
 	int fd; /* UDP socket or TCP listener, non-blocking */
 	unsigned port;
 	uint64_t deadline; /* now_ns() value to stop at; 0 = none */
-	sigset_t waitmask; /* signal mask to sleep with (stop signals open) */
+	sigset_t openmask; /* signal mask with the stop signals let in */
 	uint64_t t_start;  /* set by srv_ready() */
 	struct cpu_usage cpu_start;
 	struct srv_stats st;
@@ -78,14 +78,14 @@ static inline bool mode_is_echo(enum srv_mode m)
 	return m == MODE_UDP_ECHO || m == MODE_TCP_ECHO;
 }
 
+/* Connection tables are indexed by fd; higher fds are refused. */
+#define SRV_MAX_FDS (1ul << 17)
+
 /* True once a stop signal came or the lifetime ran out. */
 static inline bool srv_done(const struct srv *s)
 {
 	return g_stop || (s->deadline && now_ns() >= s->deadline);
 }
-
-/* Milliseconds until the lifetime ends (for epoll), -1 without one. */
-int srv_timeout_ms(const struct srv *s);
 
 /* server_sock.c */
 int srv_open_socket(struct srv *s); /* 0 or -errno; sets s->fd, s->port */

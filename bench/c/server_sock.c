@@ -4,25 +4,13 @@
 #include "server.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-int srv_timeout_ms(const struct srv *s)
-{
-	uint64_t now;
-
-	if (!s->deadline)
-		return -1;
-	now = now_ns();
-	if (now >= s->deadline)
-		return 0;
-	/* Round up, or the last wait would spin with a 0 ms timeout. */
-	return (int)((s->deadline - now + 999999) / 1000000);
-}
 
 static void set_buf(int fd, int force_opt, int opt, unsigned bytes)
 {
@@ -120,6 +108,13 @@ void udp_batch_free(struct udp_batch *b)
 	free(b->tx_iov);
 	free(b->addr);
 	memset(b, 0, sizeof(*b));
+}
+
+/* A peer that closes with data in flight makes these; it is how load
+ * generators end a run, so it is a close, not an error. */
+static bool is_peer_gone(int err)
+{
+	return err == ECONNRESET || err == EPIPE;
 }
 
 static bool is_transient(int err)
@@ -228,7 +223,8 @@ static ssize_t tcp_send(struct srv *s, int fd, const char *p, size_t n)
 	if (w < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return 0;
-		s->st.errors++;
+		if (!is_peer_gone(errno))
+			s->st.errors++;
 		return -1;
 	}
 	if (w > 0) {
@@ -259,7 +255,7 @@ static int tcp_echo(struct srv *s, struct tcp_conn *c, struct tcp_scratch *sc)
 	if (n <= 0) {
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return 0;
-		if (n < 0)
+		if (n < 0 && !is_peer_gone(errno))
 			s->st.errors++;
 		return -1;
 	}
@@ -289,7 +285,7 @@ static int tcp_sink(struct srv *s, struct tcp_conn *c, struct tcp_scratch *sc)
 		if (n <= 0) {
 			if (n < 0 && (errno == EAGAIN || errno == EINTR))
 				return 0;
-			if (n < 0)
+			if (n < 0 && !is_peer_gone(errno))
 				s->st.errors++;
 			return -1;
 		}
