@@ -354,7 +354,12 @@ export function openRegion(target: OpenTarget, options: MapOptions = {}): ShmReg
     }
     if ('errno' in r) {
       const path = `${SHM_DIR}/${REGION_PREFIX}${name}`;
-      if (r.errno === -74 /* EBADMSG */) throw systemError(r.errno, r.syscall, { path, message: 'not a ringwire region: header missing or corrupt' });
+      if (r.errno === -74 /* EBADMSG, which libuv has no name for */) {
+        const e = systemError(r.errno, r.syscall, { path });
+        e.code = 'ERR_RINGWIRE_BAD_REGION';
+        e.message = `${r.syscall} ${path}: not a ringwire region (header missing or corrupt)`;
+        throw e;
+      }
       if (r.errno === -11) throw systemError(r.errno, r.syscall, { path, message: 'the creator has not finished initialising it' });
       throw systemError(r.errno, r.syscall, { path });
     }
