@@ -14,3 +14,10 @@ export { MpscRing, MpscProducer, MpscConsumer } from './mpsc';
 export type { MpscFormatOptions } from './mpsc';
 export { ringLayout, futexBackend } from './ring-base';
 export type { RingLayout, PeerStatus, WaitStrategy, WaitOptions, WaitAsyncOptions, EndpointOptions } from './ring-base';
+export { openPacketRing, resolvePacketBackend, PacketRing, FrameBatch, PACKET_STAT_NAMES } from './packet-ring';
+export type { PacketRingOptions, PacketRingInfo, PacketRingStats, PacketRingBackend } from './packet-ring';
+export {
+  parseUdpFrame, buildUdpFrame, swapUdpFrame, verifyUdpChecksums, udpPayloadOffset, udpPayloadLength, udpHeadersLength,
+  ipv4HeaderChecksum, udpChecksum, checksumAdd, checksumFinish, formatMac, parseMac,
+} from './packet-headers';
+export type { UdpFrameInfo, UdpFrameSpec } from './packet-headers';

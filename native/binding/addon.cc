@@ -19,6 +19,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitShm(env, exports);
   InitRing(env, exports);
   InitFutex(env, exports);
+  InitPacketRing(env, exports);
   return exports;
 }
 

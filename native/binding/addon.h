@@ -32,6 +32,7 @@ void InitUdp(Napi::Env env, Napi::Object exports);
 void InitShm(Napi::Env env, Napi::Object exports);
 void InitRing(Napi::Env env, Napi::Object exports);
 void InitFutex(Napi::Env env, Napi::Object exports);
+void InitPacketRing(Napi::Env env, Napi::Object exports);
 
 // Small conversions shared by the binding files.
 inline Napi::Value Num(Napi::Env env, double v) { return Napi::Number::New(env, v); }
