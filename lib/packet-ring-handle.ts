@@ -138,6 +138,7 @@ export class PacketRing extends EventEmitter {
   private cb: ((batch: FrameBatch) => void) | null = null;
   private inDispatch = false;
   private flushQueued = false;
+  private wantDrain = false;
   private closed = false;
   private closing?: Promise<void>;
   private frozen?: PacketRingStats;
@@ -197,7 +198,7 @@ export class PacketRing extends EventEmitter {
         }
       }
     }
-    if (flags & this.L.dispatchTxReady) this.emit('drain');
+    if (flags & this.L.dispatchTxReady) this.drained();
     if (flags & this.L.dispatchError) this.emit('error', systemError(err, 'poll', { message: `packet ring on ${this.info.interface}` }));
   }
 
@@ -240,6 +241,7 @@ export class PacketRing extends EventEmitter {
     validateInteger(count, 'count', 1, this.info.frameCount);
     const k = native().packetRingReserve(this.handle, count);
     if (k < 0) throw systemError(k, 'reserve');
+    if (k < count) this.wantDrain = true;
     return this.reservedView.subarray(0, k);
   }
 
@@ -269,7 +271,15 @@ export class PacketRing extends EventEmitter {
     if (this.closed) throw ringClosed('flush');
     const r = native().packetRingFlush(this.handle);
     if (r < 0) throw systemError(r, 'sendto', { message: `packet ring on ${this.info.interface}` });
+    if (this.wantDrain && this.freeTxFrames > 0) process.nextTick(() => this.drained());
     return r;
+  }
+
+  /** 'drain': TX frames are free again after a reserve() that came up short. */
+  private drained(): void {
+    if (!this.wantDrain || this.closed) return;
+    this.wantDrain = false;
+    this.emit('drain');
   }
 
   private scheduleFlush(): void {
@@ -282,6 +292,7 @@ export class PacketRing extends EventEmitter {
       if (this.closed) return;
       const r = native().packetRingFlush(this.handle);
       if (r < 0) this.emit('error', systemError(r, 'sendto', { message: `packet ring on ${this.info.interface}` }));
+      else if (this.wantDrain && this.freeTxFrames > 0) this.drained();
     });
   }
 

@@ -99,7 +99,7 @@ function validate(options: PacketRingOptions): Resolved {
   validateOneOf(filter.protocol, 'options.filter.protocol', ['udp'] as const);
   const port = validateInteger(filter.port, 'options.filter.port', 1, 65535);
   const frameSize = options.frameSize === undefined ? 2048 : validatePowerOfTwo(options.frameSize, 'options.frameSize', 2048, PAGE_SIZE);
-  const frameCount = options.frameCount === undefined ? 4096 : validatePowerOfTwo(options.frameCount, 'options.frameCount', 2, 262144);
+  const frameCount = options.frameCount === undefined ? 4096 : validatePowerOfTwo(options.frameCount, 'options.frameCount', 2, 2 ** 20);
   if (frameSize * frameCount > MAX_AREA) throw outOfRange('options.frameCount', `at most ${MAX_AREA / frameSize} with a frameSize of ${frameSize} (a 1 GiB frame area)`, frameCount);
   const txFrames = options.txFrameCount === undefined ? frameCount / 2 : validateInteger(options.txFrameCount, 'options.txFrameCount', 0, frameCount - 1);
   const batchSize = options.batchSize === undefined ? 64 : validateInteger(options.batchSize, 'options.batchSize', 1, 1024);
@@ -225,10 +225,13 @@ function openNative(r: Resolved, key: string): Promise<PacketRing> {
  */
 export function openPacketRing(options: PacketRingOptions): Promise<PacketRing> {
   const r = validate(options);
-  const key = `${r.iface.ifindex}:${r.queue}`;
+  // AF_XDP and ef_vi own a queue; the socket backend shares the queue with
+  // the kernel stack and owns only its port.
+  const key = r.backend === 'socket' ? `${r.iface.ifindex}:${r.queue}:udp:${r.port}` : `${r.iface.ifindex}:${r.queue}`;
   const busy = queuesInUse.get(key);
   if (busy !== undefined) {
-    throw systemError(EBUSY, 'bind', { message: `queue ${r.queue} of ${r.iface.name} already has a packet ring (${busy}) in this thread; close it first or use another queue` });
+    const what = r.backend === 'socket' ? `UDP port ${r.port} on queue ${r.queue} of ${r.iface.name}` : `queue ${r.queue} of ${r.iface.name}`;
+    throw systemError(EBUSY, 'bind', { message: `${what} already has a packet ring (${busy}) in this thread; close it first or use another ${r.backend === 'socket' ? 'port' : 'queue'}` });
   }
   queuesInUse.set(key, r.backend);
   // Opens on one interface run one after another: a second queue shares
