@@ -312,7 +312,8 @@ export abstract class RingEndpoint implements RegionDependent {
       const seen = Atomics.load(this.u32, wordIdx);
       if (ready()) break;
       const left = deadline === Infinity ? -1 : Math.ceil(deadline - performance.now());
-      if (left === 0 || left < -1) break;
+      // (-1 means "forever" to the native side: a deadline just passed must not become it.)
+      if (deadline !== Infinity && left <= 0) break;
       const r = await new Promise<number>((resolve, reject) => {
         this.waits.set(resolve, this.offset + wordOff);
         futexWaitAsync(this.region, this.offset + wordOff, seen, left).then((v) => {

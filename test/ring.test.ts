@@ -381,6 +381,13 @@ describe('waiting', () => {
         const t1 = performance.now();
         expect(await c.waitAsync({ timeout: 60 })).toBe(false);
         expect(performance.now() - t1).toBeGreaterThanOrEqual(50);
+        // Back-to-back short timeouts: each resolves false, none turns into
+        // an endless wait (a deadline just passed must never mean "forever").
+        for (let i = 0; i < 30; i++) {
+          const t = performance.now();
+          expect(await c.waitAsync({ timeout: 1 + (i % 3) })).toBe(false);
+          expect(performance.now() - t).toBeLessThan(1000);
+        }
         // The producer side waits for room the same way.
         while (p.tryClaim(100) >= 0);
         p.commit();

@@ -192,7 +192,10 @@ class UringWait final : public LoopOwned, public UringHandler, public PendingWai
       // (the linked timeout fired) or cancelled by close.
       result_ = cqe->res;
       if (result_ == -ECANCELED && timedOut_) result_ = -ETIMEDOUT;
-    } else if (tag == kTagTimeout && cqe->res == -ETIME) {
+    } else if (tag == kTagTimeout && cqe->res != -ECANCELED) {
+      // The timeout fired (-ECANCELED: the wait finished first). Its res is
+      // -ETIME, or - a kernel quirk with FUTEX_WAIT heads - the count the
+      // futex cancel returned (1).
       timedOut_ = true;
       if (result_ == -ECANCELED) result_ = -ETIMEDOUT;
     }
