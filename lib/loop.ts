@@ -5,7 +5,12 @@
 import { native } from './native';
 import { check } from './errors';
 
-export type EventHandler = (kind: number, a: number, b: number) => void;
+export type EventHandler = (kind: number, a: number, b: number, id: number) => void;
+
+/** An object that receives loop events and may be held weakly (unref'd). */
+export interface LoopTarget {
+  onLoopEvent(kind: number, a: number, b: number): void;
+}
 
 export interface LoopStats {
   submissions: number;
@@ -24,6 +29,10 @@ export class ThreadLoop {
   readonly wake: 'eventfd' | 'ringfd';
   readonly deferTaskrun: boolean;
   private readonly handlers = new Map<number, EventHandler>();
+  // Targets held weakly: an unref'd handle nobody references can be
+  // collected, and its FinalizationRegistry entry then closes it.
+  private readonly weak = new Map<number, WeakRef<LoopTarget>>();
+  private readonly endHooks: (() => void)[] = [];
   private refs = 0;
 
   constructor() {
@@ -40,8 +49,17 @@ export class ThreadLoop {
     for (let i = start; i < end; i++) {
       const o = i * 4;
       const h = this.handlers.get(ev[o]);
-      if (h !== undefined) h(ev[o + 1], ev[o + 2], ev[o + 3]);
+      if (h !== undefined) h(ev[o + 1], ev[o + 2], ev[o + 3], ev[o]);
+      else this.weak.get(ev[o])?.deref()?.onLoopEvent(ev[o + 1], ev[o + 2], ev[o + 3]);
     }
+    // Facilities that hand users one callback per batch deliver it here,
+    // while the batch's receive buffers are still valid.
+    for (let i = 0; i < this.endHooks.length; i++) this.endHooks[i]();
+  }
+
+  /** Runs after each dispatched chunk of events. */
+  onDispatchEnd(fn: () => void): void {
+    this.endHooks.push(fn);
   }
 
   register(id: number, h: EventHandler): void {
@@ -50,6 +68,22 @@ export class ThreadLoop {
 
   unregister(id: number): void {
     this.handlers.delete(id);
+    this.weak.delete(id);
+  }
+
+  /** Routes events for `id` to `target`, held strongly or weakly. */
+  attach(id: number, target: LoopTarget, strong: boolean): void {
+    this.setStrong(id, target, strong);
+  }
+
+  setStrong(id: number, target: LoopTarget, strong: boolean): void {
+    if (strong) {
+      this.weak.delete(id);
+      this.handlers.set(id, (k, a, b) => target.onLoopEvent(k, a, b));
+    } else {
+      this.handlers.delete(id);
+      this.weak.set(id, new WeakRef(target));
+    }
   }
 
   /** A ref'd handle keeps the process alive, like a Node handle. */

@@ -39,23 +39,16 @@ export const UDP_STAT_NAMES = [
 export type UdpStats = Record<(typeof UDP_STAT_NAMES)[number], number>;
 
 export class UdpStatsView {
-  private frozen?: UdpStats;
   constructor(private readonly view: Float64Array) {}
 
   read(): UdpStats {
-    if (this.frozen) return { ...this.frozen };
     const out = {} as UdpStats;
     for (let i = 0; i < UDP_STAT_NAMES.length; i++) out[UDP_STAT_NAMES[i]] = this.view[i];
     return out;
   }
 
-  /** Keeps the last values: the native memory goes away on close. */
-  freeze(): void {
-    if (!this.frozen) this.frozen = this.read();
-  }
-
   /** One counter without building an object (hot path). */
   get(i: number): number {
-    return this.frozen ? this.frozen[UDP_STAT_NAMES[i]] : this.view[i];
+    return this.view[i];
   }
 }

@@ -13,7 +13,7 @@ import { loop, type ThreadLoop } from './loop';
 import { native } from './native';
 import { type AddressInfo, SockaddrCache, decodeSockaddr, encodeSockaddr, mapIPv4, parseIPv6 } from './sockaddr';
 import { UdpBatch } from './udp-batch';
-import { SOCKOPT, type UdpStats, UdpStatsView } from './udp-stats';
+import { SOCKOPT, UDP_STAT_NAMES, type UdpStats, UdpStatsView } from './udp-stats';
 
 export type { AddressInfo } from './sockaddr';
 export type { UdpStats } from './udp-stats';
@@ -88,6 +88,7 @@ function nextToken(): number {
 const registry = new FinalizationRegistry<number>((id) => {
   // A socket dropped without close(): release the fd, ring buffers and pool.
   native().udpClose(id);
+  loop().unregister(id);
 });
 
 export class UdpSocket extends EventEmitter {
@@ -131,15 +132,18 @@ export class UdpSocket extends EventEmitter {
     const resolved = resolveBackend(backend);
     this.backend = resolved.backend;
     this.loop = loop();
-    const r = native().udpOpen(this.backend === 'io_uring' ? 0 : 1, this.fam, bufferCount, bufferSize, timestamps, zc);
+    const stats = new Float64Array(UDP_STAT_NAMES.length);
+    const r = native().udpOpen(this.backend === 'io_uring' ? 0 : 1, this.fam, bufferCount, bufferSize, timestamps, zc, stats);
     if (typeof r === 'number') check(r, this.backend === 'io_uring' ? 'io_uring_register' : 'socket');
     this.id = r.id;
     this.pool = new Uint8Array(r.pool);
     this.descs = new Uint32Array(r.descs);
-    this.statsView = new UdpStatsView(new Float64Array(r.stats));
+    this.statsView = new UdpStatsView(stats);
     this.addrCache = new SockaddrCache(this.fam);
     this.batch = new UdpBatch(this.pool, this.descs, bufferSize - HEADER_SPACE);
-    this.loop.register(this.id, (k, a, b) => this.onEvent(k, a, b));
+    // Held strongly while ref'd (like a Node handle); an unref'd socket
+    // nobody references is collected and closed by the registry.
+    this.loop.attach(this.id, this, true);
     this.loop.ref();
     registry.register(this, this.id, this);
     try {
@@ -157,7 +161,8 @@ export class UdpSocket extends EventEmitter {
 
   // ---- events from the loop -------------------------------------------------
 
-  private onEvent(kind: number, a: number, b: number): void {
+  /** @internal loop events for this socket. */
+  onLoopEvent(kind: number, a: number, b: number): void {
     switch (kind) {
       case 1: // recv: descriptors [0, a)
         this.deliver(a);
@@ -447,7 +452,9 @@ export class UdpSocket extends EventEmitter {
 
   private getOpt(level: number, name: number): number {
     this.ensureOpen('getsockopt');
-    return check(native().udpGetOpt(this.id, level, name), 'getsockopt');
+    const r = native().udpGetOpt(this.id, level, name);
+    if (typeof r === 'number') throw systemError(r, 'getsockopt');
+    return r[0];
   }
 
   setBroadcast(flag: boolean): void {
@@ -545,7 +552,7 @@ export class UdpSocket extends EventEmitter {
 
   // ---- lifecycle ----------------------------------------------------------------
 
-  /** Counters, read straight from native memory (a snapshot after close). */
+  /** Counters the native side writes into a JS-owned Float64Array (still readable after close). */
   get stats(): UdpStats {
     return this.statsView.read();
   }
@@ -558,6 +565,7 @@ export class UdpSocket extends EventEmitter {
     if (!this.refed && !this.closed) {
       this.refed = true;
       this.loop.ref();
+      this.loop.setStrong(this.id, this, true);
     }
     return this;
   }
@@ -566,6 +574,7 @@ export class UdpSocket extends EventEmitter {
     if (this.refed && !this.closed) {
       this.refed = false;
       this.loop.unref();
+      this.loop.setStrong(this.id, this, false);
     }
     return this;
   }
@@ -577,13 +586,15 @@ export class UdpSocket extends EventEmitter {
   close(cb?: () => void): Promise<void> {
     if (!this.closePromise) {
       this.closed = true;
-      this.statsView.freeze();
       this.closePromise = new Promise<void>((r) => {
         this.closeResolve = r;
       });
       // The loop stays ref'd until the kernel has let go (like a closing
       // Node handle), so the close callback always runs.
-      if (!this.refed) this.loop.ref();
+      if (!this.refed) {
+        this.loop.ref();
+        this.loop.setStrong(this.id, this, true);
+      }
       this.refed = true;
       registry.unregister(this);
       native().udpClose(this.id);

@@ -16,6 +16,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitProbe(env, exports);
   InitLoop(env, exports);
   InitUdp(env, exports);
+  InitTcp(env, exports);
+  InitSched(env, exports);
   InitShm(env, exports);
   InitRing(env, exports);
   InitFutex(env, exports);

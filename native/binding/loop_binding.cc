@@ -131,22 +131,55 @@ void LoopBinding::Prepare() {
   // Once per loop turn, before libuv blocks: sends queued by JS since the
   // last turn go out together (sendmmsg per epoll socket, one
   // io_uring_enter for the ring).
-  if (!flush_.empty()) {
+  auto runFlushes = [this] {
+    if (flush_.empty()) return;
     std::vector<LoopOwned*> list;
     list.swap(flush_);
     for (LoopOwned* h : list)
       if (h) h->FlushPrepare();
-  }
+  };
+  runFlushes();
   // Events raised outside a wake (a close that finished at once, a send
   // that failed synchronously) are delivered here, before libuv blocks.
-  if (eventCount_ || !dirty_.empty()) Dispatch();
+  if (eventCount_ || !dirty_.empty()) {
+    Dispatch();
+    // Sends JS queued while handling them must not wait for the next wake.
+    runFlushes();
+  }
   if (uringError_ == 0) uring_.Flush();
+  Bury();
+}
+
+void LoopBinding::EndOwnedClose() {
+  if (--ownedClosing_ == 0 && finishWhenOwnedClosed_) Finish();
+}
+
+void LoopBinding::Finish() {
+  // The kernel lets go of every buffer and fd in queue_exit; only then
+  // may the handlers free the memory those requests pointed at.
+  uring_.Shutdown();
+  for (LoopOwned* o : owned_)
+    if (o) o->Teardown();
+  owned_.clear();
+  Bury();
+  free(events_);
+  if (idleFd_ >= 0) close(idleFd_);
+  napi_async_cleanup_hook_handle ch = cleanupHandle_;
+  delete this;
+  napi_remove_async_cleanup_hook(ch);
+}
+
+void LoopBinding::Bury() {
+  std::vector<LoopOwned*> dead;
+  dead.swap(graveyard_);
+  for (LoopOwned* h : dead) delete h;
 }
 
 void LoopBinding::OnReadable() {
   if (uringError_) return;
   uring_.Reap();
   if (eventCount_ || !dirty_.empty()) Dispatch();
+  Bury();
 }
 
 void LoopBinding::Dispatch() {
@@ -165,21 +198,45 @@ void LoopBinding::Dispatch() {
 
 void LoopBinding::CallJs() {
   if (inJs_) return;  // events raised by JS itself are picked up below
-  if (dispatch_.IsEmpty()) {
+  if (!dispatch_ || jsDead_) {
     eventCount_ = delivered_ = 0;
     overflow_.clear();
     return;
   }
-  Napi::Env env(env_);
-  Napi::HandleScope scope(env);
+  // Raw N-API calls with every status checked: while a worker is being
+  // terminated JS can no longer run, and node-addon-api's helpers would turn
+  // that into a fatal error instead of a quiet stop.
+  napi_handle_scope hscope;
+  if (napi_open_handle_scope(env_, &hscope) != napi_ok) return;
   // A callback scope gives MakeCallback semantics: the microtask queue
   // (promise reactions) runs once when the outermost scope closes.
-  napi_async_context ctx = nullptr;
-  napi_async_init(env_, nullptr, Napi::String::New(env, "ringwire:loop"), &ctx);
-  {
-    Napi::CallbackScope cbScope(env, ctx);
-    // Events JS raises while it runs (a close that completes at once, a
-    // failed send) are appended and delivered by the next round.
+  // One async resource for the loop's lifetime, like a Node handle's: a
+  // fresh one per wake cost more than the dispatch itself.
+  if (!asyncCtx_) {
+    napi_value name;
+    napi_create_string_utf8(env_, "ringwire:loop", NAPI_AUTO_LENGTH, &name);
+    napi_async_init(env_, nullptr, name, &asyncCtx_);
+  }
+  napi_value fn = nullptr;
+  if (napi_get_reference_value(env_, dispatch_, &fn) != napi_ok || !fn) {
+    napi_close_handle_scope(env_, hscope);
+    return;
+  }
+  napi_value recv;
+  napi_get_undefined(env_, &recv);
+  // Microtasks run when the callback scope closes, still inside this
+  // function; what they emit (a close that completed at once, say) gets
+  // another round instead of being dropped with the reset below.
+  while (!jsDead_ && (delivered_ < eventCount_ || !overflow_.empty())) {
+    napi_value resource;
+    napi_create_object(env_, &resource);
+    napi_callback_scope cbScope = nullptr;
+    if (napi_open_callback_scope(env_, resource, asyncCtx_, &cbScope) != napi_ok) {
+      jsDead_ = true;
+      break;
+    }
+    // Events JS raises while it runs are appended and delivered by the
+    // next round of the inner loop.
     while (delivered_ < eventCount_ || !overflow_.empty()) {
       if (delivered_ == eventCount_) {
         eventCount_ = delivered_ = 0;
@@ -189,19 +246,30 @@ void LoopBinding::CallJs() {
         eventCount_ = static_cast<uint32_t>(n);
       }
       uint32_t start = delivered_, end = eventCount_;
+      napi_value args[2];
+      napi_create_uint32(env_, start, &args[0]);
+      napi_create_uint32(env_, end, &args[1]);
       inJs_ = true;
-      dispatch_.Call({Napi::Number::New(env, start), Napi::Number::New(env, end)});
+      napi_status st = napi_call_function(env_, recv, fn, 2, args, nullptr);
       inJs_ = false;
       delivered_ = end;
-      if (env.IsExceptionPending()) {
-        // A throwing user callback is an uncaught exception, exactly as if
-        // a Node event listener had thrown.
-        Napi::Error e = env.GetAndClearPendingException();
-        napi_fatal_exception(env_, e.Value());
+      if (st != napi_ok) {
+        bool pending = false;
+        napi_value err;
+        if (napi_is_exception_pending(env_, &pending) == napi_ok && pending &&
+            napi_get_and_clear_last_exception(env_, &err) == napi_ok) {
+          // A throwing user callback is an uncaught exception, exactly as
+          // if a Node event listener had thrown.
+          if (napi_fatal_exception(env_, err) != napi_ok) jsDead_ = true;
+        } else {
+          jsDead_ = true;  // the environment is shutting down
+        }
+        if (jsDead_) break;
       }
     }
+    napi_close_callback_scope(env_, cbScope);
   }
-  napi_async_destroy(env_, ctx);
+  napi_close_handle_scope(env_, hscope);
   eventCount_ = delivered_ = 0;
 }
 
@@ -213,22 +281,24 @@ void LoopBinding::AsyncCleanup(napi_async_cleanup_hook_handle handle, void* arg)
 
 void LoopBinding::CloseHandles() {
   tornDown_ = true;
-  State(Napi::Env(env_))->loop = nullptr;
-  dispatch_.Reset();
+  AddonState* st = nullptr;
+  if (napi_get_instance_data(env_, reinterpret_cast<void**>(&st)) == napi_ok && st) st->loop = nullptr;
+  if (dispatch_) {
+    napi_delete_reference(env_, dispatch_);
+    dispatch_ = nullptr;
+  }
+  if (asyncCtx_) {
+    napi_async_destroy(env_, asyncCtx_);
+    asyncCtx_ = nullptr;
+  }
   auto onClose = [](uv_handle_t* h) {
     auto* self = static_cast<LoopBinding*>(h->data);
     if (++self->closing_ < self->handlesToClose_) return;
-    // The kernel lets go of every buffer and fd in queue_exit; only then
-    // may the handlers free the memory those requests pointed at.
-    self->uring_.Shutdown();
-    for (LoopOwned* o : self->owned_)
-      if (o) o->Teardown();
-    self->owned_.clear();
-    free(self->events_);
-    if (self->idleFd_ >= 0) close(self->idleFd_);
-    napi_async_cleanup_hook_handle ch = self->cleanupHandle_;
-    delete self;
-    napi_remove_async_cleanup_hook(ch);
+    if (self->ownedClosing_ > 0) {
+      self->finishWhenOwnedClosed_ = true;
+      return;
+    }
+    self->Finish();
   };
   // Every handler's own uv handles (epoll sockets) must be closed before
   // the environment's loop goes away; their close callbacks count here.

@@ -67,11 +67,22 @@ class LoopBinding {
   void Emit(int32_t id, int32_t kind, int32_t a, int32_t b);
   void MarkDirty(LoopOwned* h);
   void WantFlush(LoopOwned* h) { flush_.push_back(h); }
+  // For a handler that finished closing inside one of its own callbacks:
+  // freed once the current wake or turn is over, never under its own feet.
+  void DeleteLater(LoopOwned* h) { graveyard_.push_back(h); }
+  // A removed handler still closing its own uv handle keeps the loop's
+  // memory alive until its close callback has run (teardown waits for it).
+  void BeginOwnedClose() { ownedClosing_++; }
+  void EndOwnedClose();
+  bool tornDown() const { return tornDown_; }
   // Runs the one JS call of this wake (events + dirty handlers).
   void Dispatch();
   // io_uring could not be set up here (the epoll backend still works).
   int uringError() const { return uringError_; }
-  void SetDispatch(Napi::Function fn) { dispatch_ = Napi::Persistent(fn); }
+  void SetDispatch(Napi::Function fn) {
+    if (dispatch_) napi_delete_reference(env_, dispatch_);
+    napi_create_reference(env_, fn, 1, &dispatch_);
+  }
   void SetRef(bool ref);
 
   Napi::ArrayBuffer EventsBuffer(Napi::Env env);
@@ -95,20 +106,27 @@ class LoopBinding {
   napi_async_cleanup_hook_handle cleanupHandle_ = nullptr;
   int closing_ = 0;
   bool tornDown_ = false;
-  Napi::FunctionReference dispatch_;
+  napi_ref dispatch_ = nullptr;  // raw: must be safe to drop during teardown
+  napi_async_context asyncCtx_ = nullptr;
   std::vector<LoopOwned*> owned_;     // id -> handler (index = id & 0xfffff)
   std::vector<uint32_t> gens_;        // generation per slot
   std::vector<int> freeIds_;
   std::vector<LoopOwned*> dirty_;
   std::vector<LoopOwned*> flush_;
+  std::vector<LoopOwned*> graveyard_;
+  void Bury();
   int uringError_ = 0;
   int idleFd_ = -1;
   int handlesToClose_ = 0;
+  int ownedClosing_ = 0;
+  bool finishWhenOwnedClosed_ = false;
+  void Finish();
   LoopEvent* events_ = nullptr;       // kEventCapacity entries
   uint32_t eventCount_ = 0;
   uint32_t delivered_ = 0;
   std::vector<LoopEvent> overflow_;
   bool inJs_ = false;
+  bool jsDead_ = false;
   bool inDispatch_ = false;
 };
 

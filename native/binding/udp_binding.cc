@@ -76,6 +76,10 @@ class UdpHandle final : public LoopOwned, public UdpEvents {
     for (napi_value v : views) napi_create_reference(env, v, 0, &views_[i++]);
   }
 
+  void KeepStats(napi_env env, napi_value arr, UdpStats* mem) {
+    if (napi_create_reference(env, arr, 1, &statsRef_) == napi_ok) sock_.SetStatsMemory(mem);
+  }
+
   // UdpEvents
   void OnRecvReady() override {
     if (!dirty_) {
@@ -87,17 +91,25 @@ class UdpHandle final : public LoopOwned, public UdpEvents {
     lb_->Emit(id, kEvSent, static_cast<int32_t>(token), res);
   }
   void OnRecvError(int err) override { lb_->Emit(id, kEvRecvError, err, 0); }
+  // Nothing is in flight any more: free the fd, pool and buffer ring now,
+  // so a resolved close() means the resources are gone, then tell JS.
   void OnIdle() override {
-    int myId = id;
-    lb_->Emit(myId, kEvClosed, 0, 0);
-    lb_->Remove(myId);
+    lb_->Remove(id);
     if (pollInit_) {
       // The fd may close only after libuv has forgotten it.
+      lb_->BeginOwnedClose();
       uv_close(reinterpret_cast<uv_handle_t*>(&poll_), [](uv_handle_t* h) {
-        delete static_cast<UdpHandle*>(h->data);
+        auto* self = static_cast<UdpHandle*>(h->data);
+        LoopBinding* lb = self->lb_;
+        self->sock_.Teardown();
+        if (!lb->tornDown()) lb->Emit(self->id, kEvClosed, 0, 0);
+        delete self;
+        lb->EndOwnedClose();
       });
     } else {
-      delete this;
+      sock_.Teardown();
+      lb_->Emit(id, kEvClosed, 0, 0);
+      lb_->DeleteLater(this);  // we may be inside our own OnCqe
     }
   }
 
@@ -129,9 +141,14 @@ class UdpHandle final : public LoopOwned, public UdpEvents {
     return 1;
   }
   void Teardown() override { delete this; }
+  ~UdpHandle() override {
+    sock_.Teardown();
+    // On the JS thread (Bury, uv close callback); at teardown the whole
+    // environment, references included, is going away anyway.
+    if (statsRef_ && !lb_->tornDown()) napi_delete_reference(lb_->env(), statsRef_);
+  }
 
  private:
-  ~UdpHandle() override { sock_.Teardown(); }
 
   int UpdatePoll() {
     if (!pollInit_ || closed_) return 0;
@@ -166,7 +183,8 @@ class UdpHandle final : public LoopOwned, public UdpEvents {
   bool dirty_ = false;
   bool flushQueued_ = false;
   bool closed_ = false;
-  napi_ref views_[3] = {nullptr, nullptr, nullptr};
+  napi_ref views_[2] = {nullptr, nullptr};
+  napi_ref statsRef_ = nullptr;
 };
 
 UdpHandle* Lookup(const Napi::CallbackInfo& info) {
@@ -199,13 +217,15 @@ Napi::Value UdpOpen(const Napi::CallbackInfo& info) {
   UdpSocket& s = h->sock();
   auto pool = Napi::ArrayBuffer::New(env, s.pool(), s.poolBytes());
   auto descs = Napi::ArrayBuffer::New(env, s.descs(), s.descCapacity() * sizeof(UdpDesc));
-  auto stats = Napi::ArrayBuffer::New(env, s.stats(), sizeof(UdpStats));
-  h->SetViews(env, {pool, descs, stats});
+  h->SetViews(env, {pool, descs});
+  // Counters live in the caller's Float64Array so they outlive the socket.
+  size_t statsLen = 0;
+  uint8_t* statsMem = BytesOf(info[6], &statsLen);
+  if (statsMem && statsLen >= sizeof(UdpStats)) h->KeepStats(env, info[6], reinterpret_cast<UdpStats*>(statsMem));
   auto o = Napi::Object::New(env);
   o.Set("id", Num(env, h->id));
   o.Set("pool", pool);
   o.Set("descs", descs);
-  o.Set("stats", stats);
   return o;
 }
 
@@ -269,7 +289,12 @@ Napi::Value UdpGetOpt(const Napi::CallbackInfo& info) {
   socklen_t len = sizeof(v);
   int r = h->sock().GetOpt(info[1].As<Napi::Number>().Int32Value(),
                            info[2].As<Napi::Number>().Int32Value(), &v, &len);
-  return Num(info.Env(), r < 0 ? r : v);
+  if (r < 0) return Num(info.Env(), r);
+  // Option values may be negative (SO_INCOMING_CPU is -1 until a packet
+  // arrives), so a success is boxed to keep it apart from -errno.
+  Napi::Array out = Napi::Array::New(info.Env(), 1);
+  out.Set(0u, Num(info.Env(), v));
+  return out;
 }
 
 Napi::Value UdpStart(const Napi::CallbackInfo& info) {

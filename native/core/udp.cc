@@ -92,7 +92,7 @@ void UdpSocket::ParseControl(const msghdr* mh, UdpDesc* d) {
     if (c->cmsg_type == SO_RXQ_OVFL) {
       uint32_t drops;
       memcpy(&drops, CMSG_DATA(c), sizeof(drops));
-      stats_.kernelDrops = drops;
+      stats_->kernelDrops = drops;
     } else if (c->cmsg_type == SO_TIMESTAMPNS) {
       timespec ts;
       memcpy(&ts, CMSG_DATA(c), sizeof(ts));

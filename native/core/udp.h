@@ -113,7 +113,10 @@ class UdpSocket : public UringHandler {
   size_t poolBytes() const { return poolBytes_; }
   UdpDesc* descs() { return descs_.data(); }
   uint32_t descCapacity() const { return cfg_.bufferCount; }
-  UdpStats* stats() { return &stats_; }
+  UdpStats* stats() { return stats_; }
+  // Counters may live in memory the caller owns (a JS Float64Array, so they
+  // stay readable after close); must outlive the socket.
+  void SetStatsMemory(UdpStats* s) { *s = *stats_; stats_ = s; }
   uint32_t pendingDescs() const { return descCount_; }
   uint32_t inflight() const { return inflight_; }
 
@@ -166,7 +169,8 @@ class UdpSocket : public UringHandler {
   bool idleSignalled_ = false;
   uint32_t inflight_ = 0;
   double lastDrops_ = 0;
-  UdpStats stats_{};
+  UdpStats ownStats_{};
+  UdpStats* stats_ = &ownStats_;
   std::vector<SendOp*> chunks_;  // owned allocations
   SendOp* freeOps_ = nullptr;
   std::vector<SendOp*> queued_;  // epoll engine: waiting for sendmmsg

@@ -51,16 +51,16 @@ void UdpSocket::OnRecvCqe(const io_uring_cqe* cqe) {
       d->payloadLength = std::min<uint32_t>(out->payloadlen, static_cast<uint32_t>(cqe->res) - headers);
       if (out->flags & MSG_TRUNC) {
         d->flags |= kDescTruncated;
-        stats_.truncated++;
+        stats_->truncated++;
       }
-      stats_.rxDatagrams++;
-      stats_.rxBytes += d->payloadLength;
+      stats_->rxDatagrams++;
+      stats_->rxBytes += d->payloadLength;
       if (descCount_ == 1) ev_->OnRecvReady();
     }
   } else if (cqe->res == -ENOBUFS) {
     // Every buffer is with JS: the multishot ends; Recycle() re-arms once
     // the batch is returned, so the socket never goes deaf.
-    stats_.starvations++;
+    stats_->starvations++;
     starved_ = true;
     ev_->OnRecvReady();
   } else if (cqe->res < 0 && cqe->res != -ECANCELED && !closing_) {
@@ -72,7 +72,7 @@ void UdpSocket::OnRecvCqe(const io_uring_cqe* cqe) {
     if (closing_) {
       FinishIfIdle();
     } else if (recvWanted_ && !starved_ && cqe->res != -ECANCELED) {
-      stats_.rearms++;
+      stats_->rearms++;
       ArmRecv();
     }
   }
@@ -86,8 +86,8 @@ void UdpSocket::OnSendCqe(SendOp* op, unsigned, const io_uring_cqe* cqe) {
       if (!(cqe->flags & IORING_CQE_F_MORE)) CompleteSend(op, cqe->res);
       return;
     }
-    stats_.zcSends++;
-    if (static_cast<uint32_t>(cqe->res) & IORING_NOTIF_USAGE_ZC_COPIED) stats_.zcCopied++;
+    stats_->zcSends++;
+    if (static_cast<uint32_t>(cqe->res) & IORING_NOTIF_USAGE_ZC_COPIED) stats_->zcCopied++;
     CompleteSend(op, op->result);
     return;
   }
@@ -96,10 +96,10 @@ void UdpSocket::OnSendCqe(SendOp* op, unsigned, const io_uring_cqe* cqe) {
 
 void UdpSocket::CompleteSend(SendOp* op, int res) {
   if (res >= 0) {
-    stats_.txDatagrams++;
-    stats_.txBytes += res;
+    stats_->txDatagrams++;
+    stats_->txBytes += res;
   } else {
-    stats_.sendErrors++;
+    stats_->sendErrors++;
   }
   if (op->token || res < 0) ev_->OnSent(op->token, res);
   FreeOp(op);
@@ -131,7 +131,7 @@ void UdpSocket::Recycle() {
   strayBids_.clear();
   if (starved_ && recvWanted_ && !closing_ && !recvArmed_) {
     starved_ = false;
-    stats_.rearms++;
+    stats_->rearms++;
     ArmRecv();
   }
 }
@@ -170,10 +170,10 @@ int UdpSocket::ReceiveBatch() {
     d->payloadLength = std::min<uint32_t>(vec[k].msg_len, cfg_.bufferSize - headers);
     if (vec[k].msg_hdr.msg_flags & MSG_TRUNC) {
       d->flags |= kDescTruncated;
-      stats_.truncated++;
+      stats_->truncated++;
     }
-    stats_.rxDatagrams++;
-    stats_.rxBytes += d->payloadLength;
+    stats_->rxDatagrams++;
+    stats_->rxBytes += d->payloadLength;
   }
   freeEpoll_ += static_cast<uint32_t>(r);
   return r;
