@@ -39,6 +39,8 @@ export interface PacketRingInfo {
   rxFrameCount: number;
   txFrameCount: number;
   batchSize: number;
+  coalesceUs: number;
+  busyPoll: number;
   /** Socket backend: one dual-stack socket serves IPv4 and IPv6. */
   dualStack: boolean;
 }
@@ -163,7 +165,7 @@ export class PacketRing extends EventEmitter {
     this.batch = new FrameBatch(this, new Uint32Array(r.control, s.rxDescs, info.batchSize * 2));
     this.shift = Math.log2(info.frameSize);
     this.dispatchFn = (count, flags, err) => this.dispatch(count, flags, err);
-    const ret = native().packetRingStart(this.handle, this.dispatchFn, false);
+    const ret = native().packetRingStart(this.handle, this.dispatchFn, false, info.coalesceUs);
     if (ret < 0) {
       native().packetRingClose(this.handle);
       onGone();

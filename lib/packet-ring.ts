@@ -37,10 +37,21 @@ export interface PacketRingOptions {
   mode?: 'auto' | 'copy' | 'zerocopy';
   /** Where the XDP program runs: 'auto' (native, else SKB — reported), 'native', 'skb'. */
   xdpMode?: 'auto' | 'native' | 'skb';
-  /** AF_XDP XDP_USE_NEED_WAKEUP (default true). */
+  /**
+   * AF_XDP XDP_USE_NEED_WAKEUP. Default: on with zero-copy (the driver
+   * sleeps until kicked), off in copy mode (where it only makes every poll
+   * run the TX path). info.needWakeup says what was used.
+   */
   needWakeup?: boolean;
   /** Busy-poll budget in µs (SO_BUSY_POLL + SO_PREFER_BUSY_POLL), 0 = off (default). */
   busyPoll?: number;
+  /**
+   * Receive coalescing in µs, 0 = off (default: every arrival wakes the
+   * ring). While frames keep arriving, the ring collects them for this
+   * long before the next batch instead of waking per arrival, like a NIC's
+   * rx-usecs: fewer wake-ups per frame for at most this much more latency.
+   */
+  coalesceUs?: number;
 }
 
 const BACKEND_CODE: Record<PacketRingBackend, number> = { af_xdp: 0, socket: 1, ef_vi: 2 };
@@ -87,8 +98,9 @@ interface Resolved {
   batchSize: number;
   mode: keyof typeof BIND_MODE;
   xdpMode: keyof typeof XDP_MODE;
-  needWakeup: boolean;
+  needWakeup: boolean | undefined;
   busyPoll: number;
+  coalesceUs: number;
 }
 
 function validate(options: PacketRingOptions): Resolved {
@@ -105,8 +117,9 @@ function validate(options: PacketRingOptions): Resolved {
   const batchSize = options.batchSize === undefined ? 64 : validateInteger(options.batchSize, 'options.batchSize', 1, 1024);
   const mode = options.mode === undefined ? 'auto' : validateOneOf(options.mode, 'options.mode', ['auto', 'copy', 'zerocopy'] as const);
   const xdpMode = options.xdpMode === undefined ? 'auto' : validateOneOf(options.xdpMode, 'options.xdpMode', ['auto', 'native', 'skb'] as const);
-  const needWakeup = options.needWakeup === undefined ? true : validateBoolean(options.needWakeup, 'options.needWakeup');
+  const needWakeup = options.needWakeup === undefined ? undefined : validateBoolean(options.needWakeup, 'options.needWakeup');
   const busyPoll = options.busyPoll === undefined ? 0 : validateInteger(options.busyPoll, 'options.busyPoll', 0, 1_000_000);
+  const coalesceUs = options.coalesceUs === undefined ? 0 : validateInteger(options.coalesceUs, 'options.coalesceUs', 0, 100_000);
   const queueOpt = options.queue === undefined ? 0 : validateInteger(options.queue, 'options.queue', 0);
   if (backendReq === 'socket' && (mode !== 'auto' || xdpMode !== 'auto')) {
     throw invalidArgValue(mode !== 'auto' ? 'options.mode' : 'options.xdpMode', mode !== 'auto' ? mode : xdpMode, "applies to AF_XDP only; leave it 'auto' with backend 'socket'");
@@ -118,7 +131,7 @@ function validate(options: PacketRingOptions): Resolved {
   }
   const { backend, reason } = resolvePacketBackend(backendReq, iface);
   if (backend === 'ef_vi' && iface.ipv4 === 0) throw invalidArgValue('options.interface', ifname, 'needs an IPv4 address for the ef_vi filter');
-  return { iface, queue: queueOpt, backend, reason, port, frameSize, frameCount, txFrames, batchSize, mode, xdpMode, needWakeup, busyPoll };
+  return { iface, queue: queueOpt, backend, reason, port, frameSize, frameCount, txFrames, batchSize, mode, xdpMode, needWakeup, busyPoll, coalesceUs };
 }
 
 interface OpenFailure {
@@ -146,7 +159,9 @@ function openError(f: OpenFailure, r: Resolved): SystemError {
   return systemError(f.errno, f.syscall, { message: `${r.backend} on ${name} queue ${r.queue}${why ? `: ${why}` : ''}` });
 }
 
-function ringInfo(r: Resolved, n: NativeRing & { zeroCopy: boolean; dualStack: boolean; xdpNative?: boolean; xdpNote?: string }): PacketRingInfo {
+type OpenResult = NativeRing & { zeroCopy: boolean; needWakeup: boolean; dualStack: boolean; xdpNative?: boolean; xdpNote?: string };
+
+function ringInfo(r: Resolved, n: OpenResult): PacketRingInfo {
   const xdp = r.backend === 'af_xdp';
   return {
     backend: r.backend,
@@ -159,12 +174,14 @@ function ringInfo(r: Resolved, n: NativeRing & { zeroCopy: boolean; dualStack: b
     xdpMode: xdp ? (n.xdpNative ? 'native' : 'skb') : null,
     xdpModeReason: xdp ? (n.xdpNote ?? null) : null,
     bindMode: xdp ? (n.zeroCopy ? 'zerocopy' : 'copy') : null,
-    needWakeup: xdp && r.needWakeup,
+    needWakeup: xdp && n.needWakeup === true,
     frameSize: r.frameSize,
     frameCount: r.frameCount,
     rxFrameCount: r.frameCount - r.txFrames,
     txFrameCount: r.txFrames,
     batchSize: r.batchSize,
+    coalesceUs: r.coalesceUs,
+    busyPoll: r.busyPoll,
     dualStack: n.dualStack,
   };
 }
@@ -184,13 +201,13 @@ function openNative(r: Resolved, key: string): Promise<PacketRing> {
     batchSize: r.batchSize,
     bindMode: BIND_MODE[r.mode],
     xdpMode: XDP_MODE[r.xdpMode],
-    needWakeup: r.needWakeup,
+    needWakeup: r.needWakeup === undefined ? 2 : r.needWakeup ? 1 : 0,
     busyPoll: r.busyPoll,
     mac: r.iface.mac,
     localIp: r.iface.ipv4,
     share: shared ?? null,
   };
-  return (native().packetRingOpen(args) as Promise<NativeRing & { zeroCopy: boolean; dualStack: boolean; xdpNative?: boolean; xdpNote?: string }>).then(
+  return (native().packetRingOpen(args) as Promise<OpenResult>).then(
     (n) => {
       const info = ringInfo(r, n);
       const ifindex = r.iface.ifindex;

@@ -62,6 +62,8 @@ describe('packet ring options are validated before any native call', () => {
       [{ mode: 'fast' as never }, TypeError, 'ERR_INVALID_ARG_VALUE'],
       [{ xdpMode: 'hw' as never }, TypeError, 'ERR_INVALID_ARG_VALUE'],
       [{ needWakeup: 1 as never }, TypeError, 'ERR_INVALID_ARG_TYPE'],
+      [{ coalesceUs: -1 }, RangeError, 'ERR_OUT_OF_RANGE'],
+      [{ busyPoll: 0.5 }, RangeError, 'ERR_OUT_OF_RANGE'],
       [{ filter: undefined as never }, TypeError, 'ERR_INVALID_ARG_TYPE'],
       [{ filter: { protocol: 'tcp', port: 1 } as never }, TypeError, 'ERR_INVALID_ARG_VALUE'],
       [{ filter: { protocol: 'udp', port: 0 } }, RangeError, 'ERR_OUT_OF_RANGE'],
@@ -290,6 +292,26 @@ describe('packet ring, software backend (UDP socket on loopback)', () => {
       await until(() => total === 4 * (round + 2));
     }
     expect(total).toBe(12);
+  });
+
+  it('receive coalescing delivers every datagram in fewer, larger batches', async () => {
+    const port = await freePort();
+    const ring = await open(port, { frameCount: 1024, batchSize: 256, coalesceUs: 2000 });
+    expect(ring.info.coalesceUs).toBe(2000);
+    let got = 0;
+    ring.onBatch((b) => {
+      got += b.count;
+      b.releaseAll();
+    });
+    const c = await sock('udp4');
+    for (let i = 0; i < 200; i++) {
+      c.send(`c${i}`, port, '127.0.0.1');
+      if (i % 20 === 19) await sleep(1);
+    }
+    await until(() => got === 200);
+    const st = ring.stats;
+    expect(st.rxFrames).toBe(200);
+    expect(st.rxBatches).toBeLessThan(100);
   });
 
   it('a second ring for the same port and queue is EBUSY with an explanation; after close it opens again', async () => {

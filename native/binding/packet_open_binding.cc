@@ -19,6 +19,7 @@ namespace rw {
 namespace {
 
 enum BackendKind : int { kAfXdp = 0, kSocket = 1, kEfvi = 2 };
+enum WakeupOption : int { kWakeupOff = 0, kWakeupOn = 1, kWakeupAuto = 2 };
 
 uint32_t CeilPow2(uint32_t v) {
   uint32_t p = 1;
@@ -36,7 +37,7 @@ struct OpenJob {
   PacketRingConfig ring;
   XskBindMode bindMode = XskBindMode::kAuto;
   XdpAttachMode xdpMode = XdpAttachMode::kAuto;
-  bool needWakeup = true;
+  int needWakeup = kWakeupAuto;
   uint32_t busyPollUs = 0;
   uint8_t mac[6] = {0, 0, 0, 0, 0, 0};
   uint32_t localIp = 0;
@@ -45,7 +46,7 @@ struct OpenJob {
   std::unique_ptr<PacketRing> result;
   std::shared_ptr<XdpAttachment> attachment;
   OpenError err;
-  bool zeroCopy = false, dualStack = false;
+  bool zeroCopy = false, dualStack = false, needWakeupOn = false;
   // Async plumbing.
   napi_deferred deferred = nullptr;
   napi_async_work work = nullptr;
@@ -61,24 +62,45 @@ int OpenXdp(OpenJob* j, PacketRing* ring) {
     int r = XdpAttachment::Create(j->ifindex, j->queueCount, j->xdpMode, &at, &j->err);
     if (r < 0) return r;
   }
-  auto b = std::make_unique<XdpBackend>(at);
   XskConfig c;
   c.ifindex = j->ifindex;
   c.queue = j->queue;
   c.area = ring->area();
   c.areaBytes = ring->areaBytes();
   c.frameSize = j->ring.frameSize;
-  // The fill ring holds every RX frame at once; TX/completion hold every
-  // frame (RX frames may be sent back in place).
-  c.fillSize = c.rxSize = CeilPow2(j->ring.rxFrames ? j->ring.rxFrames : 1);
-  c.compSize = c.txSize = j->ring.frameCount;
-  c.mode = j->bindMode;
-  c.needWakeup = j->needWakeup;
+  // The kernel publishes its consumer index lazily (only when its cached
+  // view runs dry), so a producer ring sized to the frame count can look
+  // full while the kernel holds stale entries: twice the frames we can
+  // ever have outstanding keeps fill and TX from ever blocking. TX holds
+  // every frame (RX frames may be sent back in place).
+  uint32_t rx = CeilPow2(j->ring.rxFrames ? j->ring.rxFrames : 1);
+  c.fillSize = 2 * rx;
+  c.rxSize = rx;
+  c.compSize = c.txSize = 2 * j->ring.frameCount;
   c.busyPollUs = j->busyPollUs;
   c.busyPollBudget = j->ring.batchSize;
-  int r = b->Open(c, &j->err);
-  if (r < 0) return r;
+  // need_wakeup pays off with zero-copy drivers; in copy mode it only makes
+  // every poll() run the TX path. 'auto' binds zero-copy with it, and falls
+  // back to copy mode without it.
+  std::unique_ptr<XdpBackend> b;
+  int r = -EINVAL;
+  bool autoBoth = j->bindMode == XskBindMode::kAuto && j->needWakeup == kWakeupAuto;
+  if (autoBoth) {
+    b = std::make_unique<XdpBackend>(at);
+    c.mode = XskBindMode::kZeroCopy;
+    c.needWakeup = true;
+    r = b->Open(c, &j->err);
+    if (r == -EBUSY) return r;
+    if (r < 0) j->err = OpenError();
+  }
+  if (r < 0) {
+    b = std::make_unique<XdpBackend>(at);
+    c.mode = autoBoth ? XskBindMode::kCopy : j->bindMode;
+    c.needWakeup = j->needWakeup == kWakeupAuto ? c.mode == XskBindMode::kZeroCopy : j->needWakeup == kWakeupOn;
+    if ((r = b->Open(c, &j->err)) < 0) return r;
+  }
   j->zeroCopy = b->socket().zeroCopy();
+  j->needWakeupOn = b->socket().needWakeup();
   XdpBackend* raw = b.get();
   // Fill first, then steer: no datagram arrives to an empty fill ring.
   ring->Attach(std::move(b));
@@ -170,6 +192,7 @@ void Complete(napi_env env, napi_status status, void* data) {
   o.Set("control", control);
   o.Set("sections", sections);
   o.Set("zeroCopy", j->zeroCopy);
+  o.Set("needWakeup", j->needWakeupOn);
   o.Set("dualStack", j->dualStack);
   if (j->attachment) {
     o.Set("xdpNative", j->attachment->native());
@@ -199,7 +222,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   j->ring.batchSize = u32("batchSize");
   j->bindMode = static_cast<XskBindMode>(u32("bindMode"));
   j->xdpMode = static_cast<XdpAttachMode>(u32("xdpMode"));
-  j->needWakeup = o.Get("needWakeup").ToBoolean();
+  j->needWakeup = static_cast<int>(u32("needWakeup"));
   j->busyPollUs = u32("busyPoll");
   j->localIp = htonl(u32("localIp"));
   size_t n = 0;

@@ -1,5 +1,8 @@
 #include "packet_ring_binding.h"
 
+#include <sys/timerfd.h>
+#include <unistd.h>
+
 #include <cstddef>
 
 namespace rw {
@@ -46,16 +49,34 @@ void RingHandle::DetachViews() {
   }
 }
 
-int RingHandle::Start(napi_value dispatch, bool active) {
+int RingHandle::Start(napi_value dispatch, bool active, uint32_t coalesceUs) {
   if (closed_ || started_) return -EBADF;
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(env_, &loop) != napi_ok || !loop) return -EINVAL;
+  if (coalesceUs) {
+    holdoffFd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (holdoffFd_ < 0) return -errno;
+  }
   int r = uv_poll_init(loop, &poll_, ring_->backend()->fd());
-  if (r < 0) return r;
   poll_.data = this;
+  holdoffPoll_.data = this;
+  if (r == 0 && holdoffFd_ >= 0 && (r = uv_poll_init(loop, &holdoffPoll_, holdoffFd_)) < 0) {
+    // The first handle must be closed through libuv; this object lives
+    // until its close callback.
+    handlesOpen_ = 1;
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll_), [](uv_handle_t* h) {
+      static_cast<RingHandle*>(h->data)->OnHandleClosed();
+    });
+  }
+  if (r < 0) {
+    if (holdoffFd_ >= 0) close(holdoffFd_);
+    holdoffFd_ = -1;
+    return r;
+  }
+  coalesceUs_ = coalesceUs;
   uv_timer_init(loop, &timer_);
   timer_.data = this;
-  handlesOpen_ = 2;
+  handlesOpen_ = holdoffFd_ >= 0 ? 3 : 2;
   uv_timer_start(&timer_, [](uv_timer_t* t) { static_cast<RingHandle*>(t->data)->OnTimer(); },
                  kStatsIntervalMs, kStatsIntervalMs);
   uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
@@ -87,16 +108,22 @@ void RingHandle::SetActive(bool active) {
 void RingHandle::SetRef(bool ref) {
   ref_ = ref;
   if (!started_ || closed_) return;
-  if (ref)
-    uv_ref(reinterpret_cast<uv_handle_t*>(&poll_));
-  else
-    uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
+  auto* h = reinterpret_cast<uv_handle_t*>(&poll_);
+  auto* ho = reinterpret_cast<uv_handle_t*>(&holdoffPoll_);
+  if (ref) {
+    uv_ref(h);
+    if (holdoffFd_ >= 0) uv_ref(ho);
+  } else {
+    uv_unref(h);
+    if (holdoffFd_ >= 0) uv_unref(ho);
+  }
 }
 
 void RingHandle::UpdatePoll() {
   if (!started_ || closed_) return;
   int want = 0;
-  if (active_ && !ring_->RxStarved()) want |= UV_READABLE;
+  // While holding off, the timerfd (not the ring's fd) wakes us for RX.
+  if (active_ && !holding_ && !ring_->RxStarved()) want |= UV_READABLE;
   // Writable while frames wait for the kernel, or while someone waits for
   // TX frames that completions will free.
   if (ring_->TxBacklog() || (ring_->txWanted() && ring_->inFlight() > 0)) want |= UV_WRITABLE;
@@ -145,6 +172,51 @@ void RingHandle::AfterDispatch() {
   ring_->SubmitStaged();
 }
 
+uint32_t RingHandle::DrainRx() {
+  uint32_t total = 0;
+  const uint32_t batch = ring_->config().batchSize;
+  for (int round = 0; round < kMaxRoundsPerWake && !closed_ && active_; round++) {
+    uint32_t n = ring_->Receive();
+    if (!n) break;
+    total += n;
+    CallJs(n, kDispatchRx, 0);
+    if (closed_) break;
+    AfterDispatch();
+    if (n < batch) break;
+  }
+  if (!closed_ && ring_->txWanted() && ring_->freeTx()) {
+    ring_->ClearTxWanted();
+    CallJs(0, kDispatchTxReady, 0);
+    if (!closed_) AfterDispatch();
+  }
+  return total;
+}
+
+void RingHandle::Holdoff() {
+  // Frames are flowing: come back after coalesceUs instead of on the next
+  // frame. The ring's own fd is not watched meanwhile (UpdatePoll).
+  itimerspec its{};
+  its.it_value.tv_sec = coalesceUs_ / 1000000;
+  its.it_value.tv_nsec = static_cast<long>(coalesceUs_ % 1000000) * 1000;
+  if (timerfd_settime(holdoffFd_, 0, &its, nullptr) < 0) return;
+  if (!holding_) {
+    holding_ = true;
+    uv_poll_start(&holdoffPoll_, UV_READABLE, [](uv_poll_t* h, int status, int) {
+      if (status >= 0) static_cast<RingHandle*>(h->data)->OnHoldoff();
+    });
+  }
+}
+
+void RingHandle::FinishWake(bool ok) {
+  dispatchDepth_--;
+  if (closeDeferred_ && dispatchDepth_ == 0) {
+    closeDeferred_ = false;
+    ReleaseKernel();
+  } else if (ok) {
+    UpdatePoll();
+  }
+}
+
 void RingHandle::OnPoll(int status, int events) {
   if (closed_) return;
   ring_->stats()->wakeups++;
@@ -156,34 +228,36 @@ void RingHandle::OnPoll(int status, int events) {
     CallJs(0, kDispatchError, status);
   } else {
     if (events & UV_WRITABLE) ring_->Kick();
-    const uint32_t batch = ring_->config().batchSize;
-    for (int round = 0; round < kMaxRoundsPerWake && !closed_ && active_; round++) {
-      uint32_t n = ring_->Receive();
-      if (!n) break;
-      CallJs(n, kDispatchRx, 0);
-      if (closed_) break;
-      AfterDispatch();
-      if (n < batch) break;
-    }
-    if (!closed_ && ring_->txWanted() && ring_->freeTx()) {
-      ring_->ClearTxWanted();
-      CallJs(0, kDispatchTxReady, 0);
-      if (!closed_) AfterDispatch();
+    uint32_t got = DrainRx();
+    if (got && coalesceUs_ && !closed_) Holdoff();
+  }
+  FinishWake(status >= 0);
+}
+
+void RingHandle::OnHoldoff() {
+  if (closed_) return;
+  uint64_t expirations;
+  if (read(holdoffFd_, &expirations, sizeof(expirations)) < 0 && errno == EAGAIN) return;
+  ring_->stats()->wakeups++;
+  dispatchDepth_++;
+  uint32_t got = DrainRx();
+  if (!closed_) {
+    if (got) {
+      Holdoff();  // still busy: stay in poll mode
+    } else {
+      // Idle: back to waking on the ring's fd.
+      holding_ = false;
+      uv_poll_stop(&holdoffPoll_);
     }
   }
-  dispatchDepth_--;
-  if (closeDeferred_ && dispatchDepth_ == 0) {
-    closeDeferred_ = false;
-    ReleaseKernel();
-  } else if (status >= 0) {
-    UpdatePoll();
-  }
+  FinishWake(true);
 }
 
 void RingHandle::OnTimer() {
   if (closed_) return;
   ring_->RefreshKernelStats();
   dispatchDepth_++;
+  ring_->DrainReleases();  // also retries frames the fill side could not take
   ring_->Kick();  // reaps completions; pushes a stuck backlog
   PacketBackend* b = ring_->backend();
   // Safety net for a need_wakeup flag set just after we last looked.
@@ -244,6 +318,11 @@ void RingHandle::ReleaseKernel() {
     auto onClose = [](uv_handle_t* h) { static_cast<RingHandle*>(h->data)->OnHandleClosed(); };
     uv_close(reinterpret_cast<uv_handle_t*>(&poll_), onClose);
     uv_close(reinterpret_cast<uv_handle_t*>(&timer_), onClose);
+    if (holdoffFd_ >= 0) {
+      uv_close(reinterpret_cast<uv_handle_t*>(&holdoffPoll_), onClose);
+      close(holdoffFd_);
+      holdoffFd_ = -1;
+    }
   }
   // Backend (sockets, XSKMAP slot, link) first, then the memory.
   if (ring_) ring_->Close();
@@ -289,7 +368,7 @@ namespace {
 Napi::Value Start(const Napi::CallbackInfo& info) {
   RingHandle* h = RingHandle::From(info[0]);
   if (!h) return Num(info.Env(), -EBADF);
-  return Num(info.Env(), h->Start(info[1], info[2].ToBoolean()));
+  return Num(info.Env(), h->Start(info[1], info[2].ToBoolean(), info[3].As<Napi::Number>().Uint32Value()));
 }
 
 Napi::Value SetActive(const Napi::CallbackInfo& info) {

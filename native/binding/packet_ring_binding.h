@@ -5,7 +5,12 @@
 //     (MakeCallback, so microtasks run); writable only while transmissions
 //     wait for the kernel;
 //   - an unref'd 200 ms uv_timer refreshing kernel counters
-//     (XDP_STATISTICS) and re-checking need_wakeup flags.
+//     (XDP_STATISTICS) and re-checking need_wakeup flags;
+//   - optionally (coalesceUs > 0) a timerfd polled by a second uv_poll: after
+//     a wake that found frames, the ring stops watching its fd and drains
+//     again when the timer fires, as long as traffic keeps coming - NAPI's
+//     poll mode, or a NIC's rx-usecs, in user space. Fewer wake-ups (each a
+//     context switch) per frame, at most coalesceUs more latency.
 // No helper thread. Exits, each safe twice: close() from JS, the External's
 // GC finalizer (TS also closes through a FinalizationRegistry), and an
 // async cleanup hook that closes the uv handles on worker termination /
@@ -39,7 +44,7 @@ class RingHandle {
   const std::shared_ptr<XdpAttachment>& attachment() const { return attachment_; }
   void SetViews(napi_env env, napi_value area, napi_value control);
 
-  int Start(napi_value dispatch, bool active);
+  int Start(napi_value dispatch, bool active, uint32_t coalesceUs);
   void SetActive(bool active);
   void SetRef(bool ref);
   int Flush();
@@ -50,6 +55,11 @@ class RingHandle {
  private:
   ~RingHandle();
   void OnPoll(int status, int events);
+  void OnHoldoff();
+  // Receives batches until the ring is drained; returns frames delivered.
+  uint32_t DrainRx();
+  void Holdoff();
+  void FinishWake(bool ok);
   void OnTimer();
   void AfterDispatch();
   void UpdatePoll();
@@ -65,6 +75,10 @@ class RingHandle {
   std::shared_ptr<XdpAttachment> attachment_;
   uv_poll_t poll_{};
   uv_timer_t timer_{};
+  uv_poll_t holdoffPoll_{};
+  int holdoffFd_ = -1;  // timerfd, when coalescing
+  uint32_t coalesceUs_ = 0;
+  bool holding_ = false;
   int handlesOpen_ = 0;
   int pollEvents_ = 0;
   bool started_ = false, active_ = false, ref_ = true;

@@ -1,0 +1,66 @@
+// Receiver for bench/packet-ring/run.js, run inside the receiving namespace:
+//   node receiver.js <mode: af_xdp|socket|udp|udp-epoll|dgram>[@coalesceUs] <interface> <port>
+// Prints {"event":"ready"}; on stdin "start" resets its counters, on "stop"
+// prints {"event":"result", received, cpuUs, ...} (CPU = user + system of
+// this process between start and stop).
+'use strict';
+const dgram = require('node:dgram');
+const path = require('node:path');
+const readline = require('node:readline');
+const ringwire = require(process.env.RINGWIRE_DIST || path.resolve(__dirname, '..', '..', 'dist'));
+const { openPacketRing } = ringwire;
+
+const [modeArg, ifname, portText] = process.argv.slice(2);
+// 'af_xdp@100' / 'socket@100': the packet ring with coalesceUs = 100.
+const [mode, coalesceText] = modeArg.split('@');
+const coalesceUs = Number(coalesceText || 0);
+const port = Number(portText);
+const out = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
+let received = 0;
+let ring;
+
+async function open() {
+  if (mode === 'dgram') {
+    const s = dgram.createSocket('udp4');
+    s.on('message', () => received++);
+    await new Promise((r) => s.bind(port, r));
+    return;
+  }
+  if (mode === 'udp' || mode === 'udp-epoll') {
+    // ringwire's UDP socket (io_uring multishot receive, or its epoll engine), batch callback.
+    const s = ringwire.createUdpSocket({ type: 'udp4', backend: mode === 'udp' ? 'io_uring' : 'epoll', recvBufferSize: 4 << 20 });
+    s.onBatch((b) => {
+      received += b.count;
+    });
+    s.bind(port, '0.0.0.0');
+    return;
+  }
+  ring = await openPacketRing({ interface: ifname, backend: mode, filter: { protocol: 'udp', port }, frameCount: 8192, txFrameCount: 0, batchSize: 256, coalesceUs });
+  ring.onBatch((b) => {
+    received += b.count;
+    b.releaseAll();
+  });
+}
+
+open().then(() => {
+  out({ event: 'ready', info: ring ? ring.info : { backend: mode } });
+  let cpu0;
+  let stats0;
+  readline.createInterface({ input: process.stdin }).on('line', (l) => {
+    if (l === 'start') {
+      received = 0;
+      stats0 = ring ? ring.refreshStats() : undefined;
+      cpu0 = process.cpuUsage();
+      out({ event: 'started' });
+    } else if (l === 'stop') {
+      const cpu = process.cpuUsage(cpu0);
+      const st = ring ? ring.refreshStats() : undefined;
+      const delta = st && Object.fromEntries(Object.keys(st).map((k) => [k, st[k] - stats0[k]]));
+      out({ event: 'result', received, cpuUs: cpu.user + cpu.system, stats: delta });
+      process.exit(0);
+    }
+  });
+}, (e) => {
+  out({ event: 'error', message: e.message, code: e.code });
+  process.exit(1);
+});

@@ -1,0 +1,197 @@
+#!/usr/bin/env node
+// Packet-ring benchmark: 64-byte UDP datagrams from a C sendmmsg blaster at
+// the sender's maximum rate, over a veth pair between two network
+// namespaces, received by (1) an AF_XDP packet ring, (2) the software
+// packet ring (UDP socket + recvmmsg) and (3) Node's dgram. Reports loss and
+// the receiver's CPU time per received packet, and the ratios the issue
+// targets (AF_XDP <= 0.6x the socket path and <= 0.3x dgram, zero loss).
+//
+//   sudo node bench/packet-ring/run.js [--seconds 2] [--size 64] [--modes af_xdp,af_xdp@100,socket,udp,dgram] [--out file.json]
+//
+// Modes: af_xdp (AF_XDP packet ring), socket (the packet ring's UDP-socket
+// backend), udp / udp-epoll (ringwire's UDP socket, io_uring / epoll
+// engine, batch callback), dgram (node:dgram); "@N" sets the packet ring's
+// coalesceUs to N.
+//
+// Needs root, `npx tsc -p tsconfig.json` (dist/) and a C compiler. The
+// sender is pinned to CPU 0 (the veth softirq and the XDP program run
+// there too), the receiver to CPU 1. Namespaces are removed on exit.
+'use strict';
+const { execFileSync, spawn, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const readline = require('node:readline');
+
+const args = process.argv.slice(2);
+const opt = (name, def) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : def;
+};
+const seconds = Number(opt('seconds', '2'));
+const size = Number(opt('size', '64'));
+const modes = opt('modes', 'af_xdp,af_xdp@100,socket,udp,dgram').split(',');
+const outFile = opt('out', '');
+const cpus = os.cpus().length;
+const senderCpu = opt('sender-cpu', '0');
+const receiverCpu = opt('receiver-cpu', String(Math.min(1, cpus - 1)));
+const PORT = 9100;
+const NS_A = `rwbench-a-${process.pid}`;
+const NS_B = `rwbench-b-${process.pid}`;
+const IF_A = `rwbA${process.pid % 100000}`;
+const IF_B = `rwbB${process.pid % 100000}`;
+const IP_A = '10.77.250.1';
+const IP_B = '10.77.250.2';
+const here = __dirname;
+
+const ip = (a) => execFileSync('ip', a, { encoding: 'utf8' });
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function setup() {
+  ip(['netns', 'add', NS_A]);
+  ip(['netns', 'add', NS_B]);
+  ip(['link', 'add', IF_A, 'netns', NS_A, 'type', 'veth', 'peer', 'name', IF_B, 'netns', NS_B]);
+  ip(['-n', NS_A, 'addr', 'add', `${IP_A}/24`, 'dev', IF_A]);
+  ip(['-n', NS_B, 'addr', 'add', `${IP_B}/24`, 'dev', IF_B]);
+  for (const [ns, dev] of [[NS_A, IF_A], [NS_B, IF_B]]) {
+    ip(['-n', ns, 'link', 'set', 'lo', 'up']);
+    ip(['-n', ns, 'link', 'set', dev, 'up']);
+  }
+  // A static neighbour: no ARP queue in front of the burst.
+  const mac = execFileSync('ip', ['netns', 'exec', NS_A, 'cat', `/sys/class/net/${IF_A}/address`], { encoding: 'utf8' }).trim();
+  ip(['-n', NS_B, 'neigh', 'replace', IP_A, 'lladdr', mac, 'dev', IF_B, 'nud', 'permanent']);
+}
+
+function teardown() {
+  for (const ns of [NS_A, NS_B]) spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+}
+
+function buildBlaster() {
+  const bin = path.join(os.tmpdir(), `rw-blast-${process.pid}`);
+  execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-o', bin, path.join(here, 'blast.c')], { stdio: 'inherit' });
+  return bin;
+}
+
+function child(cmd, argv) {
+  const p = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env } });
+  const lines = [];
+  let wake = () => {};
+  readline.createInterface({ input: p.stdout }).on('line', (l) => {
+    try {
+      lines.push(JSON.parse(l));
+    } catch {
+      return;
+    }
+    wake();
+  });
+  p.on('exit', () => wake());
+  const next = async (event, ms = 20_000) => {
+    const end = Date.now() + ms;
+    for (;;) {
+      const i = lines.findIndex((l) => l.event === event || l.event === 'error');
+      if (i >= 0) {
+        const l = lines.splice(i, 1)[0];
+        if (l.event === 'ready' && !l.info) l.info = null;
+        if (l.event === 'error') throw new Error(`receiver: ${l.message}`);
+        return l;
+      }
+      if (p.exitCode !== null || Date.now() > end) throw new Error(`receiver gave no ${event}`);
+      await new Promise((r) => {
+        wake = r;
+        setTimeout(r, 50);
+      });
+    }
+  };
+  return { p, next, send: (l) => p.stdin.write(`${l}\n`) };
+}
+
+async function trial(mode, blaster) {
+  const rx = child('ip', ['netns', 'exec', NS_A, 'taskset', '-c', receiverCpu, process.execPath, path.join(here, 'receiver.js'), mode, IF_A, String(PORT)]);
+  try {
+    const ready = await rx.next('ready');
+    await sleep(200);
+    rx.send('start');
+    await rx.next('started');
+    const b = spawnSync('ip', ['netns', 'exec', NS_B, 'taskset', '-c', senderCpu, blaster, IP_A, String(PORT), String(size), String(seconds)], { encoding: 'utf8', timeout: (seconds + 10) * 1000 });
+    if (b.status !== 0) throw new Error(`blaster failed: ${b.stderr}`);
+    const sent = JSON.parse(b.stdout);
+    await sleep(300); // let the receiver drain its queues
+    rx.send('stop');
+    const r = await rx.next('result');
+    return {
+      mode,
+      info: ready.info && ready.info.backend === 'af_xdp' ? { xdpMode: ready.info.xdpMode, bindMode: ready.info.bindMode } : { backend: ready.info ? ready.info.backend : mode },
+      sent: sent.sent,
+      sentPps: Math.round(sent.sent / sent.seconds),
+      received: r.received,
+      lossPct: Number((100 * (1 - r.received / sent.sent)).toFixed(3)),
+      receiverCpuMs: Number((r.cpuUs / 1000).toFixed(1)),
+      cpuNsPerPacket: r.received ? Number(((r.cpuUs * 1000) / r.received).toFixed(1)) : null,
+      kernel: r.stats ? { rxDropped: r.stats.rxDropped, fillRingEmpty: r.stats.fillRingEmpty, rxRingFull: r.stats.rxRingFull, batches: r.stats.rxBatches, wakeups: r.stats.wakeups } : undefined,
+    };
+  } finally {
+    rx.p.kill('SIGKILL');
+  }
+}
+
+async function main() {
+  if (process.getuid?.() !== 0) {
+    console.error('bench/packet-ring needs root (network namespaces, AF_XDP)');
+    process.exit(2);
+  }
+  const blaster = buildBlaster();
+  const onSignal = () => {
+    teardown();
+    process.exit(130);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  teardown();
+  setup();
+  const results = {};
+  try {
+    for (const m of modes) results[m] = await trial(m, blaster);
+  } finally {
+    teardown();
+    fs.rmSync(blaster, { force: true });
+  }
+  const ratio = (a, b) => (results[a]?.cpuNsPerPacket && results[b]?.cpuNsPerPacket ? Number((results[a].cpuNsPerPacket / results[b].cpuNsPerPacket).toFixed(3)) : null);
+  const report = {
+    bench: 'packet-ring',
+    when: new Date().toISOString(),
+    kernel: os.release(),
+    cpus,
+    payloadBytes: size,
+    seconds,
+    senderCpu: Number(senderCpu),
+    receiverCpu: Number(receiverCpu),
+    results,
+    ratios: {
+      coalescedAfxdpVsUdpCpuPerPacket: ratio('af_xdp@100', 'udp'),
+      coalescedAfxdpVsDgramCpuPerPacket: ratio('af_xdp@100', 'dgram'),
+      afxdpVsUdpCpuPerPacket: ratio('af_xdp', 'udp'),
+      afxdpVsSocketCpuPerPacket: ratio('af_xdp', 'socket'),
+      afxdpVsDgramCpuPerPacket: ratio('af_xdp', 'dgram'),
+      socketVsDgramCpuPerPacket: ratio('socket', 'dgram'),
+    },
+    targets: {
+      afxdpZeroLoss: results.af_xdp ? results.af_xdp.received === results.af_xdp.sent : null,
+      afxdpVsSocketMax: 0.6,
+      afxdpVsDgramMax: 0.3,
+    },
+  };
+  // "ringwire's UDP socket path": the io_uring UDP socket when measured,
+  // else the packet ring's own socket backend.
+  const vsSocket = report.ratios.afxdpVsUdpCpuPerPacket ?? report.ratios.afxdpVsSocketCpuPerPacket;
+  report.targets.met = report.targets.afxdpZeroLoss === true && vsSocket !== null && vsSocket <= 0.6
+    && report.ratios.afxdpVsDgramCpuPerPacket !== null && report.ratios.afxdpVsDgramCpuPerPacket <= 0.3;
+  const json = JSON.stringify(report, null, 2);
+  if (outFile) fs.writeFileSync(outFile, `${json}\n`);
+  console.log(json);
+}
+
+main().catch((e) => {
+  teardown();
+  console.error(e);
+  process.exit(1);
+});
