@@ -170,50 +170,67 @@ export class Socket extends EventEmitter {
 
   send(msg: Msg, ...args: unknown[]): void {
     this.healthCheck();
-    let offset: number | undefined;
-    let length: number | undefined;
-    let port: number | undefined;
-    let address: string | undefined;
-    let cb: ((err: Error | null, bytes?: number) => void) | undefined;
-    if (typeof args[args.length - 1] === 'function') cb = args.pop() as typeof cb;
-    if ((typeof msg === 'string' || ArrayBuffer.isView(msg)) && typeof args[1] === 'number') {
-      [offset, length, port, address] = args as [number, number, number | undefined, string | undefined];
+    // Argument shuffling exactly as node:dgram does it, quirks included
+    // (e.g. a connected socket given (msg, port, address) sends to its peer).
+    let [offset, length, port, address, cb] = args as [unknown, unknown, unknown, unknown, unknown];
+    const connected = this.connectState === 'connected';
+    let sliceIt = false;
+    if (!connected) {
+      if (address || (port && typeof port !== 'function')) sliceIt = true;
+      else {
+        cb = port;
+        port = offset;
+        address = length;
+      }
     } else {
-      [port, address] = args as [number | undefined, string | undefined];
+      if (typeof length === 'number') {
+        sliceIt = true;
+        if (typeof port === 'function') {
+          cb = port;
+          port = null;
+        }
+      } else cb = offset;
+      if (port || address) throw Object.assign(new Error('Already connected'), { code: 'ERR_SOCKET_DGRAM_IS_CONNECTED' });
     }
-    if (cb !== undefined) validateFunction(cb, 'callback');
+    if (typeof address === 'function') {
+      cb = address;
+      address = undefined;
+    }
+    if (typeof cb !== 'function') cb = undefined;
+    if (!sliceIt) {
+      offset = undefined;
+      length = undefined;
+    }
+    if (!connected && this.connectState !== 'connecting') {
+      if (typeof port !== 'number' || !Number.isInteger(port) || port <= 0 || port > 65535) {
+        throw Object.assign(new RangeError(`Port should be > 0 and < 65536. Received ${port}.`), { code: 'ERR_SOCKET_BAD_PORT' });
+      }
+    }
+    const done0 = cb as ((err: Error | null, bytes?: number) => void) | undefined;
     let data: Buffer;
     if (Array.isArray(msg)) data = Buffer.concat(msg.map((m) => toBuffer(m)));
     else if (typeof msg === 'string' || ArrayBuffer.isView(msg)) data = toBuffer(msg as string | Uint8Array | DataView);
     else throw invalidArgType('buffer', 'of type string or an instance of Buffer, TypedArray, or DataView', msg);
-    if (offset !== undefined) {
+    if (typeof offset === 'number') {
       if (offset < 0 || offset > data.length) throw outOfRange('offset', `>= 0 && <= ${data.length}`, offset);
-      const len = length ?? data.length - offset;
+      const len = typeof length === 'number' ? length : data.length - offset;
       if (len < 0 || offset + len > data.length) throw outOfRange('length', `>= 0 && <= ${data.length - offset}`, length);
       data = data.subarray(offset, offset + len);
     }
-    if (this.connectState === 'connected') {
-      if (port !== undefined && port !== null) throw Object.assign(new Error('Already connected'), { code: 'ERR_SOCKET_DGRAM_IS_CONNECTED' });
-    } else if (typeof port !== 'number' || !Number.isInteger(port) || port <= 0 || port > 65535) {
-      if (this.connectState === 'connecting') {
-        // queued until connected below
-      } else {
-        throw Object.assign(new RangeError(`Port should be > 0 and < 65536. Received ${port}.`), { code: 'ERR_SOCKET_BAD_PORT' });
-      }
-    }
-    if (address !== undefined && typeof address !== 'string') throw invalidArgType('address', 'of type string', address);
+    if (address !== undefined && address !== null && typeof address !== 'string') throw invalidArgType('address', 'of type string', address);
     const done = (err: Error | null, bytes?: number) => {
-      if (cb) cb(err, bytes);
+      if (done0) done0(err, bytes);
       else if (err) this.emit('error', err);
     };
     const go = () => {
       if (this.state === 'closed') return;
       if (this.connectState === 'connected') return this.sock.send(data, undefined, undefined, done);
-      const host = address ?? (this.type === 'udp4' ? '127.0.0.1' : '::1');
-      if (net.isIP(host)) return this.sock.send(data, port, host, done);
+      const p = port as number;
+      const host = (address as string | undefined) ?? (this.type === 'udp4' ? '127.0.0.1' : '::1');
+      if (net.isIP(host)) return this.sock.send(data, p, host, done);
       this.lookup(host, { family: this.type === 'udp4' ? 4 : 6 }, (err, ip) => {
         if (err) return done(err);
-        this.sock.send(data, port, ip, done);
+        this.sock.send(data, p, ip, done);
       });
     };
     if (this.state === 'unbound') {
@@ -288,7 +305,13 @@ export class Socket extends EventEmitter {
 
   private bufferSizeSock(): UdpSocket {
     this.healthCheck();
-    if (this.state !== 'bound') throw Object.assign(new Error('Could not get or set buffer size: EBADF'), { code: 'ERR_SOCKET_BUFFER_SIZE' });
+    if (this.state !== 'bound') {
+      // The shape of node:dgram's SystemError for the same mistake.
+      const which = 'uv_recv_buffer_size';
+      const e = new Error(`Could not get or set buffer size: ${which} returned EBADF (bad file descriptor)`);
+      Object.defineProperty(e, 'name', { value: 'SystemError' });
+      throw Object.assign(e, { code: 'ERR_SOCKET_BUFFER_SIZE', info: { errno: -9, code: 'EBADF', message: 'bad file descriptor', syscall: which }, errno: -9, syscall: which });
+    }
     return this.sock;
   }
 

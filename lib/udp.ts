@@ -107,6 +107,7 @@ export class UdpSocket extends EventEmitter {
   private bound = false;
   private receiving = false;
   private connected = false;
+  private peer: Uint8Array | null = null;
   private closed = false;
   private refed = true;
   private closePromise?: Promise<void>;
@@ -293,8 +294,10 @@ export class UdpSocket extends EventEmitter {
     validatePort(port, 'port', false);
     const addr = address === undefined ? (this.fam === 4 ? '127.0.0.1' : '::1') : this.checkAddress(address);
     if (!this.bound) this.bind(0);
-    check(native().udpConnect(this.id, this.addrCache.get(addr, port)), 'connect', { address: addr, port });
+    const peer = this.addrCache.get(addr, port);
+    check(native().udpConnect(this.id, peer), 'connect', { address: addr, port });
     this.connected = true;
+    this.peer = peer;
   }
 
   disconnect(): void {
@@ -302,6 +305,7 @@ export class UdpSocket extends EventEmitter {
     if (!this.connected) throw Object.assign(new Error('Not connected'), { code: 'ERR_SOCKET_DGRAM_NOT_CONNECTED' });
     check(native().udpConnect(this.id, null), 'connect');
     this.connected = false;
+    this.peer = null;
   }
 
   address(): AddressInfo {
@@ -323,7 +327,9 @@ export class UdpSocket extends EventEmitter {
   private dest(port: number | undefined, address: string | undefined): Uint8Array | null {
     if (port === undefined) {
       if (!this.connected) throw Object.assign(new Error('port is required on an unconnected socket'), { code: 'ERR_SOCKET_DGRAM_NOT_CONNECTED' });
-      return null;
+      // The peer is named explicitly: a send queued for this loop turn
+      // still reaches it if disconnect() runs before the flush.
+      return this.peer;
     }
     validatePort(port, 'port', false);
     if (this.connected) throw Object.assign(new Error('Already connected'), { code: 'ERR_SOCKET_DGRAM_IS_CONNECTED' });

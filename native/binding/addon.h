@@ -5,6 +5,7 @@
 
 #include <napi.h>
 
+#include <cerrno>
 #include <functional>
 #include <vector>
 
@@ -38,6 +39,32 @@ void InitPacketRing(Napi::Env env, Napi::Object exports);
 
 // Small conversions shared by the binding files.
 inline Napi::Value Num(Napi::Env env, double v) { return Napi::Number::New(env, v); }
+
+// A Buffer copy of `len` bytes, or -ECANCELED when the environment can no
+// longer allocate JS memory (a worker being terminated): node-addon-api's
+// Buffer::Copy would turn that failure into a fatal error.
+inline Napi::Value BytesCopy(Napi::Env env, const void* data, size_t len) {
+  napi_value out = nullptr;
+  void* copy = nullptr;
+  if (napi_create_buffer_copy(env, len, data, &copy, &out) != napi_ok || !out) {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) {
+      napi_value e;
+      napi_get_and_clear_last_exception(env, &e);
+    }
+    return Num(env, -ECANCELED);
+  }
+  return Napi::Value(env, out);
+}
+
+// A boolean argument without coercion: ToBoolean() may run JS, which fails
+// in a terminating worker and node-addon-api then aborts the process.
+inline bool Flag(const Napi::Value& v) {
+  bool b = false;
+  if (v.IsEmpty() || napi_get_value_bool(v.Env(), v, &b) != napi_ok) return false;
+  return b;
+}
 
 // A typed array argument's bytes, or nullptr (TS validated the type already).
 inline uint8_t* BytesOf(const Napi::Value& v, size_t* len) {

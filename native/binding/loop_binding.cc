@@ -336,7 +336,7 @@ Napi::Value LoopStart(const Napi::CallbackInfo& info) {
 
 Napi::Value LoopSetRef(const Napi::CallbackInfo& info) {
   LoopBinding* lb = LoopBinding::Existing(info.Env());
-  if (lb) lb->SetRef(info[0].ToBoolean());
+  if (lb) lb->SetRef(Flag(info[0]));
   return info.Env().Undefined();
 }
 

@@ -205,7 +205,7 @@ Napi::Value UdpOpen(const Napi::CallbackInfo& info) {
   cfg.family = info[1].As<Napi::Number>().Int32Value() == 6 ? AF_INET6 : AF_INET;
   cfg.bufferCount = info[2].As<Napi::Number>().Uint32Value();
   cfg.bufferSize = info[3].As<Napi::Number>().Uint32Value();
-  cfg.timestamps = info[4].ToBoolean();
+  cfg.timestamps = Flag(info[4]);
   cfg.zcThreshold = info[5].As<Napi::Number>().Uint32Value();
   auto* h = new UdpHandle(lb, b);
   int ret = h->Open(cfg);
@@ -261,10 +261,10 @@ Napi::Value UdpName(const Napi::CallbackInfo& info) {
   if (!h) return Num(info.Env(), -EBADF);
   sockaddr_storage ss{};
   socklen_t len = sizeof(ss);
-  int r = info[1].ToBoolean() ? getpeername(h->sock().fd(), reinterpret_cast<sockaddr*>(&ss), &len)
+  int r = Flag(info[1]) ? getpeername(h->sock().fd(), reinterpret_cast<sockaddr*>(&ss), &len)
                               : getsockname(h->sock().fd(), reinterpret_cast<sockaddr*>(&ss), &len);
   if (r < 0) return Num(info.Env(), -errno);
-  return Napi::Buffer<uint8_t>::Copy(info.Env(), reinterpret_cast<uint8_t*>(&ss), len);
+  return BytesCopy(info.Env(), &ss, len);
 }
 
 // udpSetOpt(id, level, name, value: number | Uint8Array)
