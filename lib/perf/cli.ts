@@ -1,0 +1,90 @@
+// `ringwire perf server|client|compare`. Exit codes: 0 ok, 1 a run failed
+// or an implementation is not available, 2 bad arguments.
+import { IMPLS, CLIENT_MODES, SERVER_MODES, UsageError, parseClientArgs, parseCompareArgs, parseServerArgs } from './args';
+
+export const USAGE = `usage: ringwire perf server <${SERVER_MODES.join('|')}> --impl <impl>
+                            [--host 127.0.0.1] [--port 0] [--lifetime SEC] [--cpu N]
+                            [--rcvbuf BYTES] [--bufs N]
+                            [c-* only: --batch N --buf-size B --sndbuf B --wait-nr N --wait-us U --no-defer]
+       ringwire perf client <${CLIENT_MODES.join('|')}> --port P [--host H] [--duration S]
+                            [--warmup S] [--size B] [--conns N] [--batch N] [--rate PPS] [--cpu N]
+                            [--spin] [--gso]      (the C load generator, rw-client)
+       ringwire perf compare [--quick] [--filter RE] [--reps N] [--duration S] [--out DIR]
+                            [--impls a,b,...] [--cpus SERVER,CLIENT] [--list] [--no-progress] [--json]
+impls: ${Object.entries(IMPLS).map(([k, v]) => `${k} (${v.length === SERVER_MODES.length ? 'all' : v.join(', ')})`).join(', ')}
+A server prints "listening <port>", serves until SIGTERM/SIGINT or --lifetime, then
+prints one JSON line (counters, cpu_user_s, cpu_sys_s, wall_s). --filter matches
+"<workload>/<impl>" row ids (see --list). Results go to bench/results/ (or --out).`;
+
+function usage(msg?: string): number {
+  if (msg) process.stderr.write(`ringwire perf: ${msg}\n`);
+  process.stderr.write(`${USAGE}\n`);
+  return 2;
+}
+
+async function client(args: string[]): Promise<number> {
+  const a = parseClientArgs(args);
+  const { benchBins } = await import('./bins');
+  const { Child } = await import('./proc');
+  const bins = benchBins((m) => process.stderr.write(`ringwire perf: ${m}\n`));
+  // rw-client bounds itself with --duration; this deadline is the backstop.
+  const num = (flag: string, dflt: number) => {
+    const i = a.passThrough.indexOf(flag);
+    const v = i >= 0 ? Number(a.passThrough[i + 1]) : dflt;
+    return Number.isFinite(v) ? v : dflt;
+  };
+  const deadline = (num('--duration', 2) + num('--warmup', 0) + 30) * 1000;
+  const child = new Child(bins.client, [a.mode, ...a.passThrough], { deadlineMs: deadline, inherit: true });
+  const onInt = () => child.kill('SIGINT');
+  process.on('SIGINT', onInt);
+  const r = await child.wait();
+  process.off('SIGINT', onInt);
+  if (r.timedOut) process.stderr.write('ringwire perf: the client passed its deadline and was killed\n');
+  return r.code ?? 1;
+}
+
+async function compareCmd(args: string[]): Promise<number> {
+  const a = parseCompareArgs(args);
+  const { compare, selectRows } = await import('./compare');
+  if (a.list) {
+    const { rowId } = await import('./workloads');
+    for (const r of selectRows(a)) process.stdout.write(`${rowId(r.workload, r.impl)}\n`);
+    return 0;
+  }
+  const { exitCode } = await compare(a, { argv: args });
+  return exitCode;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'server': {
+        const a = parseServerArgs(rest);
+        const { perfServer } = await import('./server');
+        const code = await perfServer(a).catch((e: Error) => {
+          process.stderr.write(`ringwire perf: ${a.impl} ${a.mode}: ${e.message}\n`);
+          return 1;
+        });
+        // A socket that failed half-way must not keep a server alive.
+        setTimeout(() => process.exit(code), 1000).unref();
+        return code;
+      }
+      case 'client':
+        return await client(rest);
+      case 'compare':
+        return await compareCmd(rest);
+      case '-h':
+      case '--help':
+      case 'help':
+        process.stdout.write(`${USAGE}\n`);
+        return 0;
+      default:
+        return usage(cmd ? `unknown perf command '${cmd}'` : 'missing perf command (server, client or compare)');
+    }
+  } catch (e) {
+    if (e instanceof UsageError) return usage(e.message);
+    process.stderr.write(`ringwire perf: ${(e as Error).message}\n`);
+    return 1;
+  }
+}

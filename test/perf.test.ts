@@ -1,0 +1,206 @@
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { UsageError, parseClientArgs, parseCompareArgs, parseServerArgs } from '../lib/perf/args';
+import { main } from '../lib/perf/cli';
+import { selectRows } from '../lib/perf/compare';
+import { busyPercent, stealPercent } from '../lib/perf/machine';
+import { lastJson } from '../lib/perf/proc';
+import { type Cell, formatTable, median, summarize } from '../lib/perf/report';
+import { cServerArgs } from '../lib/perf/server';
+import { esc, logTicks, renderSvg } from '../lib/perf/svg';
+import { WORKLOADS, extractFigures, parseWrk } from '../lib/perf/workloads';
+import { needs, skipReason } from './helpers/skip';
+
+const cli = path.resolve(__dirname, '..', 'dist', 'cli.js');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rw-perf-test-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+async function captureStderr(fn: () => Promise<number>): Promise<{ code: number; stderr: string }> {
+  let stderr = '';
+  const spy = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
+    stderr += String(s);
+    return true;
+  });
+  try {
+    return { code: await fn(), stderr };
+  } finally {
+    spy.mockRestore();
+  }
+}
+
+describe('perf argument parsing', () => {
+  it('server: defaults, --opt=value, and C pass-through options', () => {
+    const a = parseServerArgs(['udp-sink', '--impl=c-uring', '--rcvbuf', '4194304', '--wait-nr', '16', '--cpu', '1']);
+    expect(a).toMatchObject({ mode: 'udp-sink', impl: 'c-uring', host: '127.0.0.1', port: 0, cpu: 1, rcvbuf: 4194304 });
+    expect(a.cExtra).toEqual(['--wait-nr', '16']);
+    expect(cServerArgs(a)).toEqual(['--mode', 'udp-sink', '--impl', 'uring', '--host', '127.0.0.1', '--port', '0', '--cpu', '1', '--rcvbuf', '4194304', '--wait-nr', '16']);
+  });
+
+  it('server: a missing or unknown mode/impl, a bad port, a mode the impl lacks are usage errors', () => {
+    const bad: string[][] = [
+      [],
+      ['udp-echo'],
+      ['udp-bounce', '--impl', 'node'],
+      ['udp-echo', '--impl', 'rust'],
+      ['udp-echo', '--impl', 'c-epoll', '--port', '65536'],
+      ['udp-echo', '--impl', 'c-epoll', '--port', '12.5'],
+      ['udp-echo', '--impl', 'c-epoll', '--port'],
+      ['udp-echo', '--impl', 'c-epoll', '--lifetime', 'soon'],
+      ['http', '--impl', 'c-epoll'],
+      ['udp-echo', '--impl', 'ringwire-net'],
+      ['udp-echo', '--impl', 'node', '--wait-nr', '4'],
+      ['udp-echo', 'extra', '--impl', 'node'],
+      ['udp-echo', '--impl', 'node', '--verbose'],
+      ['udp-echo', '--impl', 'node', '--no-defer=1'],
+    ];
+    for (const args of bad) expect(() => parseServerArgs(args), args.join(' ')).toThrow(UsageError);
+  });
+
+  it('client: the mode is checked here, the rest goes to rw-client unchanged', () => {
+    expect(parseClientArgs(['udp-blast', '--port', '9', '--gso'])).toEqual({ mode: 'udp-blast', passThrough: ['--port', '9', '--gso'] });
+    expect(() => parseClientArgs([])).toThrow(UsageError);
+    expect(() => parseClientArgs(['udp-flood'])).toThrow(UsageError);
+  });
+
+  it('compare: filter, reps, cpus and impls are validated', () => {
+    const a = parseCompareArgs(['--quick', '--filter', 'udp-sink/', '--reps', '2', '--cpus', '1,0', '--impls', 'c-epoll,ringwire']);
+    expect(a).toMatchObject({ quick: true, reps: 2, cpus: [1, 0], impls: ['c-epoll', 'ringwire'], progress: true });
+    expect(a.filter?.test('udp-sink/node')).toBe(true);
+    for (const args of [['--reps', '0'], ['--reps', 'x'], ['--filter', '('], ['--cpus', '0'], ['--cpus', '1,1'], ['--impls', 'c-epoll,quic'], ['--duration', '0'], ['now']]) {
+      expect(() => parseCompareArgs(args), args.join(' ')).toThrow(UsageError);
+    }
+  });
+
+  it('compare: --filter and --impls select row ids workload/impl', () => {
+    const ids = (args: string[]) => selectRows(parseCompareArgs(args)).map((r) => `${r.workload.id}/${r.impl}`);
+    expect(ids(['--filter', '^udp-pingpong-same/(c-epoll|ringwire)$'])).toEqual(['udp-pingpong-same/c-epoll', 'udp-pingpong-same/ringwire']);
+    // An implementation outside the default matrix can be asked for by name.
+    expect(ids(['--filter', '^udp-pingpong-same/', '--impls', 'ringwire,ringwire-ringfd'])).toEqual(['udp-pingpong-same/ringwire', 'udp-pingpong-same/ringwire-ringfd']);
+    expect(ids(['--filter', 'nothing-matches'])).toEqual([]);
+  });
+
+  it('bad arguments print the usage on stderr and return exit code 2', async () => {
+    for (const argv of [[], ['bogus'], ['server', 'udp-echo'], ['compare', '--reps', '-1'], ['client', 'nope']]) {
+      const r = await captureStderr(() => main(argv));
+      expect(r.code, argv.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/usage: ringwire perf server/);
+    }
+  });
+
+  it.skipIf(skipReason(fs.existsSync(cli) ? undefined : `${cli} missing (npm run build:ts)`))('the installed command exits 2 on bad arguments too', () => {
+    const r = spawnSync(process.execPath, [cli, 'perf', 'compare', '--filter', '['], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--filter is not a valid regular expression/);
+    expect(r.stdout).toBe('');
+  });
+});
+
+describe('perf figures', () => {
+  const w = (id: string) => WORKLOADS.find((x) => x.id === id)!;
+
+  it('sink drop % and server CPU per datagram come from both sides', () => {
+    const f = extractFigures(w('udp-sink'), { packets: 900, cpu_user_s: 0.001, cpu_sys_s: 0.002 }, { sent_total: 1000, duration_s: 0.9, warmup_s: 0.1 });
+    expect(f.drop_pct).toBeCloseTo(10);
+    expect(f.metric).toBeCloseTo(900);
+    expect(f.cpu_per_op_ns).toBeCloseTo(3_333.33, 1);
+    // More received than counted as sent (a late counter) is 0 % drop, not negative.
+    expect(extractFigures(w('udp-sink'), { packets: 1001, cpu_user_s: 0, cpu_sys_s: 0 }, { sent_total: 1000, duration_s: 1 }).drop_pct).toBe(0);
+    expect(() => extractFigures(w('udp-sink'), { cpu_user_s: 0, cpu_sys_s: 0 }, { sent_total: 1 })).toThrow(/packets/);
+  });
+
+  it('wrk --latency output parses into requests/s and percentiles', () => {
+    const out = `Running 2s test @ http://127.0.0.1:4000/
+  1 threads and 64 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     2.51ms  310.20us   9.87ms   91.00%
+    Req/Sec    25.60k     1.20k   27.00k    80.00%
+  Latency Distribution
+     50%    2.45ms
+     75%    2.60ms
+     90%    2.80ms
+     99%    3.90ms
+  50944 requests in 2.00s, 4.23MB read
+Requests/sec:  25472.00
+Transfer/sec:      2.11MB
+`;
+    const j = parseWrk(out);
+    expect(j).toMatchObject({ req_per_s: 25472, requests: 50944, p50_us: 2450, p99_us: 3900, max_us: 9870, duration_s: 2 });
+    const f = extractFigures(w('http-hello'), { cpu_user_s: 0.5, cpu_sys_s: 0.5 }, j);
+    expect(f.cpu_per_op_ns).toBeCloseTo(1e9 / 50944);
+  });
+
+  it('median, best and steal arithmetic', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 2, 3])).toBe(2.5);
+    const runs = [10, 30, 20].map((m, i) => ({ workload: 'x', impl: 'y', rep: i + 1, ok: true, steal_pct: 0, busy_pct: 0, figures: { metric: m, ops: 1, server_cpu_s: 0, p99_us: 100 - m } }));
+    const s = summarize([...runs, { workload: 'x', impl: 'y', rep: 4, ok: false, steal_pct: null, busy_pct: null }]);
+    expect(s.median.metric).toBe(20);
+    expect(s.best.metric).toBe(30);
+    expect(s.best.p99_us).toBe(70);
+    const a = { total: 1000, steal: 10, idle: 500 };
+    expect(stealPercent(a, { total: 1100, steal: 15, idle: 550 })).toBeCloseTo(5);
+    expect(busyPercent(a, { total: 1100, steal: 15, idle: 550 })).toBeCloseTo(45);
+    expect(stealPercent(a, a)).toBeNull();
+    expect(lastJson('listening 1\nnoise\n{"a":1}\n{"b":2}\n')).toEqual({ b: 2 });
+  });
+
+  it('the chart is one well-formed SVG with escaped text and log ticks', () => {
+    const cells: Cell[] = ['c-epoll', 'ringwire', 'node'].map((impl, i) => ({
+      workload: 'udp-pingpong-same', impl, status: i === 2 ? 'failed' : 'ok', reason: i === 2 ? 'x <y> & z' : undefined, reps: 1, failures: 0,
+      median: { metric: 1000 * (i + 1), p50_us: 20, p99_us: 60, p999_us: 900 }, best: { metric: 1100 * (i + 1) }, ratio: { metric: i + 1 }, steal_pct: 0, runs: [],
+    }));
+    const svg = renderSvg([w('udp-pingpong-same')], cells, { title: 'a <b> & c', subtitle: 's' });
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(svg.trim().endsWith('</svg>')).toBe(true);
+    expect(svg).toContain('a &lt;b&gt; &amp; c');
+    expect(svg).not.toMatch(/NaN|undefined|Infinity/);
+    expect((svg.match(/<text/g) ?? []).length).toBe((svg.match(/<\/text>/g) ?? []).length);
+    expect(esc('"&')).toBe('&quot;&amp;');
+    expect(logTicks(10, 1000)).toEqual([10, 20, 50, 100, 200, 500, 1000]);
+    expect(formatTable([w('udp-pingpong-same')], cells)).toMatch(/node\s+FAILED/);
+  });
+});
+
+describe.skipIf(skipReason(needs('io_uring') ?? (fs.existsSync(cli) ? undefined : `${cli} missing (npm run build:ts)`)))('perf compare smoke run', () => {
+  it('one row, c-epoll vs ringwire, 0.3 s: a results JSON with machine facts, cells, ratios and a chart', () => {
+    const out = path.join(tmp, 'results');
+    const r = spawnSync(process.execPath, [cli, 'perf', 'compare', '--filter', '^udp-pingpong-same/(c-epoll|ringwire)$', '--reps', '1', '--duration', '0.3', '--out', out, '--no-progress'], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/UDP ping-pong 64 B, client and server on the same CPU/);
+    const jsonPath = /^results: (.+\.json)$/m.exec(r.stdout)?.[1];
+    expect(jsonPath).toBeDefined();
+    const j = JSON.parse(fs.readFileSync(jsonPath!, 'utf8'));
+    expect(j.schema).toBe('ringwire-perf-compare/1');
+    expect(j.settings).toMatchObject({ reps: 1, duration_s: 0.3, cpus: [0, 1] });
+    expect(j.machine).toMatchObject({ kernel: os.release(), node: process.version, cpus: os.cpus().length });
+    for (const k of ['cpuModel', 'liburing', 'syscallNs', 'io_uring', 'steal_pct', 'loadavg']) expect(j.machine).toHaveProperty(k);
+    expect(j.machine.syscallNs).toBeGreaterThan(0);
+    expect(j.machine.io_uring.available).toBe(true);
+    expect(j.workloads.map((x: { id: string }) => x.id)).toEqual(['udp-pingpong-same']);
+    expect(j.cells.map((c: Cell) => c.impl)).toEqual(['c-epoll', 'ringwire']);
+    for (const c of j.cells as Cell[]) {
+      expect(c.status, c.reason).toBe('ok');
+      expect(c.runs).toHaveLength(1);
+      expect(c.median.metric).toBeGreaterThan(0);
+      expect(c.median.p99_us).toBeGreaterThan(0);
+      expect(c.median.cpu_per_op_ns).toBeGreaterThan(0);
+      expect(c.runs[0].server).toHaveProperty('packets');
+      expect(c.runs[0].client).toHaveProperty('round_trips');
+    }
+    expect(j.cells[0].ratio.metric).toBe(1);
+    expect(j.cells[1].ratio.metric).toBeGreaterThan(0);
+    expect(fs.readFileSync(j.files.svg, 'utf8')).toMatch(/^<svg[^>]*>[\s\S]*ringwire[\s\S]*<\/svg>\s*$/);
+    expect(fs.existsSync(j.files.table)).toBe(true);
+    // Nothing the run started is still there: its servers' ports are free.
+    for (const c of j.cells as Cell[]) {
+      const port = c.runs[0].server!.port as number;
+      expect(spawnSync('ss', ['-Hlun', `sport = :${port}`], { encoding: 'utf8' }).stdout.trim(), `port ${port}`).toBe('');
+    }
+  });
+});
