@@ -78,6 +78,12 @@ function ringClosed(op: string): Error {
   return err;
 }
 
+function receiveOnly(): Error {
+  const err = new Error('Packet ring is receive-only (opened with txFrameCount: 0)') as Error & { code: string };
+  err.code = 'ERR_PACKET_RING_RECEIVE_ONLY';
+  return err;
+}
+
 interface Held {
   handle: object;
   onGone: () => void;
@@ -240,6 +246,7 @@ export class PacketRing extends EventEmitter {
    */
   reserve(count: number): Uint32Array {
     if (this.closed) throw ringClosed('reserve');
+    if (this.info.txFrameCount === 0) throw receiveOnly();
     validateInteger(count, 'count', 1, this.info.frameCount);
     const k = native().packetRingReserve(this.handle, count);
     if (k < 0) throw systemError(k, 'reserve');
@@ -255,6 +262,7 @@ export class PacketRing extends EventEmitter {
    */
   send(offset: number, length: number): void {
     if (this.closed) throw ringClosed('send');
+    if (this.info.txFrameCount === 0) throw receiveOnly();
     const f = this.frameIndex(offset, 'offset');
     const room = this.info.frameSize - (offset & (this.info.frameSize - 1));
     if (typeof length !== 'number' || !Number.isInteger(length) || length < 1 || length > room) throw outOfRange('length', `an integer from 1 to ${room} (the rest of the frame)`, length);

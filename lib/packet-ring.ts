@@ -29,7 +29,11 @@ export interface PacketRingOptions {
   frameSize?: number;
   /** Frames in the frame area: a power of two (default 4096). */
   frameCount?: number;
-  /** Frames set aside for transmission (default frameCount / 2); the rest receive. */
+  /**
+   * Frames set aside for transmission (default frameCount / 2); the rest
+   * receive. 0 makes the ring receive-only: no TX ring, reserve()/send()
+   * throw (AF_XDP copy mode then skips the kernel's TX work on every poll).
+   */
   txFrameCount?: number;
   /** Frames per receive batch (default 64). */
   batchSize?: number;

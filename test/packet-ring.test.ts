@@ -294,10 +294,13 @@ describe('packet ring, software backend (UDP socket on loopback)', () => {
     expect(total).toBe(12);
   });
 
-  it('receive coalescing delivers every datagram in fewer, larger batches', async () => {
+  it('receive coalescing delivers every datagram in fewer, larger batches (receive-only ring)', async () => {
     const port = await freePort();
-    const ring = await open(port, { frameCount: 1024, batchSize: 256, coalesceUs: 2000 });
-    expect(ring.info.coalesceUs).toBe(2000);
+    const ring = await open(port, { frameCount: 1024, batchSize: 256, coalesceUs: 2000, txFrameCount: 0 });
+    expect(ring.info).toMatchObject({ coalesceUs: 2000, rxFrameCount: 1024, txFrameCount: 0 });
+    // txFrameCount 0: receive-only.
+    expect(() => ring.reserve(1)).toThrow(expect.objectContaining({ code: 'ERR_PACKET_RING_RECEIVE_ONLY' }));
+    expect(() => ring.send(0, 60)).toThrow(expect.objectContaining({ code: 'ERR_PACKET_RING_RECEIVE_ONLY' }));
     let got = 0;
     ring.onBatch((b) => {
       got += b.count;

@@ -167,7 +167,7 @@ describe.skipIf(skipReason(skip))('AF_XDP packet rings in network namespaces', (
   });
 
   it('holding every RX frame starves the fill ring; the kernel counts the drops (XDP_STATISTICS)', async () => {
-    const rx = start(net.nsA, { rings: [ring({ frameCount: 16, txFrameCount: 8 })], hold: true });
+    const rx = start(net.nsA, { rings: [ring({ frameCount: 8, txFrameCount: 0 })], hold: true });
     await rx.next('ready');
     peer(net.nsB, 'send', { dst4: net.ip4A, port: PORT, count: 64 });
     await sleep(300);

@@ -76,7 +76,9 @@ int OpenXdp(OpenJob* j, PacketRing* ring) {
   uint32_t rx = CeilPow2(j->ring.rxFrames ? j->ring.rxFrames : 1);
   c.fillSize = 2 * rx;
   c.rxSize = rx;
-  c.compSize = c.txSize = 2 * j->ring.frameCount;
+  c.compSize = 2 * j->ring.frameCount;
+  // Receive-only rings (no TX frames) get no TX ring at all.
+  c.txSize = j->ring.rxFrames < j->ring.frameCount ? 2 * j->ring.frameCount : 0;
   c.busyPollUs = j->busyPollUs;
   c.busyPollBudget = j->ring.batchSize;
   // need_wakeup pays off with zero-copy drivers; in copy mode it only makes

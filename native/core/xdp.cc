@@ -66,7 +66,9 @@ int XskSocket::Open(const XskConfig& cfg, OpenError* err) {
     return err->Set(r, "setsockopt(XDP_UMEM_COMPLETION_RING)");
   if ((r = SetInt(fd_, SOL_XDP, XDP_RX_RING, static_cast<int>(cfg.rxSize))) < 0)
     return err->Set(r, "setsockopt(XDP_RX_RING)");
-  if ((r = SetInt(fd_, SOL_XDP, XDP_TX_RING, static_cast<int>(cfg.txSize))) < 0)
+  // No TX ring for a receive-only ring: in copy mode every poll() would
+  // otherwise run the kernel's TX path.
+  if (cfg.txSize && (r = SetInt(fd_, SOL_XDP, XDP_TX_RING, static_cast<int>(cfg.txSize))) < 0)
     return err->Set(r, "setsockopt(XDP_TX_RING)");
 
   xdp_mmap_offsets off;
@@ -78,12 +80,12 @@ int XskSocket::Open(const XskConfig& cfg, OpenError* err) {
   if ((r = MapRing(off.fr, cfg.fillSize, sizeof(uint64_t), XDP_UMEM_PGOFF_FILL_RING, &maps_[0], &fm)) < 0 ||
       (r = MapRing(off.cr, cfg.compSize, sizeof(uint64_t), XDP_UMEM_PGOFF_COMPLETION_RING, &maps_[1], &cm)) < 0 ||
       (r = MapRing(off.rx, cfg.rxSize, sizeof(xdp_desc), XDP_PGOFF_RX_RING, &maps_[2], &rm)) < 0 ||
-      (r = MapRing(off.tx, cfg.txSize, sizeof(xdp_desc), XDP_PGOFF_TX_RING, &maps_[3], &tm)) < 0)
+      (cfg.txSize && (r = MapRing(off.tx, cfg.txSize, sizeof(xdp_desc), XDP_PGOFF_TX_RING, &maps_[3], &tm)) < 0))
     return err->Set(r, "mmap(AF_XDP ring)");
   fill.Init(fm);
   comp.Init(cm);
   rx.Init(rm);
-  tx.Init(tm);
+  if (cfg.txSize) tx.Init(tm);
 
   if (cfg.busyPollUs) {
     // Busy polling happens in our recvfrom/sendto/poll on this socket; the
@@ -153,6 +155,7 @@ int XdpBackend::Open(const XskConfig& cfg, OpenError* err) {
   }
   queue_ = cfg.queue;
   busyPollUs_ = cfg.busyPollUs;
+  hasTx_ = cfg.txSize != 0;
   open_ = true;
   return 0;
 }
@@ -195,7 +198,7 @@ uint32_t XdpBackend::Receive(PacketDesc* out, uint32_t max) {
 }
 
 uint32_t XdpBackend::Transmit(const PacketDesc* descs, uint32_t n) {
-  if (!open_) return 0;
+  if (!open_ || !hasTx_) return 0;
   uint32_t free = xsk_.tx.Free(n);
   if (free < n) n = free;
   uint32_t idx = xsk_.tx.Claim(n);
@@ -211,6 +214,7 @@ uint32_t XdpBackend::Transmit(const PacketDesc* descs, uint32_t n) {
 
 int XdpBackend::Kick() {
   if (!open_) return -EBADF;
+  if (!hasTx_) return 0;
   if (xsk_.tx.Outstanding() == 0) return 0;
   // Copy mode transmits inside sendto (a bounded batch per call); zero-copy
   // drivers only need the kick when they asked for it.

@@ -32,7 +32,8 @@ struct XskConfig {
   uint8_t* area = nullptr;  // the UMEM: page aligned, frameSize * frames
   uint64_t areaBytes = 0;
   uint32_t frameSize = 2048;
-  uint32_t fillSize = 0, compSize = 0, rxSize = 0, txSize = 0;  // powers of two
+  uint32_t fillSize = 0, compSize = 0, rxSize = 0;  // powers of two
+  uint32_t txSize = 0;  // power of two, or 0: receive only (no TX ring)
   XskBindMode mode = XskBindMode::kAuto;
   bool needWakeup = true;
   uint32_t busyPollUs = 0;
@@ -98,7 +99,7 @@ class XdpBackend final : public PacketBackend {
   uint32_t Transmit(const PacketDesc* descs, uint32_t n) override;
   int Kick() override;
   uint32_t Complete(uint64_t* out, uint32_t max) override;
-  bool TxBacklog() const override { return open_ && xsk_.tx.Outstanding() > 0; }
+  bool TxBacklog() const override { return open_ && hasTx_ && xsk_.tx.Outstanding() > 0; }
   bool RxNeedsKick() const override;
   int KickRx() override { return xsk_.KickRx(); }
   void KernelStats(PacketStats* s) override;
@@ -110,6 +111,7 @@ class XdpBackend final : public PacketBackend {
   uint32_t queue_ = 0;
   uint32_t busyPollUs_ = 0;
   bool open_ = false;
+  bool hasTx_ = false;
   bool inMap_ = false;
 };
 
