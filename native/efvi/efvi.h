@@ -13,9 +13,10 @@
 
 #ifdef RINGWIRE_HAVE_EFVI
 
+// Dependency order (pd before memreg and vi), not alphabetical.
 #include <etherfabric/ef_vi.h>
-#include <etherfabric/memreg.h>
 #include <etherfabric/pd.h>
+#include <etherfabric/memreg.h>
 #include <etherfabric/vi.h>
 
 #include <cstdint>
