@@ -150,7 +150,7 @@ Transfer/sec:      2.11MB
   it('the chart is one well-formed SVG with escaped text and log ticks', () => {
     const cells: Cell[] = ['c-epoll', 'ringwire', 'node'].map((impl, i) => ({
       workload: 'udp-pingpong-same', impl, status: i === 2 ? 'failed' : 'ok', reason: i === 2 ? 'x <y> & z' : undefined, reps: 1, failures: 0,
-      median: { metric: 1000 * (i + 1), p50_us: 20, p99_us: 60, p999_us: 900 }, best: { metric: 1100 * (i + 1) }, ratio: { metric: i + 1 }, steal_pct: 0, runs: [],
+      median: { metric: 1000 * (i + 1), p50_us: 20, p99_us: 60, p999_us: 900 }, best: { metric: 1100 * (i + 1) }, ratio: { metric: i + 1 }, steal_pct: 0, busy_pct: 50, runs: [],
     }));
     const svg = renderSvg([w('udp-pingpong-same')], cells, { title: 'a <b> & c', subtitle: 's' });
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);

@@ -229,7 +229,7 @@ export async function compare(args: CompareArgs, hooks: CompareHooks = {}): Prom
     if (!reason && w.client === 'wrk' && !wrk) reason = 'wrk is not installed (apt-get install wrk)';
     if (!reason && !impl.startsWith('c-') && !fs.existsSync(env.cli)) reason = `${env.cli} is missing (npm run build:ts)`;
     cells.set(rowId(w, impl), {
-      workload: w.id, impl, status: reason ? 'unavailable' : 'pending', reason, reps: 0, failures: 0, median: {}, best: {}, ratio: {}, steal_pct: null, runs: [],
+      workload: w.id, impl, status: reason ? 'unavailable' : 'pending', reason, reps: 0, failures: 0, median: {}, best: {}, ratio: {}, steal_pct: null, busy_pct: null, runs: [],
     });
   }
   const runnable = rows.filter((r) => cells.get(rowId(r.workload, r.impl))!.status === 'pending');
@@ -275,8 +275,12 @@ export async function compare(args: CompareArgs, hooks: CompareHooks = {}): Prom
     c.status = ok ? 'ok' : 'failed';
     if (!ok) c.reason = c.runs.find((r) => r.error)?.error ?? (interrupted ? 'interrupted' : 'no run');
     else if (c.failures) c.reason = `${c.failures} of ${c.reps} runs failed: ${c.runs.find((r) => r.error)?.error}`;
-    const steals = c.runs.map((r) => r.steal_pct).filter((v): v is number => v !== null);
-    c.steal_pct = steals.length ? steals.reduce((a, b) => a + b, 0) / steals.length : null;
+    const mean = (xs: (number | null)[]) => {
+      const v = xs.filter((x): x is number => x !== null);
+      return v.length ? v.reduce((a, b) => a + b, 0) / v.length : null;
+    };
+    c.steal_pct = mean(c.runs.map((r) => r.steal_pct));
+    c.busy_pct = mean(c.runs.map((r) => r.busy_pct));
   }
   const cellList = rows.map((r) => cells.get(rowId(r.workload, r.impl))!);
   for (const c of cellList) {

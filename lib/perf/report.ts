@@ -29,6 +29,8 @@ export interface Cell {
   /** impl / baseline of the medians (metric: higher is better; the rest: lower is better). */
   ratio: Partial<Record<'metric' | 'cpu_per_op_ns' | 'p50_us' | 'p99_us', number>>;
   steal_pct: number | null;
+  /** Non-idle share of all CPUs during the runs (mean): others' load shows here. */
+  busy_pct: number | null;
   runs: RunRecord[];
 }
 
@@ -116,7 +118,7 @@ export function formatTable(workloads: Workload[], cells: Cell[]): string {
     const head = ['impl', `${w.metric.label} (median)`, 'best', `vs ${w.baseline}`];
     if (w.latency) head.push('p50 µs', 'p99 µs', 'p99.9 µs');
     if (w.sink && w.client === 'udp-blast') head.push('drop');
-    head.push(`srv CPU/${w.op}`, `CPU vs ${w.baseline}`, 'steal');
+    head.push(`srv CPU/${w.op}`, `CPU vs ${w.baseline}`, 'steal', 'busy');
     const rows = [head];
     for (const c of mine) {
       if (c.status !== 'ok') {
@@ -126,7 +128,7 @@ export function formatTable(workloads: Workload[], cells: Cell[]): string {
       const r = [c.impl, fmtMetric(w, c.median.metric), fmtMetric(w, c.best.metric), fmtRatio(c.ratio.metric)];
       if (w.latency) r.push(fmtUs(c.median.p50_us), fmtUs(c.median.p99_us), fmtUs(c.median.p999_us));
       if (w.sink && w.client === 'udp-blast') r.push(fmtPct(c.median.drop_pct));
-      r.push(fmtNs(c.median.cpu_per_op_ns), fmtRatio(c.ratio.cpu_per_op_ns), fmtPct(c.steal_pct));
+      r.push(fmtNs(c.median.cpu_per_op_ns), fmtRatio(c.ratio.cpu_per_op_ns), fmtPct(c.steal_pct), c.busy_pct === null ? '-' : `${c.busy_pct.toFixed(0)}%`);
       rows.push(r);
     }
     out.push(`${w.title}  [${w.id}]`);

@@ -21,7 +21,7 @@ const color = (impl: string): string => COLORS[impl] ?? '#444444';
 const WIDTH = 960;
 const LABEL_W = 150;
 const PLOT_X = LABEL_W + 10;
-const PLOT_W = WIDTH - PLOT_X - 190;
+const PLOT_W = WIDTH - PLOT_X - 240;
 const FONT = 'font-family="system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif"';
 
 export function esc(s: string): string {
@@ -117,6 +117,31 @@ function throughputPanel(w: Workload, cells: Cell[], y0: number): { svg: string;
   return { svg: parts.join('\n'), height: 26 + shown.length * rowH + 12 };
 }
 
+function fmtNsShort(ns: number): string {
+  return ns >= 1e4 ? `${(ns / 1e3).toFixed(1)} µs` : `${ns.toFixed(0)} ns`;
+}
+
+/** Server CPU time per operation (lower is better). */
+function cpuPanel(w: Workload, cells: Cell[], y0: number): { svg: string; height: number } {
+  const ok = cells.filter((c) => c.status === 'ok' && c.median.cpu_per_op_ns !== undefined);
+  if (!ok.length) return { svg: '', height: 0 };
+  const max = Math.max(...ok.map((c) => c.median.cpu_per_op_ns!));
+  const x = (v: number) => PLOT_X + (PLOT_W * v) / max;
+  const rowH = 22;
+  const parts: string[] = [];
+  parts.push(text(10, y0 + 16, `Server CPU per ${w.op} (user + sys), median, lower is better [${w.id}]`, 'font-size="14" font-weight="600"'));
+  const top = y0 + 26;
+  ok.forEach((c, i) => {
+    const y = top + i * rowH;
+    const v = c.median.cpu_per_op_ns!;
+    parts.push(text(LABEL_W, y + 15, c.impl, 'font-size="12" text-anchor="end"'));
+    parts.push(`<rect x="${PLOT_X}" y="${y + 3}" width="${r1(Math.max(1, x(v) - PLOT_X))}" height="15" fill="${color(c.impl)}" fill-opacity="0.75"${c.impl === w.baseline ? ' stroke="#000" stroke-width="1"' : ''}/>`);
+    const ratio = c.ratio.cpu_per_op_ns !== undefined && c.impl !== w.baseline ? ` (${c.ratio.cpu_per_op_ns.toFixed(2)}x ${w.baseline})` : '';
+    parts.push(text(PLOT_X + PLOT_W + 6, y + 15, `${fmtNsShort(v)}${ratio}`, 'font-size="11" fill="#333"'));
+  });
+  return { svg: parts.join('\n'), height: 26 + ok.length * rowH + 12 };
+}
+
 export interface ChartMeta {
   title: string;
   subtitle: string;
@@ -139,6 +164,8 @@ export function renderSvg(workloads: Workload[], cells: Cell[], meta: ChartMeta)
     const mine = cells.filter((c) => c.workload === w.id);
     if (!mine.length) continue;
     add(throughputPanel(w, mine, y));
+    // Receive cost is the point of the sink row.
+    if (w.client === 'udp-blast') add(cpuPanel(w, mine, y));
   }
   const height = y + 10;
   return [
