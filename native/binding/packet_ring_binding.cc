@@ -368,16 +368,16 @@ namespace {
 Napi::Value Start(const Napi::CallbackInfo& info) {
   RingHandle* h = RingHandle::From(info[0]);
   if (!h) return Num(info.Env(), -EBADF);
-  return Num(info.Env(), h->Start(info[1], info[2].ToBoolean(), info[3].As<Napi::Number>().Uint32Value()));
+  return Num(info.Env(), h->Start(info[1], Flag(info[2]), info[3].As<Napi::Number>().Uint32Value()));
 }
 
 Napi::Value SetActive(const Napi::CallbackInfo& info) {
-  if (RingHandle* h = RingHandle::From(info[0])) h->SetActive(info[1].ToBoolean());
+  if (RingHandle* h = RingHandle::From(info[0])) h->SetActive(Flag(info[1]));
   return info.Env().Undefined();
 }
 
 Napi::Value SetRef(const Napi::CallbackInfo& info) {
-  if (RingHandle* h = RingHandle::From(info[0])) h->SetRef(info[1].ToBoolean());
+  if (RingHandle* h = RingHandle::From(info[0])) h->SetRef(Flag(info[1]));
   return info.Env().Undefined();
 }
 
