@@ -7,6 +7,7 @@ import type { ServerArgs, ServerMode } from './args';
 import { benchBins } from './bins';
 import { Child } from './proc';
 import { runServer, type StartFn } from './servers/run';
+import type { Counters, RunningServer, ServerStartOptions } from './servers/types';
 
 /** rw-server's arguments for a c-* impl. */
 export function cServerArgs(a: Pick<ServerArgs, 'mode' | 'impl' | 'host' | 'port' | 'lifetime' | 'cpu' | 'rcvbuf' | 'bufs' | 'cExtra'>): string[] {
@@ -65,10 +66,25 @@ function startFor(args: ServerArgs): StartFn | string {
   if (mode === 'http') return (o) => require('./servers/node').startHttp(o, require('../http'));
   if (mode === 'udp-echo' || mode === 'udp-sink') return (o) => require('./servers/udp-ringwire').startUdpRingwire(o);
   return async (o) => {
-    const mod = require('./servers/tcp-ringwire') as { runTcpServer?: StartFn };
+    const mod = require('./servers/tcp-ringwire') as { runTcpServer?: (o: ServerStartOptions) => Promise<unknown> };
     if (typeof mod.runTcpServer !== 'function') throw new Error('lib/perf/servers/tcp-ringwire does not export runTcpServer');
-    return mod.runTcpServer(o);
+    return adaptServer(await mod.runTcpServer(o));
   };
+}
+
+/**
+ * Accepts the RunningServer shape of servers/types.ts and close relatives
+ * (stats instead of counters(), stop instead of close, address()).
+ */
+export function adaptServer(r: unknown): RunningServer {
+  const s = r as Record<string, unknown> & { address?: () => { port?: number } };
+  if (!s || typeof s !== 'object') throw new Error(`runTcpServer returned ${typeof r}, not a server`);
+  const port = typeof s.port === 'number' ? s.port : typeof s.address === 'function' ? s.address()?.port : undefined;
+  if (typeof port !== 'number') throw new Error('runTcpServer returned no port');
+  const fn = (k: string) => (typeof s[k] === 'function' ? (s[k] as (...a: unknown[]) => unknown).bind(s) : undefined);
+  const counters = fn('counters') ?? fn('stats') ?? (() => (s.stats && typeof s.stats === 'object' ? { ...(s.stats as Counters) } : {}));
+  const close = fn('close') ?? fn('stop') ?? (() => undefined);
+  return { port, counters: () => counters() as Counters, close: () => close() as Promise<void> | void };
 }
 
 /** Exit code: 0 ok, 1 runtime failure / not available, or the C server's. */
