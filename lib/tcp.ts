@@ -1,0 +1,618 @@
+// The low-level TCP API: connections are numbers, every event of a loop wake
+// arrives in ONE callback (a TcpBatch read in place, payloads are views into
+// the shared receive pool), writes to many connections go out in one
+// submission per loop turn, and counters are read from native memory.
+import {
+  invalidArgType, invalidArgValue, type SystemError, validateBoolean, validateFunction, validateInteger, validateObject,
+} from './errors';
+import type { AddressInfo } from './sockaddr';
+import {
+  type Backend, EV, type TcpConnStats, type TcpStats, type TcpThreadState, backendOf, isResourceError, openConnection, openListener,
+  opError, setKeepAlive, setOpt, sockName, sockaddrFor, tcpThread, validateMs, validatePort, IPPROTO_TCP, TCP_NODELAY,
+} from './tcp-core';
+import { native } from './native';
+
+export { configureTcpBuffers, tcpStats } from './tcp-core';
+export type { TcpStats, TcpConnStats, BufferConfig } from './tcp-core';
+
+/** Event types in a TcpBatch. */
+export const TcpEvent = {
+  /** conn(i) accepted by listener(i). */
+  Accept: 1,
+  /** conn(i) from connect() is established. */
+  Connect: 2,
+  /** data(i): bytes received, a view valid until the callback returns. */
+  Data: 3,
+  /** The peer ended its side (FIN). */
+  End: 4,
+  /** Everything sent so far has been handed to the kernel after a send() returned false. */
+  Drain: 5,
+  /** error(i); the connection is destroyed and a Close follows. */
+  Error: 6,
+  /** The connection is gone; its id is no longer valid. */
+  Close: 7,
+  /** No traffic for idleTimeout ms; the connection is destroyed and a Close follows. */
+  Timeout: 8,
+} as const;
+export type TcpEventType = (typeof TcpEvent)[keyof typeof TcpEvent];
+
+export interface TcpEndpointOptions {
+  /** Called once per loop wake with every event of the endpoint's connections. */
+  onBatch: (batch: TcpBatch) => void;
+  backend?: 'auto' | Backend;
+  /** Queued bytes per connection above which send() returns false (default 1 MiB). */
+  highWaterMark?: number;
+  /** Keep a connection open after the peer's FIN until end() (default false: end with it). */
+  allowHalfOpen?: boolean;
+  noDelay?: boolean;
+  keepAlive?: boolean;
+  keepAliveInitialDelay?: number;
+  recvBufferSize?: number;
+  sendBufferSize?: number;
+  /** Sends of at least this many bytes use SENDMSG_ZC (io_uring; 0 = never). */
+  zeroCopyThreshold?: number;
+  /** Destroy connections without traffic for this many ms (0 = never). */
+  idleTimeout?: number;
+}
+
+export interface TcpListenOptions {
+  port?: number;
+  host?: string;
+  backlog?: number;
+  reusePort?: boolean;
+  ipv6Only?: boolean;
+  /** TCP_DEFER_ACCEPT: wake only when data arrives, waiting up to this many seconds. */
+  deferAccept?: number;
+}
+
+export interface TcpConnectOptions {
+  port: number;
+  host?: string;
+  /** Fail with ETIMEDOUT if not established within this many ms (0 = kernel default). */
+  timeout?: number;
+  localAddress?: string;
+  localPort?: number;
+}
+
+const REC = 4; // int32 words per batch record: type, conn, a, b
+
+export class TcpBatch {
+  count = 0;
+  /** @internal */ rec: Int32Array<ArrayBufferLike> = new Int32Array(0);
+  /** @internal */ errs: (SystemError | undefined)[] = [];
+  /** @internal */ constructor(private readonly ep: TcpEndpoint) {}
+
+  type(i: number): TcpEventType {
+    return this.rec[i * REC] as TcpEventType;
+  }
+
+  conn(i: number): number {
+    return this.rec[i * REC + 1];
+  }
+
+  /** Received bytes (Data): a view into the shared pool, valid only during the callback. */
+  data(i: number): Uint8Array {
+    const o = i * REC;
+    return this.ep.pool.subarray(this.rec[o + 2], this.rec[o + 2] + this.rec[o + 3]);
+  }
+
+  /** Byte count of a Data event without making a view. */
+  length(i: number): number {
+    return this.rec[i * REC + 3];
+  }
+
+  /** The listener of an Accept event. */
+  listener(i: number): TcpListener | undefined {
+    return this.ep.listenerById(this.rec[i * REC + 2]);
+  }
+
+  error(i: number): SystemError | undefined {
+    return this.errs[i];
+  }
+}
+
+interface Conn {
+  listener: number;  // -1 for outbound
+  written: number;
+  /** Native counters of this connection: [st[so], st[so + 1]] = bytes read, written. */
+  st: Float64Array;
+  so: number;
+  kept: Uint8Array[];
+  keptEnd: number[];
+  needDrain: boolean;
+  connecting: boolean;
+  ended: boolean;
+  finished: boolean;
+  peerEnded: boolean;
+  destroyed: boolean;
+  final?: TcpConnStats;
+  timer?: NodeJS.Timeout;
+  idleMark: number;
+  idleSince: number;
+}
+
+export class TcpListener {
+  private closing?: Promise<void>;
+  /** @internal */ resolveClose?: () => void;
+  /** @internal */ constructor(private readonly ep: TcpEndpoint, readonly id: number) {}
+
+  address(): AddressInfo {
+    const a = sockName(this.id, false);
+    if (!a) throw opError(-9, 4);
+    return a;
+  }
+
+  /** Stops accepting; established connections stay open. */
+  close(): Promise<void> {
+    if (!this.closing) {
+      this.closing = new Promise<void>((r) => { this.resolveClose = r; });
+      native().tcpListenerClose(this.id);
+    }
+    return this.closing;
+  }
+}
+
+const pendingFlush: TcpEndpoint[] = [];
+let inDispatch = false;
+let hooked = false;
+
+function flushAll(): void {
+  inDispatch = false;
+  while (pendingFlush.length) pendingFlush.shift()!.flush();
+}
+
+export class TcpEndpoint {
+  readonly backend: Backend;
+  /** @internal */ readonly pool: Uint8Array;
+  private readonly t: TcpThreadState;
+  private readonly onBatch: (batch: TcpBatch) => void;
+  private readonly batch: TcpBatch;
+  private readonly conns = new Map<number, Conn>();
+  private readonly listeners = new Map<number, TcpListener>();
+  private readonly hwm: number;
+  private readonly allowHalfOpen: boolean;
+  private readonly sock: { noDelay: boolean; keepAlive: boolean; keepAliveInitialDelay: number; recvBufferSize: number; sendBufferSize: number; zeroCopyThreshold: number };
+  private readonly idleTimeout: number;
+  private sweeper?: NodeJS.Timeout;
+  private rec: Int32Array<ArrayBufferLike> = new Int32Array(256 * REC);
+  private spare: Int32Array<ArrayBufferLike> = new Int32Array(256 * REC);
+  private errs: (SystemError | undefined)[] = [];
+  private autoEnd: number[] = [];
+  private n = 0;
+  private queued = false;
+  private refed = true;
+  private handles = 0;
+  private closing?: Promise<void>;
+  private closeResolve?: () => void;
+  private ids = new Int32Array(64);
+  private results = new Int32Array(64);
+  private readonly handler = (kind: number, a: number, b: number, id: number): void => this.onEvent(kind, a, b, id);
+
+  constructor(opts: TcpEndpointOptions) {
+    validateObject(opts, 'options');
+    this.onBatch = validateFunction(opts.onBatch, 'options.onBatch') as (batch: TcpBatch) => void;
+    this.backend = backendOf(opts.backend);
+    this.hwm = opts.highWaterMark === undefined ? 1 << 20 : validateInteger(opts.highWaterMark, 'options.highWaterMark', 1, 2 ** 31 - 1);
+    this.allowHalfOpen = opts.allowHalfOpen === undefined ? false : validateBoolean(opts.allowHalfOpen, 'options.allowHalfOpen');
+    this.sock = {
+      noDelay: opts.noDelay === undefined ? true : validateBoolean(opts.noDelay, 'options.noDelay'),
+      keepAlive: opts.keepAlive === undefined ? false : validateBoolean(opts.keepAlive, 'options.keepAlive'),
+      keepAliveInitialDelay: opts.keepAliveInitialDelay === undefined ? 0 : validateMs(opts.keepAliveInitialDelay, 'options.keepAliveInitialDelay'),
+      recvBufferSize: opts.recvBufferSize === undefined ? 0 : validateInteger(opts.recvBufferSize, 'options.recvBufferSize', 1, 2 ** 31 - 1),
+      sendBufferSize: opts.sendBufferSize === undefined ? 0 : validateInteger(opts.sendBufferSize, 'options.sendBufferSize', 1, 2 ** 31 - 1),
+      zeroCopyThreshold: opts.zeroCopyThreshold === undefined ? 0 : validateInteger(opts.zeroCopyThreshold, 'options.zeroCopyThreshold', 0, 2 ** 31 - 1),
+    };
+    this.idleTimeout = opts.idleTimeout === undefined ? 0 : validateMs(opts.idleTimeout, 'options.idleTimeout');
+    this.t = tcpThread();
+    this.pool = this.t.pool(this.backend);
+    this.batch = new TcpBatch(this);
+    if (!hooked) {
+      hooked = true;
+      this.t.loop.onDispatchEnd(flushAll);
+    }
+  }
+
+  // ---- setup ------------------------------------------------------------------
+
+  listen(opts: TcpListenOptions = {}): TcpListener {
+    validateObject(opts, 'options');
+    const port = opts.port === undefined ? 0 : validatePort(opts.port);
+    if (opts.host !== undefined && typeof opts.host !== 'string') throw invalidArgType('options.host', 'of type string', opts.host);
+    if (opts.host !== undefined) sockaddrFor(opts.host, port);
+    const backlog = opts.backlog === undefined ? 511 : validateInteger(opts.backlog, 'options.backlog', 0, 65535);
+    const reusePort = opts.reusePort === undefined ? false : validateBoolean(opts.reusePort, 'options.reusePort');
+    const ipv6Only = opts.ipv6Only === undefined ? false : validateBoolean(opts.ipv6Only, 'options.ipv6Only');
+    const deferAccept = opts.deferAccept === undefined ? 0 : validateInteger(opts.deferAccept, 'options.deferAccept', 0, 3600);
+    this.ensureOpen();
+    const id = openListener(this.t, { ...this.sock, backend: this.backend, host: opts.host, port, backlog, reusePort, ipv6Only, deferAccept });
+    const l = new TcpListener(this, id);
+    this.listeners.set(id, l);
+    this.track(id);
+    return l;
+  }
+
+  /** Starts a connection; its Connect (or Error) event follows. */
+  connect(opts: TcpConnectOptions): number {
+    validateObject(opts, 'options');
+    const port = validatePort(opts.port, 'options.port', false);
+    if (opts.host !== undefined && typeof opts.host !== 'string') throw invalidArgType('options.host', 'of type string', opts.host);
+    const { sa, family } = sockaddrFor(opts.host ?? '127.0.0.1', port);
+    const timeout = opts.timeout === undefined ? 0 : validateMs(opts.timeout, 'options.timeout');
+    let local: Uint8Array | null = null;
+    if (opts.localAddress !== undefined || opts.localPort !== undefined) {
+      const lp = opts.localPort === undefined ? 0 : validatePort(opts.localPort, 'options.localPort');
+      const la = sockaddrFor(opts.localAddress ?? (family === 4 ? '0.0.0.0' : '::'), lp, 'options.localAddress');
+      if (la.family !== family) throw invalidArgValue('options.localAddress', opts.localAddress, 'must have the family of options.host');
+      local = la.sa;
+    }
+    this.ensureOpen();
+    const id = openConnection(this.t, { ...this.sock, backend: this.backend, sa, local, timeout });
+    if (id < 0) throw opError(id, 3, { address: opts.host ?? '127.0.0.1', port });
+    const c = this.newConn(id, -1);
+    c.connecting = true;
+    if (timeout && this.backend === 'epoll') {
+      c.timer = setTimeout(() => {
+        if (c.connecting && !c.destroyed) this.fail(id, c, -110, 3);
+      }, timeout);
+    }
+    return id;
+  }
+
+  // ---- data -------------------------------------------------------------------
+
+  /** Queues bytes; false when the connection's queue is above the high-water mark (a Drain follows). */
+  send(conn: number, data: Uint8Array | string): boolean {
+    const c = this.conns.get(conn);
+    if (!c) throw this.unknown(conn);
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    if (!(bytes instanceof Uint8Array)) throw invalidArgType('data', 'of type string or an instance of Uint8Array', data);
+    if (c.destroyed) return false;
+    if (c.ended) throw Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });
+    return this.accepted(conn, c, bytes, native().tcpSend(conn, bytes, 0, bytes.length, false));
+  }
+
+  /**
+   * Many writes, each to its own connection, in one native call; they leave
+   * together with the loop turn's submission. Returns how many connections
+   * are now above the high-water mark.
+   */
+  sendBatch(conns: ArrayLike<number>, data: Uint8Array[]): number {
+    if (!Array.isArray(data)) throw invalidArgType('data', 'an Array of Uint8Array', data);
+    const n = conns.length;
+    if (data.length < n) throw invalidArgValue('data', data.length, `must hold one buffer per connection (${n})`);
+    if (this.ids.length < n) {
+      this.ids = new Int32Array(n * 2);
+      this.results = new Int32Array(n * 2);
+    }
+    const ids = this.ids;
+    for (let i = 0; i < n; i++) {
+      const c = this.conns.get(conns[i]);
+      if (!c) throw this.unknown(conns[i]);
+      if (!(data[i] instanceof Uint8Array)) throw invalidArgType(`data[${i}]`, 'an instance of Uint8Array', data[i]);
+      if (c.ended && !c.destroyed) throw Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });
+      ids[i] = c.destroyed ? -1 : conns[i];
+    }
+    native().tcpSendBatch(ids, data, this.results, n);
+    let full = 0;
+    for (let i = 0; i < n; i++) {
+      if (ids[i] < 0) continue;
+      if (!this.accepted(ids[i], this.conns.get(ids[i])!, data[i], this.results[i])) full++;
+    }
+    return full;
+  }
+
+  private accepted(id: number, c: Conn, bytes: Uint8Array, r: number): boolean {
+    if (r < 0) {
+      this.fail(id, c, r, 2);
+      return false;
+    }
+    if (r === 1) {
+      c.kept.push(bytes);
+      c.keptEnd.push(c.written + bytes.length);
+    }
+    c.written += bytes.length;
+    if (c.written - c.st[c.so + 1] >= this.hwm) {
+      // Completions are reported (sent events) only when someone waits.
+      if (!c.needDrain) native().tcpNotifySent(id);
+      c.needDrain = true;
+      return false;
+    }
+    return true;
+  }
+
+  /** Bytes queued and not yet handed to the kernel. */
+  queuedBytes(conn: number): number {
+    const c = this.conns.get(conn);
+    return c && !c.destroyed ? c.written - c.st[c.so + 1] : 0;
+  }
+
+  /** Half-close after queued data (our FIN); Close follows once the peer has ended too. */
+  end(conn: number): void {
+    const c = this.conns.get(conn);
+    if (!c) throw this.unknown(conn);
+    if (c.ended || c.destroyed) return;
+    c.ended = true;
+    const r = native().tcpShutdown(conn);
+    if (r < 0) this.fail(conn, c, r, 5);
+  }
+
+  /** Closes now; queued writes are dropped. `reset` sends RST instead of FIN. */
+  destroy(conn: number, reset = false): void {
+    const c = this.conns.get(conn);
+    if (!c || c.destroyed) return;
+    c.destroyed = true;
+    c.final = this.t.connStats(conn);
+    if (c.timer) clearTimeout(c.timer);
+    native().tcpClose(conn, reset);
+  }
+
+  pause(conn: number): void {
+    if (this.conns.get(conn)?.destroyed === false) native().tcpSetReading(conn, false);
+  }
+
+  resume(conn: number): void {
+    if (this.conns.get(conn)?.destroyed === false) native().tcpSetReading(conn, true);
+  }
+
+  setNoDelay(conn: number, noDelay = true): void {
+    this.checkOpt(conn, setOpt(conn, IPPROTO_TCP, TCP_NODELAY, validateBoolean(noDelay, 'noDelay') ? 1 : 0));
+  }
+
+  setKeepAlive(conn: number, enable = false, initialDelay = 0): void {
+    this.checkOpt(conn, setKeepAlive(conn, validateBoolean(enable, 'enable'), validateMs(initialDelay, 'initialDelay')));
+  }
+
+  private checkOpt(conn: number, r: number): void {
+    if (!this.conns.has(conn)) throw this.unknown(conn);
+    if (r < 0 && r !== -9) throw opError(r, 0);
+  }
+
+  remoteAddress(conn: number): AddressInfo | undefined {
+    return this.conns.has(conn) ? sockName(conn, true) : undefined;
+  }
+
+  localAddress(conn: number): AddressInfo | undefined {
+    return this.conns.has(conn) ? sockName(conn, false) : undefined;
+  }
+
+  /** Per-connection counters, read from native memory (a snapshot once destroyed). */
+  connStats(conn: number): TcpConnStats | undefined {
+    const c = this.conns.get(conn);
+    if (!c) return undefined;
+    return c.final ? { ...c.final } : this.t.connStats(conn);
+  }
+
+  /** Thread-wide counters of every TCP socket on this thread. */
+  get stats(): TcpStats {
+    return this.t.stats();
+  }
+
+  get connections(): number {
+    return this.conns.size;
+  }
+
+  /** @internal */
+  listenerById(id: number): TcpListener | undefined {
+    return this.listeners.get(id);
+  }
+
+  // ---- lifecycle ----------------------------------------------------------------
+
+  ref(): this {
+    if (!this.refed) {
+      this.refed = true;
+      for (let i = 0; i < this.handles; i++) this.t.loop.ref();
+    }
+    return this;
+  }
+
+  unref(): this {
+    if (this.refed) {
+      this.refed = false;
+      for (let i = 0; i < this.handles; i++) this.t.loop.unref();
+    }
+    return this;
+  }
+
+  /** Closes every listener and destroys every connection; resolves when all are gone. */
+  close(): Promise<void> {
+    if (!this.closing) {
+      this.closing = new Promise<void>((r) => { this.closeResolve = r; });
+      // The close must complete even if unref'd, like a closing Node handle.
+      this.ref();
+      if (this.sweeper) clearInterval(this.sweeper);
+      for (const l of this.listeners.values()) l.close();
+      for (const id of this.conns.keys()) this.destroy(id);
+      if (this.handles === 0) this.closeResolve!();
+    }
+    return this.closing;
+  }
+
+  private ensureOpen(): void {
+    if (this.closing) throw Object.assign(new Error('The endpoint is closed'), { code: 'ERR_SOCKET_CLOSED' });
+  }
+
+  private unknown(conn: unknown): Error {
+    return Object.assign(new Error(`Unknown connection ${String(conn)}`), { code: 'ERR_SOCKET_CLOSED' });
+  }
+
+  private track(id: number): void {
+    this.t.loop.register(id, this.handler);
+    this.handles++;
+    if (this.refed) this.t.loop.ref();
+  }
+
+  private untrack(id: number): void {
+    this.t.loop.unregister(id);
+    this.handles--;
+    if (this.refed) this.t.loop.unref();
+    if (this.handles === 0 && this.closeResolve) this.closeResolve();
+  }
+
+  private newConn(id: number, listener: number): Conn {
+    const [st, so] = this.t.statsSlot(id);
+    const c: Conn = {
+      listener, written: 0, st, so, kept: [], keptEnd: [], needDrain: false, connecting: false,
+      ended: false, finished: false, peerEnded: false, destroyed: false, idleMark: -1, idleSince: 0,
+    };
+    this.conns.set(id, c);
+    this.track(id);
+    if (this.idleTimeout && !this.sweeper) {
+      this.sweeper = setInterval(() => this.sweep(), Math.max(10, this.idleTimeout >> 2));
+      this.sweeper.unref();
+    }
+    return c;
+  }
+
+  // ---- events -------------------------------------------------------------------
+
+  private push(type: number, conn: number, a: number, b: number, err?: SystemError): void {
+    const o = this.n * REC;
+    if (o + REC > this.rec.length) {
+      const grown = new Int32Array(this.rec.length * 2);
+      grown.set(this.rec);
+      this.rec = grown;
+    }
+    this.rec[o] = type;
+    this.rec[o + 1] = conn;
+    this.rec[o + 2] = a;
+    this.rec[o + 3] = b;
+    if (err) this.errs[this.n] = err;
+    this.n++;
+    if (!this.queued) {
+      this.queued = true;
+      pendingFlush.push(this);
+      // Outside a native dispatch (an error raised by a call), deliver soon.
+      if (!inDispatch) process.nextTick(flushAll);
+    }
+  }
+
+  /** @internal Hands the pending records to the user in one call. */
+  flush(): void {
+    this.queued = false;
+    if (this.n === 0) return;
+    const batch = this.batch;
+    batch.rec = this.rec;
+    batch.errs = this.errs;
+    batch.count = this.n;
+    this.rec = this.spare;
+    this.errs = [];
+    this.n = 0;
+    try {
+      this.onBatch(batch);
+    } finally {
+      this.spare = batch.rec;
+      batch.count = 0;
+      if (this.autoEnd.length) this.endPeerEnded();
+    }
+  }
+
+  private endPeerEnded(): void {
+    const list = this.autoEnd;
+    this.autoEnd = [];
+    for (const id of list) {
+      const c = this.conns.get(id);
+      if (!c || c.destroyed) continue;
+      this.end(id);
+      if (c.finished) this.destroy(id);
+    }
+  }
+
+  private fail(id: number, c: Conn, errno: number, op: number): void {
+    if (c.destroyed) return;
+    this.push(TcpEvent.Error, id, errno, op, opError(errno, op));
+    this.destroy(id);
+  }
+
+  private onEvent(kind: number, a: number, b: number, id: number): void {
+    inDispatch = true;
+    if (kind === EV.data) {
+      this.push(TcpEvent.Data, id, a, b);
+      return;
+    }
+    const c = this.conns.get(id);
+    switch (kind) {
+      case EV.sent:
+        if (c) this.onSent(id, c);
+        return;
+      case EV.accept:
+        this.newConn(a, id);
+        this.push(TcpEvent.Accept, a, id, 0);
+        return;
+      case EV.connect:
+        if (!c) return;
+        c.connecting = false;
+        if (c.timer) clearTimeout(c.timer);
+        this.push(TcpEvent.Connect, id, 0, 0);
+        return;
+      case EV.end:
+        if (!c) return;
+        c.peerEnded = true;
+        this.push(TcpEvent.End, id, 0, 0);
+        // Our end follows after the user has seen the batch, so data that
+        // arrived with the FIN can still be answered.
+        if (!this.allowHalfOpen) this.autoEnd.push(id);
+        else if (c.finished) this.destroy(id);
+        return;
+      case EV.shutdown:
+        if (!c) return;
+        c.finished = true;
+        if (a < 0) this.fail(id, c, a, 5);
+        else if (c.peerEnded) this.destroy(id);
+        return;
+      case EV.error:
+        if (c) {
+          this.fail(id, c, a, b);
+        } else if (this.listeners.has(id)) {
+          this.push(TcpEvent.Error, -1, id, b, opError(a, b));
+          // Out of fds/memory: the listener stopped; try again shortly.
+          if (isResourceError(a)) setTimeout(() => native().tcpListenStart(id), 100).unref();
+        }
+        return;
+      case EV.closed:
+        if (c) {
+          this.conns.delete(id);
+          if (c.timer) clearTimeout(c.timer);
+          this.push(TcpEvent.Close, id, 0, 0);
+        } else {
+          const l = this.listeners.get(id);
+          this.listeners.delete(id);
+          l?.resolveClose?.();
+        }
+        this.untrack(id);
+    }
+  }
+
+  private onSent(id: number, c: Conn): void {
+    const sent = c.st[c.so + 1];
+    // Large writes were sent from the caller's memory: release them.
+    while (c.kept.length && c.keptEnd[0] <= sent) {
+      c.kept.shift();
+      c.keptEnd.shift();
+    }
+    if (c.needDrain && c.written === sent) {
+      c.needDrain = false;
+      this.push(TcpEvent.Drain, id, 0, 0);
+    }
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [id, c] of this.conns) {
+      if (c.destroyed) continue;
+      const mark = c.st[c.so] + c.st[c.so + 1];
+      if (mark !== c.idleMark) {
+        c.idleMark = mark;
+        c.idleSince = now;
+      } else if (now - c.idleSince >= this.idleTimeout) {
+        this.push(TcpEvent.Timeout, id, 0, 0);
+        this.destroy(id);
+      }
+    }
+  }
+}
+
+/** A TCP endpoint: listeners and connections whose events arrive in one batch callback. */
+export function createTcpEndpoint(opts: TcpEndpointOptions): TcpEndpoint {
+  return new TcpEndpoint(opts);
+}
