@@ -3,7 +3,7 @@
 // checks, in the same order, as rw::ring::Validate), roles and liveness, and
 // the futex waits JS cannot do itself on external memory.
 import * as fs from 'node:fs';
-import { outOfRange, invalidArgValue, validateInteger, validateObject, validateOneOf, validateBoolean } from './errors';
+import { outOfRange, invalidArgValue, systemError, validateInteger, validateObject, validateOneOf, validateBoolean } from './errors';
 import { loop } from './loop';
 import { native } from './native';
 import { closedError, type RegionDependent, ShmRegion } from './shm';
@@ -153,6 +153,7 @@ const ECANCELED = -125;
 const EINVAL = -22;
 const EOPNOTSUPP = -95;
 const INT_MAX = 0x7fffffff;
+const POOL_AGAIN = 1;
 
 let uringFutex: boolean | undefined;
 
@@ -170,9 +171,17 @@ function waitBackend(): 'io_uring' | 'threadpool' {
 export function futexWaitAsync(region: ShmRegion, offset: number, expected: number, timeoutMs: number): Promise<number> {
   const handle = region.nativeHandle('waitAsync');
   return new Promise<number>((resolve, reject) => {
+    const deadline = timeoutMs < 0 ? Infinity : performance.now() + timeoutMs;
+    // Threadpool waits come back after each short slice (so worker
+    // termination and exit never wait on them); queue the next one.
     const pool = () => {
-      const r = native().futexWaitAsync(handle, offset, expected, timeoutMs, resolve);
-      if (r < 0) reject(new Error(`futex wait failed (${r})`));
+      if (region.closed) return resolve(ECANCELED);
+      const left = deadline === Infinity ? -1 : Math.max(0, Math.ceil(deadline - performance.now()));
+      const r = native().futexWaitAsync(region.nativeHandle('waitAsync'), offset, expected, left, (res: number) => {
+        if (res === POOL_AGAIN) pool();
+        else resolve(res);
+      });
+      if (r < 0) reject(systemError(r, 'futex'));
     };
     if (waitBackend() === 'threadpool') return pool();
     const l = loop();
@@ -250,8 +259,16 @@ export abstract class RingEndpoint implements RegionDependent {
     region.addDependent(this);
     this.heartbeat();
     if (beat > 0) {
-      this.timer = setInterval(() => this.heartbeat(), beat);
-      this.timer.unref();
+      // A weak reference: the timer must not keep an abandoned endpoint (and
+      // through it the mapping) alive.
+      const self = new WeakRef(this);
+      const timer = setInterval(() => {
+        const e = self.deref();
+        if (e) e.heartbeat();
+        else clearInterval(timer);
+      }, beat);
+      timer.unref();
+      this.timer = timer;
     }
   }
 

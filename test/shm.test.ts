@@ -361,7 +361,13 @@ describe('leaks', () => {
       const count = () => fs.readFileSync('/proc/self/maps', 'utf8').split('\\n').filter((l) => l.includes('/memfd:ringwire')).length;
       const fds = () => fs.readdirSync('/proc/self/fd').length;
       const f0 = fds();
-      (function () { for (let i = 0; i < 50; i++) rw.createRegion({ size: 4096 }); })();
+      (function () {
+        for (let i = 0; i < 50; i++) {
+          const r = rw.createRegion({ size: 8192 });
+          // Half of them with ring endpoints (heartbeat timers included).
+          if (i % 2) { const ring = rw.SpscRing.format(r, { capacity: 1024 }); ring.producer(); ring.consumer(); }
+        }
+      })();
       const during = count();
       (async () => {
         for (let i = 0; i < 10 && count() > 0; i++) { global.gc(); await new Promise((r) => setTimeout(r, 20)); }
@@ -376,7 +382,8 @@ describe('leaks', () => {
 });
 
 describe('worker_threads', () => {
-  it('terminating a worker that holds a mapping and a pending waitAsync does not crash and unmaps it', async () => {
+  for (const backend of ['io_uring', 'threadpool'] as const) {
+  it(`terminating a worker that holds a mapping and a pending waitAsync (${backend}) does not crash and unmaps it`, async () => {
     const name = named('wterm');
     const r = createRegion({ name, size: 1 << 16 });
     const ring = SpscRing.format(r, { capacity: 4096 });
@@ -387,7 +394,7 @@ describe('worker_threads', () => {
       const region = rw.openRegion(${JSON.stringify(name)});
       const c = rw.SpscRing.attach(region).consumer();
       c.waitAsync().then(() => {}, () => {});
-      parentPort.postMessage('ready');`, { eval: true });
+      parentPort.postMessage('ready');`, { eval: true, env: { ...process.env, RINGWIRE_FUTEX_BACKEND: backend === 'threadpool' ? 'threadpool' : '' } });
     await new Promise((resolve, reject) => {
       w.once('message', resolve);
       w.once('error', reject);
@@ -402,4 +409,22 @@ describe('worker_threads', () => {
     r.close();
     r.unlink();
   });
+  }
 });
+
+describe('process exit', () => {
+  for (const backend of ['io_uring', 'threadpool'] as const) {
+    it(`process.exit() with a pending waitAsync (${backend}) exits promptly and cleanly`, async () => {
+      const t0 = Date.now();
+      const res = await collect(nodeChild(`
+        const r = rw.createRegion({ size: 1 << 16 });
+        const c = rw.SpscRing.format(r, { capacity: 4096 }).consumer();
+        c.waitAsync().then(() => {}, () => {});
+        setTimeout(() => process.exit(0), 50);`, { env: { RINGWIRE_FUTEX_BACKEND: backend === 'threadpool' ? 'threadpool' : '' } }));
+      expect(res.stderr).toBe('');
+      expect(res.code).toBe(0);
+      expect(Date.now() - t0).toBeLessThan(5000);
+    });
+  }
+});
+

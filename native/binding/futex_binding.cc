@@ -61,14 +61,17 @@ Napi::Value WaitSync(const Napi::CallbackInfo& info) {
 
 class PoolWait : public PendingWait {
  public:
-  // A cancel (close, worker termination) is noticed within one slice even if
-  // the wake Cancel() sends raced with the sleep.
+  // One work item sleeps at most this long, then completes with kAgain and
+  // JS queues the next slice. Node waits for in-flight threadpool work before
+  // it runs environment cleanup hooks, so a longer sleep would hold up worker
+  // termination and process exit by that much.
   static constexpr int kSliceMs = 50;
+  static constexpr int kAgain = 1;
 
   PoolWait(Napi::Env env, RegionHandle* h, uint32_t* w, uint32_t expected, int timeoutMs, Napi::Function cb)
       : h_(h), expected_(expected), timeoutMs_(timeoutMs) {
     word = w;
-    cb_ = Napi::Persistent(cb);
+    napi_create_reference(env, cb, 1, &cb_);
     napi_value name = Napi::String::New(env, "ringwire:futexWait");
     if (napi_create_async_work(env, nullptr, name, Execute, Complete, this, &work_) != napi_ok ||
         napi_queue_async_work(env, work_) != napi_ok) {
@@ -79,6 +82,7 @@ class PoolWait : public PendingWait {
     h_->AddWait(this);
   }
   bool failed() const { return failed_; }
+  void Drop(napi_env env) { napi_delete_reference(env, cb_); }
 
   void Cancel() override {
     cancel.store(true, std::memory_order_release);
@@ -88,6 +92,8 @@ class PoolWait : public PendingWait {
  private:
   static void Execute(napi_env, void* data) {
     auto* self = static_cast<PoolWait*>(data);
+    bool last = self->timeoutMs_ >= 0 && self->timeoutMs_ <= kSliceMs;
+    int budget = last ? self->timeoutMs_ : kSliceMs;
     auto start = std::chrono::steady_clock::now();
     for (;;) {
       if (self->cancel.load(std::memory_order_acquire)) {
@@ -95,18 +101,14 @@ class PoolWait : public PendingWait {
         return;
       }
       if (ring::LoadAcquire(self->word) != self->expected_) return;  // result_ = 0
-      int slice = kSliceMs;
-      if (self->timeoutMs_ >= 0) {
-        auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(
-                         std::chrono::steady_clock::now() - start).count();
-        int left = self->timeoutMs_ - static_cast<int>(spent);
-        if (left <= 0) {
-          self->result_ = -ETIMEDOUT;
-          return;
-        }
-        if (left < slice) slice = left;
+      auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::steady_clock::now() - start).count();
+      int left = budget - static_cast<int>(spent);
+      if (left <= 0) {
+        self->result_ = last ? -ETIMEDOUT : kAgain;
+        return;
       }
-      FutexWait(self->word, self->expected_, slice);
+      FutexWait(self->word, self->expected_, left);
     }
   }
 
@@ -116,16 +118,24 @@ class PoolWait : public PendingWait {
     RegionHandle* h = self->h_;
     h->RemoveWait(self);
     int result = status == napi_cancelled ? -ECANCELED : self->result_;
-    // During environment teardown JS can no longer run; just let go.
+    // Raw N-API on purpose: while a worker is being terminated JS cannot run,
+    // the call just fails, and that must not turn into a fatal exception.
     if (!h->tearingDown()) {
-      Napi::Env e(env);
-      Napi::HandleScope scope(e);
-      self->cb_.Call({Num(e, result)});
-      if (e.IsExceptionPending()) {
-        Napi::Error err = e.GetAndClearPendingException();
-        napi_fatal_exception(env, err.Value());
+      napi_handle_scope scope;
+      napi_open_handle_scope(env, &scope);
+      napi_value cb, global, arg;
+      if (napi_get_reference_value(env, self->cb_, &cb) == napi_ok && cb &&
+          napi_get_global(env, &global) == napi_ok && napi_create_int32(env, result, &arg) == napi_ok &&
+          napi_call_function(env, global, cb, 1, &arg, nullptr) == napi_pending_exception) {
+        bool pending = false;
+        napi_value err;
+        if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+            napi_get_and_clear_last_exception(env, &err) == napi_ok)
+          napi_fatal_exception(env, err);
       }
+      napi_close_handle_scope(env, scope);
     }
+    self->Drop(env);
     delete self;
     h->Release();
   }
@@ -136,10 +146,12 @@ class PoolWait : public PendingWait {
   int result_ = 0;
   bool failed_ = false;
   napi_async_work work_ = nullptr;
-  Napi::FunctionReference cb_;
+  napi_ref cb_ = nullptr;
 };
 
-// futexWaitAsync(handle, offset, expected, timeoutMs, cb(result)) -> 0 | -errno
+// futexWaitAsync(handle, offset, expected, timeoutMs, cb(result)) -> 0 | -errno.
+// result: 0 (value changed / woken), -ETIMEDOUT, -ECANCELED, or 1: the slice
+// ended, call again with what is left of the timeout.
 Napi::Value WaitPool(const Napi::CallbackInfo& info) {
   RegionHandle* h;
   int err;
@@ -148,6 +160,7 @@ Napi::Value WaitPool(const Napi::CallbackInfo& info) {
   auto* op = new PoolWait(info.Env(), h, w, info[2].As<Napi::Number>().Uint32Value(),
                           info[3].As<Napi::Number>().Int32Value(), info[4].As<Napi::Function>());
   if (op->failed()) {
+    op->Drop(info.Env());
     delete op;
     return Num(info.Env(), -ENOMEM);
   }
