@@ -109,17 +109,35 @@ export function mapIPv4(address: string): string {
 const CACHE_LIMIT = 4096;
 
 /** Per-socket cache of destination encodings. */
+/**
+ * Per-socket cache of destination encodings, keyed by address string then
+ * port: two Map lookups and no allocation on a hit (V8 caches a string's
+ * hash, so a caller reusing its address strings pays almost nothing).
+ */
 export class SockaddrCache {
-  private map = new Map<string, Uint8Array>();
+  private map = new Map<string, Map<number, Uint8Array>>();
+  private size = 0;
   constructor(private readonly family: 4 | 6) {}
-  get(address: string, port: number): Uint8Array {
-    const key = `${address}|${port}`;
-    let b = this.map.get(key);
-    if (b === undefined) {
-      if (this.map.size >= CACHE_LIMIT) this.map.clear();
-      b = encodeSockaddr(this.family, this.family === 6 ? mapIPv4(address) : address, port);
-      this.map.set(key, b);
+
+  /** The cached encoding, or undefined (the caller validates, then calls set). */
+  lookup(address: string, port: number): Uint8Array | undefined {
+    return this.map.get(address)?.get(port);
+  }
+
+  set(address: string, port: number): Uint8Array {
+    if (this.size >= CACHE_LIMIT) {
+      this.map.clear();
+      this.size = 0;
     }
+    const b = encodeSockaddr(this.family, this.family === 6 ? mapIPv4(address) : address, port);
+    let ports = this.map.get(address);
+    if (ports === undefined) this.map.set(address, (ports = new Map()));
+    ports.set(port, b);
+    this.size++;
     return b;
+  }
+
+  get(address: string, port: number): Uint8Array {
+    return this.lookup(address, port) ?? this.set(address, port);
   }
 }

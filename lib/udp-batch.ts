@@ -60,6 +60,10 @@ export class UdpBatch {
     return this.descs[i * D + 3];
   }
 
+  sourceLength(i: number): number {
+    return this.descs[i * D + 4];
+  }
+
   source(i: number): AddressInfo {
     return decodeSockaddr(this.pool, this.descs[i * D + 3]);
   }

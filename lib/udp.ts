@@ -59,6 +59,10 @@ interface Pending {
 
 const HEADER_SPACE = 16 + 32; // recvmsg_out + name, see native/core/udp.h
 let inlineSend = 0;
+// The hot send entry, looked up once per thread instead of per datagram.
+let udpSendFn: ((id: number, b: Uint8Array, off: number, len: number, to: Uint8Array | null, token: number) => number) | undefined;
+const udpSendNative = (id: number, b: Uint8Array, off: number, len: number, to: Uint8Array | null, token: number): number =>
+  (udpSendFn ??= native().udpSend as typeof udpSendFn)!(id, b, off, len, to, token);
 const INLINE_SEND = () => inlineSend || (inlineSend = native().udpLayout.inlineSend as number);
 
 let defaultBackend: Backend | undefined;
@@ -203,7 +207,8 @@ export class UdpSocket extends EventEmitter {
     const p = this.pending.get(token);
     const err = res < 0 ? systemError(res, 'send') : null;
     if (!p) {
-      if (err) this.emit('error', err);
+      // Sends cancelled by our own close() are not errors (as in node:dgram).
+      if (err && !this.closed) this.emit('error', err);
       return;
     }
     if (err && !p.err) p.err = err;
@@ -211,7 +216,7 @@ export class UdpSocket extends EventEmitter {
     if (--p.left > 0) return;
     this.pending.delete(token);
     if (p.cb) p.cb(p.err, p.bytes);
-    else if (p.err) this.emit('error', p.err);
+    else if (p.err && !this.closed) this.emit('error', p.err);
   }
 
   private onClosed(): void {
@@ -325,6 +330,10 @@ export class UdpSocket extends EventEmitter {
   // ---- send -----------------------------------------------------------------
 
   private dest(port: number | undefined, address: string | undefined): Uint8Array | null {
+    if (!this.connected && address !== undefined && typeof port === 'number') {
+      const hit = this.addrCache.lookup(address, port);
+      if (hit !== undefined) return hit;
+    }
     if (port === undefined) {
       if (!this.connected) throw Object.assign(new Error('port is required on an unconnected socket'), { code: 'ERR_SOCKET_DGRAM_NOT_CONNECTED' });
       // The peer is named explicitly: a send queued for this loop turn
@@ -334,7 +343,8 @@ export class UdpSocket extends EventEmitter {
     validatePort(port, 'port', false);
     if (this.connected) throw Object.assign(new Error('Already connected'), { code: 'ERR_SOCKET_DGRAM_IS_CONNECTED' });
     const addr = address === undefined ? (this.fam === 4 ? '127.0.0.1' : '::1') : address;
-    return this.addrCache.get(this.checkAddress(addr), port);
+    // A cached destination was validated when it was first seen.
+    return this.addrCache.lookup(addr, port) ?? this.addrCache.set(this.checkAddress(addr), port);
   }
 
   private toBytes(data: unknown, name = 'data'): Uint8Array {
@@ -349,7 +359,7 @@ export class UdpSocket extends EventEmitter {
     // Large datagrams are sent from our memory and need a completion to
     // release it even when nobody waits for the result.
     const token = cb || bytes.length > this.inlineSend ? nextToken() : 0;
-    const r = native().udpSend(this.id, bytes, 0, bytes.length, to, token);
+    const r = udpSendNative(this.id, bytes, 0, bytes.length, to, token);
     if (r < 0) {
       const err = systemError(r, 'send');
       if (cb) process.nextTick(cb, err);
@@ -397,6 +407,32 @@ export class UdpSocket extends EventEmitter {
     const to = this.dest(port, address);
     if (!this.bound) this.bind(0);
     this.submit(data, to, undefined);
+  }
+
+  /**
+   * Sends `data` (default: the datagram itself) back to the source of
+   * datagram `i` of the batch being delivered: the kernel's sockaddr is
+   * copied straight from the receive pool, so nothing is parsed or
+   * allocated. Only valid inside the batch callback.
+   */
+  reply(batch: UdpBatch, i: number, data?: Uint8Array): void {
+    this.ensureOpen('send');
+    if (batch !== this.batch) throw invalidArgValue('batch', batch, 'must be the batch this socket is delivering');
+    if (!Number.isInteger(i) || i < 0 || i >= batch.count) throw outOfRange('i', `>= 0 and < ${batch.count}`, i);
+    const src = this.nameView(batch.sourceOffset(i), batch.sourceLength(i));
+    if (data === undefined && batch.length(i) <= this.inlineSend) {
+      // Copied by the native side before the pool buffer is recycled.
+      const r = udpSendNative(this.id, this.pool, batch.offset(i), batch.length(i), src, 0);
+      if (r < 0) process.nextTick(() => this.emit('error', systemError(r, 'send')));
+      return;
+    }
+    if (data === undefined) data = Buffer.from(batch.payload(i)); // large: must outlive the pool slot
+    else if (!(data instanceof Uint8Array)) throw invalidArgType('data', 'an instance of Buffer or Uint8Array', data);
+    this.submit(data, Uint8Array.prototype.slice.call(src), undefined);
+  }
+
+  private nameView(offset: number, length: number): Uint8Array {
+    return this.pool.subarray(offset, offset + length);
   }
 
   private get inlineSend(): number {

@@ -228,8 +228,12 @@ void LoopBinding::CallJs() {
   // function; what they emit (a close that completed at once, say) gets
   // another round instead of being dropped with the reset below.
   while (!jsDead_ && (delivered_ < eventCount_ || !overflow_.empty())) {
-    napi_value resource;
-    napi_create_object(env_, &resource);
+    napi_value resource = nullptr;
+    if (!resource_ || napi_get_reference_value(env_, resource_, &resource) != napi_ok || !resource) {
+      // One resource object for the loop's lifetime, like a Node handle's.
+      napi_create_object(env_, &resource);
+      if (!resource_) napi_create_reference(env_, resource, 1, &resource_);
+    }
     napi_callback_scope cbScope = nullptr;
     if (napi_open_callback_scope(env_, resource, asyncCtx_, &cbScope) != napi_ok) {
       jsDead_ = true;
@@ -286,6 +290,10 @@ void LoopBinding::CloseHandles() {
   if (dispatch_) {
     napi_delete_reference(env_, dispatch_);
     dispatch_ = nullptr;
+  }
+  if (resource_) {
+    napi_delete_reference(env_, resource_);
+    resource_ = nullptr;
   }
   if (asyncCtx_) {
     napi_async_destroy(env_, asyncCtx_);

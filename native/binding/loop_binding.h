@@ -107,6 +107,7 @@ class LoopBinding {
   int closing_ = 0;
   bool tornDown_ = false;
   napi_ref dispatch_ = nullptr;  // raw: must be safe to drop during teardown
+  napi_ref resource_ = nullptr;  // the callback scope's async resource
   napi_async_context asyncCtx_ = nullptr;
   std::vector<LoopOwned*> owned_;     // id -> handler (index = id & 0xfffff)
   std::vector<uint32_t> gens_;        // generation per slot

@@ -74,6 +74,7 @@ class UdpSocket : public UringHandler {
   static constexpr uint32_t kHeaderSpace = 16;
   static constexpr uint32_t kNameSpace = 32;
   static constexpr uint32_t kInlineSend = 2048;
+  static constexpr int kRecvBatch = 64;  // datagrams per recvmmsg
 
   UdpSocket(Backend b, UringLoop* loop, UdpEvents* ev) : backend_(b), loop_(loop), ev_(ev) {}
   ~UdpSocket() override;
@@ -98,8 +99,9 @@ class UdpSocket : public UringHandler {
   bool HasQueuedSends() const { return queuedHead_ < queued_.size(); }
 
   // epoll engine: one recvmmsg batch into free buffers; returns count or
-  // -errno (-EAGAIN: nothing more).
-  int ReceiveBatch();
+  // -errno, and sets *drained when the socket queue is empty (a short
+  // batch or EAGAIN). 0 with !*drained: every buffer is in use.
+  int ReceiveBatch(bool* drained);
   // After JS has seen descriptors [0, n): recycle their buffers, re-arm.
   void Recycle();
 

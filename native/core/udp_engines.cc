@@ -136,8 +136,8 @@ void UdpSocket::Recycle() {
   }
 }
 
-int UdpSocket::ReceiveBatch() {
-  constexpr uint32_t kBatch = 64;
+int UdpSocket::ReceiveBatch(bool* drained) {
+  constexpr uint32_t kBatch = kRecvBatch;
   uint32_t room = std::min(kBatch, cfg_.bufferCount - freeEpoll_);
   if (room == 0) return 0;
   mmsghdr vec[kBatch];
@@ -156,7 +156,11 @@ int UdpSocket::ReceiveBatch() {
     vec[k].msg_hdr.msg_iovlen = 1;
   }
   int r = recvmmsg(fd_, vec, room, MSG_DONTWAIT, nullptr);
-  if (r < 0) return -errno;
+  if (r < 0) {
+    *drained = true;
+    return -errno;
+  }
+  if (static_cast<uint32_t>(r) < room) *drained = true;
   for (int k = 0; k < r; k++) {
     uint32_t slotIndex = freeEpoll_ + static_cast<uint32_t>(k);
     size_t base = static_cast<size_t>(slotIndex) * cfg_.bufferSize;
