@@ -238,7 +238,7 @@ export class MpscConsumer extends MpscEndpoint {
 
   /** Frees every slot read so far (one store). */
   release(): void {
-    if (this.readPos === this.released) return;
+    if (this.readPos === this.released || this.closed) return;
     this.released = this.readPos;
     Atomics.store(this.u32, this.rIdx, this.released);
     if (Atomics.load(this.u32, this.pwIdx) !== 0 && Atomics.exchange(this.u32, this.pwIdx, 0) !== 0) {

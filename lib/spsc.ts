@@ -177,7 +177,7 @@ export class SpscProducer extends RingEndpoint {
    * (one futex syscall) only if it flagged itself as sleeping.
    */
   commit(): void {
-    if (this.claimPos === this.committed) return;
+    if (this.claimPos === this.committed || this.closed) return;
     this.committed = this.claimPos;
     // Atomics.store is seq_cst: the records written above are visible
     // before the index (release), and the index before we read the flag.
@@ -236,9 +236,12 @@ export class SpscProducer extends RingEndpoint {
     return this.peerOf(L.offConsumerPid, L.offConsumerHeartbeat);
   }
 
-  /** Commits what is claimed, then detaches. */
+  /**
+   * Detaches. Claims not yet committed are dropped, never published: a
+   * half-written message must not become visible.
+   */
   override close(): void {
-    if (!this.closed && !this.region.closed) this.commit();
+    this.claimPos = this.committed;
     super.close();
   }
 }
@@ -321,7 +324,7 @@ export class SpscConsumer extends RingEndpoint {
 
   /** Returns everything read so far to the producer (one store). */
   release(): void {
-    if (this.readPos === this.released) return;
+    if (this.readPos === this.released || this.closed) return;
     this.released = this.readPos;
     // seq_cst store: our reads finish before the producer may reuse the
     // bytes, and the index is visible before we read producerWaiting.

@@ -254,6 +254,14 @@ describe('SPSC', () => {
     p.commit();
     expect(c.hasMessages()).toBe(true);
     expect(c.poll(() => {})).toBe(10);
+    // Claims a producer closes without committing are dropped, never published.
+    p.write(new Uint8Array([9]));
+    p.close();
+    p.commit();
+    expect(c.hasMessages()).toBe(false);
+    const p2 = ring.producer();
+    p2.send(new Uint8Array([7]));
+    expect([...c.read()!]).toEqual([7]);
   });
 
   it('read() returns zero-copy views into the region, valid until release()', () => {

@@ -92,6 +92,8 @@ class MpscProducer {
     // before the marker, and the marker before we read consumerWaiting.
     StoreSeqCst(reinterpret_cast<uint32_t*>(slot), seq + 1);
     if (LoadSeqCst(&h_->consumerWaiting) && ExchangeSeqCst(&h_->consumerWaiting, 0)) {
+      // seq_cst: the bump is what the consumer's futex compares against;
+      // it follows the publish above in the single total order.
       __atomic_add_fetch(&h_->wakeSeq, 1, __ATOMIC_SEQ_CST);
       FutexWake(&h_->wakeSeq, 1);
       return true;
@@ -163,6 +165,7 @@ class MpscConsumer {
   // A sequence was claimed but is not published (a producer is slow, or died
   // between claim and publish).
   bool Stalled() {
+    // acquire on both: a diagnostic snapshot, ordered like Read().
     return LoadAcquire(&h_->writeIndex) != read_ &&
            LoadAcquire(reinterpret_cast<uint32_t*>(data_ + static_cast<size_t>(read_ & (count_ - 1)) * slot_size_)) != read_ + 1;
   }

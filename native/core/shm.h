@@ -45,10 +45,15 @@ struct RegionHeader {
   uint8_t reserved[16];
 };
 static_assert(sizeof(RegionHeader) == 64, "region header is one cache line");
+static_assert(offsetof(RegionHeader, magic) == 0, "layout");
+static_assert(offsetof(RegionHeader, version) == 4, "layout");
+static_assert(offsetof(RegionHeader, headerSize) == 8, "layout");
+static_assert(offsetof(RegionHeader, flags) == 12, "layout");
 static_assert(offsetof(RegionHeader, dataSize) == 16, "layout");
 static_assert(offsetof(RegionHeader, creatorPid) == 24, "layout");
 static_assert(offsetof(RegionHeader, creatorStartTime) == 32, "layout");
 static_assert(offsetof(RegionHeader, createdAtMs) == 40, "layout");
+static_assert(offsetof(RegionHeader, reserved) == 48, "layout");
 
 struct ShmMapping {
   uint8_t* base = nullptr;  // start of the whole mapping

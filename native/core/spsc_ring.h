@@ -388,6 +388,7 @@ class SpscProducer {
   }
 
   // Liveness for the peer: our pid (0 on detach) and a monotonic timestamp.
+  // relaxed: informational words, nothing is ordered against them.
   void Heartbeat(uint32_t pid) {
     __atomic_store_n(&h_->producerPid, pid, __ATOMIC_RELAXED);
     __atomic_store_n(&h_->producerHeartbeat, MonotonicMs(), __ATOMIC_RELAXED);
@@ -485,6 +486,7 @@ class SpscConsumer {
     return Empty() ? -ETIMEDOUT : 0;
   }
 
+  // relaxed: informational words, nothing is ordered against them.
   void Heartbeat(uint32_t pid) {
     __atomic_store_n(&h_->consumerPid, pid, __ATOMIC_RELAXED);
     __atomic_store_n(&h_->consumerHeartbeat, MonotonicMs(), __ATOMIC_RELAXED);
