@@ -1,7 +1,6 @@
 // udp-echo and udp-sink on ringwire's batch API (impls ringwire,
-// ringwire-epoll, ringwire-ringfd). One callback per batch; nothing is
-// allocated per datagram except the payload view queue() needs, and the
-// reply address string is made once per source IPv4 address.
+// ringwire-epoll, ringwire-ringfd). One callback per batch, and nothing is
+// allocated per datagram: the echo goes back with reply().
 import { loop, loopStats } from '../../loop';
 import { type Backend, type UdpBatch, createUdpSocket } from '../../udp';
 import type { Counters, RunningServer, ServerStartOptions } from './types';
@@ -9,7 +8,6 @@ import type { Counters, RunningServer, ServerStartOptions } from './types';
 function backendOf(impl: string): Backend {
   return impl === 'ringwire-epoll' ? 'epoll' : 'io_uring';
 }
-
 
 export async function startUdpRingwire(o: ServerStartOptions): Promise<RunningServer> {
   // The wake mode is read when this thread's ring starts (first socket).
