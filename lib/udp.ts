@@ -61,6 +61,9 @@ const HEADER_SPACE = 16 + 32; // recvmsg_out + name, see native/core/udp.h
 let inlineSend = 0;
 // The hot send entry, looked up once per thread instead of per datagram.
 let udpSendFn: ((id: number, b: Uint8Array, off: number, len: number, to: Uint8Array | null, token: number) => number) | undefined;
+let udpReplyFn: ((id: number, off: number, len: number, name: number, nameLen: number) => number) | undefined;
+const udpReplyNative = (id: number, off: number, len: number, name: number, nameLen: number): number =>
+  (udpReplyFn ??= native().udpReply as typeof udpReplyFn)!(id, off, len, name, nameLen);
 const udpSendNative = (id: number, b: Uint8Array, off: number, len: number, to: Uint8Array | null, token: number): number =>
   (udpSendFn ??= native().udpSend as typeof udpSendFn)!(id, b, off, len, to, token);
 const INLINE_SEND = () => inlineSend || (inlineSend = native().udpLayout.inlineSend as number);
@@ -419,13 +422,14 @@ export class UdpSocket extends EventEmitter {
     this.ensureOpen('send');
     if (batch !== this.batch) throw invalidArgValue('batch', batch, 'must be the batch this socket is delivering');
     if (!Number.isInteger(i) || i < 0 || i >= batch.count) throw outOfRange('i', `>= 0 and < ${batch.count}`, i);
-    const src = this.nameView(batch.sourceOffset(i), batch.sourceLength(i));
     if (data === undefined && batch.length(i) <= this.inlineSend) {
-      // Copied by the native side before the pool buffer is recycled.
-      const r = udpSendNative(this.id, this.pool, batch.offset(i), batch.length(i), src, 0);
+      // Copied by the native side (payload and sockaddr both from the pool)
+      // before the pool buffer is recycled: five numbers cross, nothing else.
+      const r = udpReplyNative(this.id, batch.offset(i), batch.length(i), batch.sourceOffset(i), batch.sourceLength(i));
       if (r < 0) process.nextTick(() => this.emit('error', systemError(r, 'send')));
       return;
     }
+    const src = this.nameView(batch.sourceOffset(i), batch.sourceLength(i));
     if (data === undefined) data = Buffer.from(batch.payload(i)); // large: must outlive the pool slot
     else if (!(data instanceof Uint8Array)) throw invalidArgType('data', 'an instance of Buffer or Uint8Array', data);
     this.submit(data, Uint8Array.prototype.slice.call(src), undefined);

@@ -86,6 +86,25 @@ for (const { backend, skip } of backends) {
       expect(a.stats.batches).toBe(batches);
     });
 
+    it('reply() answers each datagram source straight from the receive pool', async () => {
+      const server = make();
+      server.bind(0, '127.0.0.1');
+      server.onBatch((batch) => {
+        for (let i = 0; i < batch.count; i++) server.reply(batch, i);
+      });
+      expect(() => server.reply({} as never, 0)).toThrow(TypeError);
+      const clients = [make(), make({ type: 'udp6' })];
+      const got: string[] = [];
+      clients[0].bind(0, '127.0.0.1');
+      clients[1].bind(0, '::ffff:127.0.0.1');
+      for (const c of clients) c.on('message', (m: Buffer) => got.push(m.toString()));
+      await clients[0].send(Buffer.from('v4'), server.address().port, '127.0.0.1');
+      await clients[1].send(Buffer.from('mapped'), server.address().port, '::ffff:127.0.0.1');
+      await until(() => got.length === 2);
+      expect(got.sort()).toEqual(['mapped', 'v4']);
+      expect(server.stats.txDatagrams).toBe(2);
+    });
+
     it('buffer starvation (every buffer in use) re-arms the receive and never goes deaf', async () => {
       const a = make({ bufferCount: 4, recvBufferSize: 1 << 20 });
       const b = make();

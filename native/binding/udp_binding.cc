@@ -323,6 +323,27 @@ Napi::Value UdpSend(const Napi::CallbackInfo& info) {
   return Num(info.Env(), r < 0 ? r : keep ? 1 : 0);
 }
 
+// udpReply(id, payloadOffset, length, nameOffset, nameLength) -> 0 | -errno
+// Sends bytes of this socket's own receive pool to a sockaddr that is also
+// in the pool (the source of a datagram being delivered): no typed arrays
+// cross the boundary, nothing is parsed. Offsets were checked in TS.
+Napi::Value UdpReply(const Napi::CallbackInfo& info) {
+  UdpHandle* h = Lookup(info);
+  if (!h) return Num(info.Env(), -EBADF);
+  UdpSocket& s = h->sock();
+  uint32_t off = info[1].As<Napi::Number>().Uint32Value();
+  uint32_t len = info[2].As<Napi::Number>().Uint32Value();
+  uint32_t name = info[3].As<Napi::Number>().Uint32Value();
+  uint32_t nameLen = info[4].As<Napi::Number>().Uint32Value();
+  if (!s.pool() || static_cast<size_t>(off) + len > s.poolBytes() ||
+      static_cast<size_t>(name) + nameLen > s.poolBytes() || nameLen > sizeof(sockaddr_in6) ||
+      len > UdpSocket::kInlineSend)
+    return Num(info.Env(), -EINVAL);
+  bool keep = false;
+  return Num(info.Env(), h->Send(s.pool() + off, len, reinterpret_cast<const sockaddr*>(s.pool() + name),
+                                 nameLen, 0, &keep));
+}
+
 // udpSendBatch(id, bufs: Uint8Array[], addrs: Uint8Array|null, addrStride,
 // token) -> number queued (stops at the first error) or -errno.
 Napi::Value UdpSendBatch(const Napi::CallbackInfo& info) {
@@ -371,6 +392,7 @@ void InitUdp(Napi::Env env, Napi::Object exports) {
   exports.Set("udpGetOpt", Napi::Function::New(env, UdpGetOpt, "udpGetOpt"));
   exports.Set("udpStart", Napi::Function::New(env, UdpStart, "udpStart"));
   exports.Set("udpSend", Napi::Function::New(env, UdpSend, "udpSend"));
+  exports.Set("udpReply", Napi::Function::New(env, UdpReply, "udpReply"));
   exports.Set("udpSendBatch", Napi::Function::New(env, UdpSendBatch, "udpSendBatch"));
   exports.Set("udpClose", Napi::Function::New(env, UdpClose, "udpClose"));
   auto layout = Napi::Object::New(env);
