@@ -135,9 +135,17 @@ export class MpscProducer extends MpscEndpoint {
     for (;;) {
       if (((c - this.cachedRead) >>> 0) + count > this.slotCount) {
         const r = Atomics.load(u32, this.rIdx);
-        if (((c - r) >>> 0) > this.slotCount) throw corruptError(`readIndex ${r} is impossible (writeIndex ${c})`);
+        const used = (c - r) | 0;
+        if (used < 0) {
+          // Our c is stale: other producers claimed and the consumer read
+          // past it meanwhile. Not corruption; look again.
+          this.cachedRead = r;
+          c = Atomics.load(u32, this.wIdx);
+          continue;
+        }
+        if (used > this.slotCount) throw corruptError(`readIndex ${r} is impossible (writeIndex ${c})`);
         this.cachedRead = r;
-        if (((c - r) >>> 0) + count > this.slotCount) return -1;
+        if (used + count > this.slotCount) return -1;
       }
       // The CAS only reserves sequence numbers; visibility comes from publish().
       const prev = Atomics.compareExchange(u32, this.wIdx, c, (c + count) >>> 0);

@@ -66,11 +66,17 @@ class MpscProducer {
         // acquire: the consumer is done with every slot before readIndex,
         // so our writes into them cannot race its reads.
         cached_read_ = LoadAcquire(&h_->readIndex);
-        if (c - cached_read_ > count_) {
+        int32_t used = static_cast<int32_t>(c - cached_read_);
+        if (used < 0) {
+          // c is stale (others claimed, the consumer read past it): reload.
+          c = LoadRelaxed(&h_->writeIndex);
+          continue;
+        }
+        if (static_cast<uint32_t>(used) > count_) {
           corrupt_ = true;
           return false;
         }
-        if (c - cached_read_ + n > count_) return false;
+        if (static_cast<uint32_t>(used) + n > count_) return false;
       }
       // relaxed CAS: it only reserves sequence numbers; what others may see
       // of our slot is ordered by Publish(), not by the claim.
