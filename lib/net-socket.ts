@@ -208,8 +208,6 @@ export class Socket extends Duplex {
     for (const w of this.waiting.splice(0)) w.cb(err);
     this.kept = [];
     this.keptEnd = [];
-    this._server?._socketClosed();
-    this._server = null;
   }
 
   // ---- stream internals ------------------------------------------------------------
@@ -247,6 +245,7 @@ export class Socket extends Duplex {
     this._unrefTimer();
     let mustWait = false;
     for (const b of bufs) {
+      if (b.length === 0) continue;
       const r = native().tcpSend(this.id, b, 0, b.length, false);
       if (r < 0) {
         cb(opError(r, 2));
@@ -291,16 +290,17 @@ export class Socket extends Duplex {
     this.connecting = false;
     if (this.timer) clearTimeout(this.timer);
     this.hadErrorForClose = !!err;
+    // The server counts the connection gone now, as node:net does (its
+    // 'close' may precede this socket's).
+    this._server?._socketClosed();
+    this._server = null;
     if (this.id >= 0 && !this.released) {
       this.final = { read: this.st![this.so], written: this.st![this.so + 1] };
       native().tcpClose(this.id, this.resetOnDestroy);
       cb(err);
     } else {
       cb(err);
-      if (!this.released) {
-        this.released = true;
-        this._server?._socketClosed();
-      }
+      this.released = true;
       process.nextTick(() => this.emit('close', !!err));
     }
   }

@@ -142,6 +142,15 @@ export class TcpListener {
     return a;
   }
 
+  /** Stops taking connections off the backlog (they queue in the kernel) until resume(). */
+  pause(): void {
+    if (!this.closing) native().tcpListenPause(this.id);
+  }
+
+  resume(): void {
+    if (!this.closing) native().tcpListenStart(this.id);
+  }
+
   /** Stops accepting; established connections stay open. */
   close(): Promise<void> {
     if (!this.closing) {

@@ -120,6 +120,13 @@ Napi::Value TcpListenStart(const Napi::CallbackInfo& info) {
   return Num(info.Env(), 0);
 }
 
+Napi::Value TcpListenPause(const Napi::CallbackInfo& info) {
+  TcpListenerHandle* h = Find<TcpListenerHandle>(info);
+  if (!h) return Num(info.Env(), -EBADF);
+  h->Pause();
+  return Num(info.Env(), 0);
+}
+
 Napi::Value TcpListenerClose(const Napi::CallbackInfo& info) {
   if (TcpListenerHandle* h = Find<TcpListenerHandle>(info)) h->Close();
   return info.Env().Undefined();
@@ -174,6 +181,7 @@ Napi::Value TcpSend(const Napi::CallbackInfo& info) {
   size_t n = 0;
   uint8_t* p = BytesOf(info[1], &n);
   uint32_t off = U32(info, 2), len = U32(info, 3);
+  if (len == 0) return Num(info.Env(), 0);
   if (!p || static_cast<size_t>(off) + len > n) return Num(info.Env(), -EINVAL);
   bool kept = false;
   int r = h->Send(p + off, len, Flag(info[4]), &kept);
@@ -271,6 +279,7 @@ void InitTcp(Napi::Env env, Napi::Object exports) {
   fn("tcpStatsChunk", TcpStatsChunk);
   fn("tcpListen", TcpListen);
   fn("tcpListenStart", TcpListenStart);
+  fn("tcpListenPause", TcpListenPause);
   fn("tcpListenerClose", TcpListenerClose);
   fn("tcpConnect", TcpConnect);
   fn("tcpSend", TcpSend);

@@ -140,15 +140,19 @@ void TcpConnHandle::OnConnIdle() {
   TcpStats* s = t_->stats();
   s->active--;
   s->closed++;
-  lb_->Emit(myId, kTcpEvClosed, 0, 0);
   lb_->Remove(myId);
   if (pollInit_) {
-    // The fd may be closed only after libuv has forgotten it.
+    // uv_close stops the poll (epoll_ctl DEL) at once, so the fd can close
+    // now - JS sees Close only when the fd is really gone; the handle's
+    // memory waits for libuv's close callback.
     uv_close(reinterpret_cast<uv_handle_t*>(&poll_), [](uv_handle_t* h) {
       delete static_cast<TcpConnHandle*>(h->data);
     });
+    conn_.Teardown();
+    lb_->Emit(myId, kTcpEvClosed, 0, 0);
   } else {
-    delete this;
+    lb_->Emit(myId, kTcpEvClosed, 0, 0);
+    delete this;  // closes the fd
   }
 }
 
@@ -182,6 +186,14 @@ void TcpListenerHandle::Start() {
   });
 }
 
+void TcpListenerHandle::Pause() {
+  if (closed_) return;
+  if (backend_ == TcpBackend::kUring)
+    listener_.Pause();
+  else if (pollInit_)
+    uv_poll_stop(&poll_);
+}
+
 void TcpListenerHandle::Close() {
   if (closed_) return;
   closed_ = true;
@@ -205,13 +217,15 @@ void TcpListenerHandle::OnAcceptError(int err) {
 
 void TcpListenerHandle::OnListenerIdle() {
   int myId = id;
-  lb_->Emit(myId, kTcpEvClosed, 0, 0);
   lb_->Remove(myId);
   if (pollInit_) {
     uv_close(reinterpret_cast<uv_handle_t*>(&poll_), [](uv_handle_t* h) {
       delete static_cast<TcpListenerHandle*>(h->data);
     });
+    listener_.Teardown();  // as for connections: the fd goes now
+    lb_->Emit(myId, kTcpEvClosed, 0, 0);
   } else {
+    lb_->Emit(myId, kTcpEvClosed, 0, 0);
     delete this;
   }
 }

@@ -100,7 +100,8 @@ class TcpListenerHandle final : public LoopOwned, public TcpListenerEvents {
   TcpListenerHandle(TcpThread* t, TcpBackend b, uint32_t zcThreshold)
       : t_(t), lb_(t->lb()), backend_(b), zc_(zcThreshold), listener_(b, &t->lb()->uring(), t->stats(), this) {}
   TcpListener& listener() { return listener_; }
-  void Start();  // arms accept; again after a resource error
+  void Start();  // arms accept; again after a resource error or Pause()
+  void Pause();
   void Close();
 
   void OnAccept(int fd) override;

@@ -176,7 +176,7 @@ int TcpListener::Open(const sockaddr* sa, socklen_t len, const TcpListenConfig& 
 void TcpListener::Close() {
   if (closing_) return;
   closing_ = true;
-  if (backend_ == TcpBackend::kUring && armed_) {
+  if (backend_ == TcpBackend::kUring && armed_ && !cancelling_) {
     io_uring_sqe* sqe = loop_->Sqe();
     io_uring_prep_cancel64(sqe, UringLoop::Tag(this, kTagAccept), 0);
     sqe->user_data = UringLoop::Tag(this, kTagCancel);

@@ -263,7 +263,8 @@ class TcpListener final : public UringHandler {
   // socket + options (inherited by accepted sockets) + bind + listen.
   int Open(const sockaddr* sa, socklen_t len, const TcpListenConfig& cfg);
   int fd() const { return fd_; }
-  void Start();          // io_uring: multishot accept
+  void Start();          // io_uring: multishot accept (again after Pause)
+  void Pause();          // io_uring: cancels the accept; the backlog fills
   int AcceptSome();      // epoll: accept4 until EAGAIN (bounded)
   void Close();
   void Teardown();
@@ -278,7 +279,7 @@ class TcpListener final : public UringHandler {
   TcpListenerEvents* ev_;
   int fd_ = -1;
   uint32_t inflight_ = 0;
-  bool armed_ = false, closing_ = false, idle_ = false;
+  bool armed_ = false, closing_ = false, idle_ = false, paused_ = false, cancelling_ = false;
 };
 
 // Socket options the binding applies for JS (level, name, int value).

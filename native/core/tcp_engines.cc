@@ -17,7 +17,18 @@ namespace rw {
 // ---- listener ---------------------------------------------------------------------
 
 void TcpListener::Start() {
+  paused_ = false;
   if (backend_ == TcpBackend::kUring && !armed_ && !closing_) Arm();
+}
+
+void TcpListener::Pause() {
+  paused_ = true;
+  if (backend_ != TcpBackend::kUring || !armed_ || cancelling_ || closing_) return;
+  io_uring_sqe* sqe = loop_->Sqe();
+  io_uring_prep_cancel64(sqe, UringLoop::Tag(this, kTagAccept), 0);
+  sqe->user_data = UringLoop::Tag(this, kTagCancel);
+  inflight_++;
+  cancelling_ = true;
 }
 
 void TcpListener::Arm() {
@@ -45,10 +56,11 @@ void TcpListener::OnCqe(unsigned tag, const io_uring_cqe* cqe) {
     }
     if (!(cqe->flags & IORING_CQE_F_MORE)) {
       armed_ = false;
+      cancelling_ = false;
       inflight_--;
       // Out of fds or memory: re-arming now would spin; JS resumes later.
       bool resourceError = res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM;
-      if (!closing_ && !resourceError) Arm();
+      if (!closing_ && !resourceError && !paused_) Arm();
     }
   }
   if (closing_ && inflight_ == 0 && !idle_) {
