@@ -184,7 +184,14 @@ export function futexWaitAsync(region: ShmRegion, offset: number, expected: numb
       if (r < 0) reject(systemError(r, 'futex'));
     };
     if (waitBackend() === 'threadpool') return pool();
-    const l = loop();
+    let l: ReturnType<typeof loop>;
+    try {
+      l = loop();
+    } catch {
+      // No io_uring in this thread at all (disabled, seccomp): threadpool.
+      uringFutex = false;
+      return pool();
+    }
     const id = native().futexWaitUring(handle, offset, expected, timeoutMs);
     if (id < 0) {
       uringFutex = false;

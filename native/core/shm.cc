@@ -143,6 +143,15 @@ int Fill(int fd, uint64_t total, bool reserve, const MapOptions& opts, bool huge
   return 0;
 }
 
+// shm_open names: "/" then 1..NAME_MAX bytes without another "/" (and not
+// "." or ".."), checked here too for C++ callers that skip lib/shm.ts.
+bool ValidName(const char* name) {
+  if (!name || name[0] != '/') return false;
+  size_t n = strlen(name + 1);
+  if (n == 0 || n > 255 || strchr(name + 1, '/')) return false;
+  return strcmp(name + 1, ".") != 0 && strcmp(name + 1, "..") != 0;
+}
+
 }  // namespace
 
 unsigned HugeMemfdFlags(unsigned shift) { return kMfdHugetlb | (shift << kMfdHugeShift); }
@@ -164,6 +173,10 @@ bool ProcessAlive(uint32_t pid, uint64_t startTime) {
 
 int ShmCreateNamed(const char* name, uint64_t dataSize, unsigned mode, bool reserve,
                    const MapOptions& opts, ShmMapping* out, const char** where) {
+  if (!ValidName(name) || dataSize == 0) {
+    if (where) *where = "shm_open";
+    return -EINVAL;
+  }
   FdGuard fd{shm_open(name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, mode)};
   if (fd.fd < 0) return Fail(where, "shm_open");
   // From here on a failure must also remove the name we just created.
@@ -196,6 +209,10 @@ int ShmCreateNamed(const char* name, uint64_t dataSize, unsigned mode, bool rese
 }
 
 int ShmOpenNamed(const char* name, const MapOptions& opts, ShmMapping* out, const char** where) {
+  if (!ValidName(name)) {
+    if (where) *where = "shm_open";
+    return -EINVAL;
+  }
   FdGuard fd{shm_open(name, O_RDWR | O_CLOEXEC, 0)};
   if (fd.fd < 0) return Fail(where, "shm_open");
   int r = LockShared(fd.fd);
@@ -274,7 +291,10 @@ void ShmUnmap(ShmMapping* m) {
   m->fd = -1;
 }
 
-int ShmUnlink(const char* name) { return shm_unlink(name) < 0 ? -errno : 0; }
+int ShmUnlink(const char* name) {
+  if (!ValidName(name)) return -EINVAL;
+  return shm_unlink(name) < 0 ? -errno : 0;
+}
 int ShmLock(const ShmMapping& m) { return mlock(m.base, m.length) < 0 ? -errno : 0; }
 int ShmUnlock(const ShmMapping& m) { return munlock(m.base, m.length) < 0 ? -errno : 0; }
 
@@ -288,6 +308,7 @@ int ShmAdvise(const ShmMapping& m, size_t offset, size_t length, int advice) {
 }
 
 int ShmInspect(const char* name, RegionInfo* out) {
+  if (!ValidName(name)) return -EINVAL;
   FdGuard fd{shm_open(name, O_RDONLY | O_CLOEXEC, 0)};
   if (fd.fd < 0) return -errno;
   struct stat st;
@@ -314,6 +335,7 @@ int ShmInspect(const char* name, RegionInfo* out) {
 }
 
 int ShmRemoveIfStale(const char* name, int64_t minAgeMs) {
+  if (!ValidName(name)) return -EINVAL;
   FdGuard fd{shm_open(name, O_RDONLY | O_CLOEXEC, 0)};
   if (fd.fd < 0) return errno == ENOENT ? 0 : -errno;
   // Holding LOCK_EX across the decision and the unlink: an opener that got
