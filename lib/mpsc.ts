@@ -186,7 +186,7 @@ export class MpscProducer extends MpscEndpoint {
   /** Waits synchronously until a slot is free. */
   wait(options: WaitOptions = {}): boolean {
     const L = ringLayout();
-    return this.waitSync(this.hasRoom, L.offProducerWaiting, L.offReadIndex, options);
+    return this.waitSync(this.hasRoom, L.offProducerWaiting, L.offReadIndex, -1, options);
   }
 
   /** Resolves true once a slot is free, false on timeout. */
@@ -194,7 +194,7 @@ export class MpscProducer extends MpscEndpoint {
     const L = ringLayout();
     try {
       this.check('waitAsync');
-      return this.waitFor(this.hasRoom, L.offProducerWaiting, L.offReadIndex, parseTimeout(options));
+      return this.waitFor(this.hasRoom, L.offProducerWaiting, L.offReadIndex, -1, parseTimeout(options));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -287,14 +287,14 @@ export class MpscConsumer extends MpscEndpoint {
 
   wait(options: WaitOptions = {}): boolean {
     const L = ringLayout();
-    return this.waitSync(this.ready, L.offConsumerWaiting, L.offWakeSeq, options);
+    return this.waitSync(this.ready, L.offConsumerWaiting, L.offWakeSeq, -1, options);
   }
 
   waitAsync(options: WaitAsyncOptions = {}): Promise<boolean> {
     const L = ringLayout();
     try {
       this.check('waitAsync');
-      return this.waitFor(this.ready, L.offConsumerWaiting, L.offWakeSeq, parseTimeout(options));
+      return this.waitFor(this.ready, L.offConsumerWaiting, L.offWakeSeq, -1, parseTimeout(options));
     } catch (e) {
       return Promise.reject(e);
     }

@@ -17,6 +17,7 @@ export interface RingLayout {
   offWriteIndex: number; offReadIndex: number; offConsumerWaiting: number; offProducerWaiting: number;
   offWakeSeq: number; offProducerPid: number; offConsumerPid: number;
   offProducerHeartbeat: number; offConsumerHeartbeat: number;
+  offProducerFence: number; offConsumerFence: number;
   statusText: Record<number, string>;
 }
 
@@ -323,7 +324,7 @@ export abstract class RingEndpoint implements RegionDependent {
    * Sleeps until `ready()` or timeout: sets the waiting flag, re-checks,
    * then waits on the futex word while it still holds the value seen.
    */
-  protected async waitFor(ready: () => boolean, flagOff: number, wordOff: number, timeout: number): Promise<boolean> {
+  protected async waitFor(ready: () => boolean, flagOff: number, wordOff: number, peerFenceOff: number, timeout: number): Promise<boolean> {
     if (ready()) return true;
     const flag = (this.offset + flagOff) >> 2;
     const wordIdx = (this.offset + wordOff) >> 2;
@@ -333,11 +334,13 @@ export abstract class RingEndpoint implements RegionDependent {
       // seq_cst (Atomics): the flag is visible before we re-read the word;
       // the peer stores the word before it reads the flag, so one of us sees the other.
       Atomics.store(this.u32, flag, 1);
+      const polling = !this.fenceForPeer(peerFenceOff);
       const seen = Atomics.load(this.u32, wordIdx);
       if (ready()) break;
-      const left = deadline === Infinity ? -1 : Math.ceil(deadline - performance.now());
+      let left = deadline === Infinity ? -1 : Math.ceil(deadline - performance.now());
       // (-1 means "forever" to the native side: a deadline just passed must not become it.)
       if (deadline !== Infinity && left <= 0) break;
+      if (polling) left = 1;
       const r = await new Promise<number>((resolve, reject) => {
         this.waits.set(resolve, this.offset + wordOff);
         futexWaitAsync(this.region, this.offset + wordOff, seen, left).then((v) => {
@@ -348,14 +351,24 @@ export abstract class RingEndpoint implements RegionDependent {
       if (this.closed) throw closedError(`ring ${this.roleName()}`, 'waitAsync');
       // ECANCELED while still open: another endpoint of this thread cancelled
       // waits on the same word; just wait again.
-      if (r === ETIMEDOUT) break;
+      if (r === ETIMEDOUT && !polling) break;
     }
     if (!this.closed) Atomics.store(this.u32, flag, 0);
     return ready();
   }
 
+  /**
+   * A C++ peer that publishes without a StoreLoad fence (its fence flag is
+   * set) relies on the waiter for it: membarrier() between our flag store
+   * and our re-check. False when that failed: the caller must poll.
+   */
+  private fenceForPeer(peerFenceOff: number): boolean {
+    if (peerFenceOff < 0 || Atomics.load(this.u32, (this.offset + peerFenceOff) >> 2) === 0) return true;
+    return native().heavyFence() === 0;
+  }
+
   /** Synchronous wait with the chosen strategy. */
-  protected waitSync(ready: () => boolean, flagOff: number, wordOff: number, options: unknown): boolean {
+  protected waitSync(ready: () => boolean, flagOff: number, wordOff: number, peerFenceOff: number, options: unknown): boolean {
     const { strategy, timeout, spins } = parseWaitOptions(options);
     this.check('wait');
     const deadline = timeout < 0 ? Infinity : performance.now() + timeout;
@@ -368,9 +381,10 @@ export abstract class RingEndpoint implements RegionDependent {
       let ok = false;
       for (;;) {
         Atomics.store(this.u32, flag, 1);
+        const slice = this.fenceForPeer(peerFenceOff) ? 100 : 1;
         const seen = Atomics.load(this.u32, wordIdx);
         if ((ok = ready())) break;
-        const left = deadline === Infinity ? 100 : Math.min(100, Math.ceil(deadline - performance.now()));
+        const left = deadline === Infinity ? slice : Math.min(slice, Math.ceil(deadline - performance.now()));
         if (left <= 0) break;
         n.futexWait(handle, this.offset + wordOff, seen, left);
       }

@@ -215,7 +215,7 @@ export class SpscProducer extends RingEndpoint {
   /** Waits (synchronously) until a message of `length` bytes fits. */
   wait(options: WaitOptions & { length?: number } = {}): boolean {
     const L = ringLayout();
-    return this.waitSync(this.fits(this.lengthArg(validateObject(options, 'options'))), L.offProducerWaiting, L.offReadIndex, options);
+    return this.waitSync(this.fits(this.lengthArg(validateObject(options, 'options'))), L.offProducerWaiting, L.offReadIndex, L.offConsumerFence, options);
   }
 
   /** Resolves true once a message of `length` bytes fits, false on timeout. Never blocks the event loop. */
@@ -224,7 +224,7 @@ export class SpscProducer extends RingEndpoint {
     try {
       this.check('waitAsync');
       const len = this.lengthArg(validateObject(options, 'options'));
-      return this.waitFor(this.fits(len), L.offProducerWaiting, L.offReadIndex, parseTimeout(options));
+      return this.waitFor(this.fits(len), L.offProducerWaiting, L.offReadIndex, L.offConsumerFence, parseTimeout(options));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -365,7 +365,7 @@ export class SpscConsumer extends RingEndpoint {
   /** Waits synchronously for a message: 'spin', 'yield' or 'block' (futex). */
   wait(options: WaitOptions = {}): boolean {
     const L = ringLayout();
-    return this.waitSync(this.ready, L.offConsumerWaiting, L.offWriteIndex, options);
+    return this.waitSync(this.ready, L.offConsumerWaiting, L.offWriteIndex, L.offProducerFence, options);
   }
 
   /** Resolves true when a message is there, false on timeout; never blocks the event loop. */
@@ -373,7 +373,7 @@ export class SpscConsumer extends RingEndpoint {
     const L = ringLayout();
     try {
       this.check('waitAsync');
-      return this.waitFor(this.ready, L.offConsumerWaiting, L.offWriteIndex, parseTimeout(options));
+      return this.waitFor(this.ready, L.offConsumerWaiting, L.offWriteIndex, L.offProducerFence, parseTimeout(options));
     } catch (e) {
       return Promise.reject(e);
     }

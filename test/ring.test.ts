@@ -55,6 +55,7 @@ describe('layout', () => {
       offSlotSize: 24, offSlotCount: 28, offMaxMessage: 32, offChecksum: 60,
       offWriteIndex: 64, offReadIndex: 128, offConsumerWaiting: 192, offProducerWaiting: 196,
       offWakeSeq: 200, offProducerPid: 256, offConsumerPid: 260, offProducerHeartbeat: 264, offConsumerHeartbeat: 268,
+      offProducerFence: 272, offConsumerFence: 276,
     });
     // Producer index, consumer index and waiter flags each own a 64-byte line.
     expect(L.offReadIndex - L.offWriteIndex).toBe(64);

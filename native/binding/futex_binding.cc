@@ -276,6 +276,10 @@ Napi::Value CancelJs(const Napi::CallbackInfo& info) {
   return Num(info.Env(), h->CancelWaits(w));
 }
 
+// heavyFence() -> 0 | -errno: the waiter's half of the asymmetric fence a
+// C++ peer may rely on (see spsc_ring.h).
+Napi::Value Heavy(const Napi::CallbackInfo& info) { return Num(info.Env(), ring::HeavyFence()); }
+
 Napi::Value Yield(const Napi::CallbackInfo& info) {
   sched_yield();
   return info.Env().Undefined();
@@ -292,6 +296,7 @@ void InitFutex(Napi::Env env, Napi::Object exports) {
   exports.Set("futexWaitUring", Napi::Function::New(env, WaitUring, "futexWaitUring"));
   exports.Set("futexCancel", Napi::Function::New(env, CancelJs, "futexCancel"));
   exports.Set("futexWaitDoneEvent", Num(env, kEvWaitDone));
+  exports.Set("heavyFence", Napi::Function::New(env, Heavy, "heavyFence"));
   exports.Set("schedYield", Napi::Function::New(env, Yield, "schedYield"));
   exports.Set("monotonicMs", Napi::Function::New(env, Now, "monotonicMs"));
 }

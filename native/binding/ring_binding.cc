@@ -83,6 +83,8 @@ Napi::Object Layout(Napi::Env env) {
   set("offConsumerPid", kOffConsumerPid);
   set("offProducerHeartbeat", kOffProducerHeartbeat);
   set("offConsumerHeartbeat", kOffConsumerHeartbeat);
+  set("offProducerFence", kOffProducerFence);
+  set("offConsumerFence", kOffConsumerFence);
   auto st = Napi::Object::New(env);
   for (int s = kOk; s <= kErrIndices; s++) st.Set(Num(env, s), Napi::String::New(env, StatusText(s)));
   o.Set("statusText", st);

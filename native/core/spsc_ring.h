@@ -39,7 +39,9 @@
 //   260    4   consumerPid         consumer          0 = no consumer attached
 //   264    4   producerHeartbeat   producer          CLOCK_MONOTONIC ms, mod 2^32
 //   268    4   consumerHeartbeat   consumer          CLOCK_MONOTONIC ms, mod 2^32
-//   --- lines 5-7 (320..511): reserved, zero ---
+//   272    4   producerFence       producer          1 = commits without a StoreLoad fence
+//   276    4   consumerFence       consumer          1 = releases without a StoreLoad fence
+//   --- 280..511: reserved, zero ---
 //   512    capacity bytes of data
 //
 // SPSC data: records at 8-byte aligned positions. A record is
@@ -60,9 +62,19 @@
 // flag, re-checks, then sleeps; the other side, after publishing, exchanges
 // the flag back to 0 and only then issues FUTEX_WAKE - one system call per
 // sleep, none per message.
+//
+// That handshake needs a StoreLoad fence on both sides (store index, then
+// read flag / store flag, then read index). A C++ side whose process could
+// register for membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) leaves it out of
+// the hot path (a plain release store) and says so in producerFence /
+// consumerFence; a waiter that sees the peer's fence flag calls membarrier()
+// between setting its flag and re-reading the index, which runs a full
+// barrier on every CPU the peer runs on (an asymmetric fence, as in liburcu).
+// JS sides always use Atomics (seq_cst) and leave their flag 0.
 #pragma once
 
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -112,7 +124,9 @@ struct Header {
   uint32_t consumerPid;
   uint32_t producerHeartbeat;
   uint32_t consumerHeartbeat;
-  uint8_t reserved1[240];
+  uint32_t producerFence;
+  uint32_t consumerFence;
+  uint8_t reserved1[232];
 };
 
 constexpr size_t kOffMagic = 0, kOffVersion = 4, kOffHeaderSize = 8, kOffKind = 12,
@@ -120,7 +134,8 @@ constexpr size_t kOffMagic = 0, kOffVersion = 4, kOffHeaderSize = 8, kOffKind = 
                  kOffMaxMessage = 32, kOffChecksum = 60, kOffWriteIndex = 64,
                  kOffReadIndex = 128, kOffConsumerWaiting = 192, kOffProducerWaiting = 196,
                  kOffWakeSeq = 200, kOffProducerPid = 256, kOffConsumerPid = 260,
-                 kOffProducerHeartbeat = 264, kOffConsumerHeartbeat = 268;
+                 kOffProducerHeartbeat = 264, kOffConsumerHeartbeat = 268,
+                 kOffProducerFence = 272, kOffConsumerFence = 276;
 static_assert(offsetof(Header, magic) == kOffMagic, "layout");
 static_assert(offsetof(Header, version) == kOffVersion, "layout");
 static_assert(offsetof(Header, headerSize) == kOffHeaderSize, "layout");
@@ -140,6 +155,8 @@ static_assert(offsetof(Header, producerPid) == kOffProducerPid, "layout");
 static_assert(offsetof(Header, consumerPid) == kOffConsumerPid, "layout");
 static_assert(offsetof(Header, producerHeartbeat) == kOffProducerHeartbeat, "layout");
 static_assert(offsetof(Header, consumerHeartbeat) == kOffConsumerHeartbeat, "layout");
+static_assert(offsetof(Header, producerFence) == kOffProducerFence, "layout");
+static_assert(offsetof(Header, consumerFence) == kOffConsumerFence, "layout");
 static_assert(kOffReadIndex - kOffWriteIndex == 64 && kOffConsumerWaiting - kOffReadIndex == 64,
               "indices and waiter flags on separate 64-byte lines");
 static_assert(sizeof(Header) == kHeaderSize, "header is 512 bytes");
@@ -199,6 +216,34 @@ inline int FutexWait(uint32_t* addr, uint32_t expected, int timeoutMs) {
 inline int FutexWake(uint32_t* addr, int count) {
   long r = syscall(SYS_futex, addr, FUTEX_WAKE, count, nullptr, nullptr, 0);
   return r < 0 ? -errno : static_cast<int>(r);
+}
+
+// Registers this process for the asymmetric fence, once. False when the
+// kernel (or a seccomp filter) does not offer it: this side then keeps the
+// seq_cst stores.
+inline bool LightFenceAvailable() {
+  static const bool ok = [] {
+    long q = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    if (q < 0 || !(q & MEMBARRIER_CMD_GLOBAL_EXPEDITED)) return false;
+    return syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0;
+  }();
+  return ok;
+}
+
+// The heavy half: every running thread of every registered process passes
+// a full memory barrier before this returns. 0 or -errno.
+inline int HeavyFence() {
+  return syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) < 0 ? -errno : 0;
+}
+
+// A waiter calls this after setting its flag: when the peer publishes
+// without a StoreLoad fence, supply it. Returns the futex sleep slice to use:
+// `sliceMs`, or 1 ms (polling) if the fence could not be issued.
+inline int FenceForPeer(const uint32_t* peerFence, int sliceMs) {
+  // seq_cst: read after our flag store, so a peer that turned light later
+  // stored its flag after our flag and sees it (see Attach()).
+  if (__atomic_load_n(peerFence, __ATOMIC_SEQ_CST) && HeavyFence() < 0) return 1;
+  return sliceMs;
 }
 
 inline uint32_t MonotonicMs() {
@@ -310,6 +355,10 @@ class SpscProducer {
     // relaxed: we are the only writer of writeIndex.
     claim_ = committed_ = LoadRelaxed(&h_->writeIndex);
     cached_read_ = LoadAcquire(&h_->readIndex);
+    light_ = LightFenceAvailable();
+    // seq_cst: visible before our first fence-less commit; a waiter that
+    // still read 0 had stored its flag before this, so Commit() sees it.
+    if (light_) StoreSeqCst(&h_->producerFence, 1);
     return kOk;
   }
   uint32_t MaxMessage() const { return max_; }
@@ -351,12 +400,23 @@ class SpscProducer {
   bool Commit() {
     if (claim_ == committed_) return false;
     committed_ = claim_;
-    // seq_cst store (release + StoreLoad): the records are visible before
-    // the index, and the index is visible before we read consumerWaiting
-    // below - the consumer does the mirror image, so one of us sees the other.
-    StoreSeqCst(&h_->writeIndex, committed_);
-    if (LoadSeqCst(&h_->consumerWaiting) && ExchangeSeqCst(&h_->consumerWaiting, 0)) {
-      FutexWake(&h_->writeIndex, 1);
+    uint32_t waiting;
+    if (light_) {
+      // release: the records are visible before the index. StoreLoad against
+      // consumerWaiting comes from the consumer's HeavyFence(); the signal
+      // fence only keeps the compiler from hoisting the load.
+      StoreRelease(&h_->writeIndex, committed_);
+      __atomic_signal_fence(__ATOMIC_SEQ_CST);
+      waiting = LoadRelaxed(&h_->consumerWaiting);
+    } else {
+      // seq_cst store (release + StoreLoad): records before the index, the
+      // index before we read consumerWaiting; the consumer does the mirror
+      // image, so one of us sees the other.
+      StoreSeqCst(&h_->writeIndex, committed_);
+      waiting = LoadSeqCst(&h_->consumerWaiting);
+    }
+    if (waiting && ExchangeSeqCst(&h_->consumerWaiting, 0)) {
+      FutexWake(&h_->writeIndex, INT_MAX);
       return true;
     }
     return false;
@@ -377,11 +437,12 @@ class SpscProducer {
       StoreSeqCst(&h_->producerWaiting, 1);
       // seq_cst: the flag is visible before we re-read readIndex, so a
       // consumer that releases after this load sees the flag and wakes us.
+      int slice = FenceForPeer(&h_->consumerFence, 100);
       uint32_t seen = LoadSeqCst(&h_->readIndex);
       if (fits(seen)) break;
-      int left = timeoutMs < 0 ? 100 : static_cast<int>(deadline - MonotonicMs());
+      int left = timeoutMs < 0 ? slice : static_cast<int>(deadline - MonotonicMs());
       if (timeoutMs >= 0 && left <= 0) break;
-      FutexWait(&h_->readIndex, seen, left < 100 ? left : 100);
+      FutexWait(&h_->readIndex, seen, left < slice ? left : slice);
     }
     StoreSeqCst(&h_->producerWaiting, 0);
     return room() ? 0 : -ETIMEDOUT;
@@ -401,6 +462,7 @@ class SpscProducer {
   uint32_t cap_ = 0, mask_ = 0, max_ = 0;
   uint32_t claim_ = 0, committed_ = 0, cached_read_ = 0;
   bool corrupt_ = false;
+  bool light_ = false;  // commits rely on the consumer's HeavyFence()
 };
 
 // One consumer. Read() hands out zero-copy pointers into the ring that stay
@@ -418,6 +480,9 @@ class SpscConsumer {
     // relaxed: we are the only writer of readIndex.
     read_ = released_ = LoadRelaxed(&h_->readIndex);
     cached_write_ = LoadAcquire(&h_->writeIndex);
+    light_ = LightFenceAvailable();
+    // seq_cst: visible before our first fence-less release (as in the producer).
+    if (light_) StoreSeqCst(&h_->consumerFence, 1);
     return kOk;
   }
   bool Corrupt() const { return corrupt_; }
@@ -456,12 +521,21 @@ class SpscConsumer {
   void Release() {
     if (read_ == released_) return;
     released_ = read_;
-    // seq_cst store: our reads of the records happen before the producer
-    // may overwrite them (release), and the index is visible before we read
-    // producerWaiting (StoreLoad; mirror of the producer's wait).
-    StoreSeqCst(&h_->readIndex, released_);
-    if (LoadSeqCst(&h_->producerWaiting) && ExchangeSeqCst(&h_->producerWaiting, 0))
-      FutexWake(&h_->readIndex, INT_MAX);
+    uint32_t waiting;
+    if (light_) {
+      // release: our reads of the records happen before the producer may
+      // overwrite them; StoreLoad comes from a waiting producer's
+      // HeavyFence(), the signal fence only binds the compiler.
+      StoreRelease(&h_->readIndex, released_);
+      __atomic_signal_fence(__ATOMIC_SEQ_CST);
+      waiting = LoadRelaxed(&h_->producerWaiting);
+    } else {
+      // seq_cst store: release for the reads above, and the index visible
+      // before we read producerWaiting (mirror of the producer's wait).
+      StoreSeqCst(&h_->readIndex, released_);
+      waiting = LoadSeqCst(&h_->producerWaiting);
+    }
+    if (waiting && ExchangeSeqCst(&h_->producerWaiting, 0)) FutexWake(&h_->readIndex, INT_MAX);
   }
 
   bool Empty() { return read_ == LoadAcquire(&h_->writeIndex); }
@@ -476,11 +550,12 @@ class SpscConsumer {
       StoreSeqCst(&h_->consumerWaiting, 1);
       // seq_cst: the flag is visible before we re-read writeIndex, so a
       // producer that commits after this load sees the flag and wakes us.
+      int slice = FenceForPeer(&h_->producerFence, 100);
       uint32_t seen = LoadSeqCst(&h_->writeIndex);
       if (seen != read_) break;
-      int left = timeoutMs < 0 ? 100 : static_cast<int>(deadline - MonotonicMs());
+      int left = timeoutMs < 0 ? slice : static_cast<int>(deadline - MonotonicMs());
       if (timeoutMs >= 0 && left <= 0) break;
-      FutexWait(&h_->writeIndex, seen, left < 100 ? left : 100);
+      FutexWait(&h_->writeIndex, seen, left < slice ? left : slice);
     }
     StoreSeqCst(&h_->consumerWaiting, 0);
     return Empty() ? -ETIMEDOUT : 0;
@@ -507,6 +582,7 @@ class SpscConsumer {
   uint32_t cap_ = 0, mask_ = 0, max_ = 0;
   uint32_t read_ = 0, released_ = 0, cached_write_ = 0;
   bool corrupt_ = false;
+  bool light_ = false;  // releases rely on the producer's HeavyFence()
 };
 
 }  // namespace rw::ring
