@@ -279,8 +279,9 @@ export class Socket extends Duplex {
       return;
     }
     const r = native().tcpShutdown(this.id);
-    if (r < 0) {
-      cb(r === -107 ? null : systemError(r, 'shutdown'));
+    if (r !== 0) {
+      // 1: nothing was queued and the FIN went out now.
+      cb(r > 0 || r === -107 ? null : systemError(r, 'shutdown'));
       return;
     }
     this.finalCb = cb;

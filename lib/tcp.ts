@@ -343,6 +343,7 @@ export class TcpEndpoint {
     c.ended = true;
     const r = native().tcpShutdown(conn);
     if (r < 0) this.fail(conn, c, r, 5);
+    else if (r === 1) this.onFinished(conn, c);
   }
 
   /** Closes now; queued writes are dropped. `reset` sends RST instead of FIN. */
@@ -565,9 +566,8 @@ export class TcpEndpoint {
         return;
       case EV.shutdown:
         if (!c) return;
-        c.finished = true;
         if (a < 0) this.fail(id, c, a, 5);
-        else if (c.peerEnded) this.destroy(id);
+        else this.onFinished(id, c);
         return;
       case EV.error:
         if (c) {
@@ -590,6 +590,12 @@ export class TcpEndpoint {
         }
         this.untrack(id);
     }
+  }
+
+  private onFinished(id: number, c: Conn): void {
+    c.finished = true;
+    // Both directions done: release the connection.
+    if (c.peerEnded && !this.autoEnd.includes(id)) this.destroy(id);
   }
 
   private onSent(id: number, c: Conn): void {

@@ -325,6 +325,12 @@ int TcpConn::Shutdown() {
   if (closing_ || fd_ < 0) return -EBADF;
   if (shutdownWanted_) return 0;
   shutdownWanted_ = true;
+  if (connected_ && !sendInflight_ && !writeBlocked_ && head_ == queue_.size()) {
+    // Nothing queued: the FIN goes now, and the caller finishes at once
+    // (as libuv reports a synchronous shutdown).
+    shutdownDone_ = true;
+    return shutdown(fd_, SHUT_WR) < 0 ? -errno : 1;
+  }
   // Flush() sends the FIN once the queue is empty, in order with the data.
   if (!flushRequested_ && !sendInflight_ && !writeBlocked_ && connected_) {
     flushRequested_ = true;
@@ -358,6 +364,19 @@ void TcpConn::Fail(int err, int op) {
 
 void TcpConn::Close(bool reset) {
   if (closing_) return;
+  // write() then destroy() delivers the write in node:net whenever the
+  // kernel has room (libuv writes synchronously first); so do we, with one
+  // non-blocking sendmsg of what is queued and not yet with the kernel.
+  if (!reset && fd_ >= 0 && connected_ && !writeError_ && !sendInflight_ && !writeBlocked_) {
+    while (head_ < queue_.size()) {
+      uint32_t total = BuildIov();
+      ssize_t n = sendmsg(fd_, &msg_, MSG_NOSIGNAL | MSG_DONTWAIT);
+      inflightSegs_ = 0;
+      if (n <= 0) break;
+      Complete(static_cast<uint32_t>(n));
+      if (static_cast<uint32_t>(n) < total) break;
+    }
+  }
   closing_ = true;
   readWanted_ = false;
   if (reset && fd_ >= 0) {

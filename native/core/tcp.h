@@ -166,7 +166,8 @@ class TcpConn final : public UringHandler {
   int Send(const uint8_t* data, uint32_t len, bool notify, bool* kept);
   // Report the next completions (until the queue is empty) with OnConnSent.
   void NotifySent() { notifySent_ = true; }
-  // Half close once every queued byte is out.
+  // Half close once every queued byte is out: 1 when done at once (no
+  // event follows), 0 when OnConnShutdown will report it, or -errno.
   int Shutdown();
   // Submits (io_uring) or writes (epoll) everything queued; once per turn.
   void Flush();

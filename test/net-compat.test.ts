@@ -1,0 +1,349 @@
+// The same scenarios against node:net and ringwire/net (both backends); the
+// observable behaviour - events in order per socket, data, error codes,
+// addresses, counters - must match. Scenarios are written so their event
+// order is causal (no race between two sockets decides it).
+import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import * as nodeNet from 'node:net';
+import * as path from 'node:path';
+import * as rwNet from '../lib/net';
+import { needs } from './helpers/skip';
+
+const dist = path.resolve(__dirname, '..', 'dist');
+
+type NetLike = {
+  createServer: typeof nodeNet.createServer;
+  connect: typeof nodeNet.connect;
+  Socket: typeof nodeNet.Socket;
+};
+
+interface Impl {
+  name: string;
+  net: NetLike;
+}
+
+function rwImpl(backend: 'io_uring' | 'epoll'): Impl {
+  // ringwire options ride along in the same option objects node:net takes.
+  const inject = <T>(o: T): T => (typeof o === 'object' && o !== null ? { backend, ...o } : o);
+  return {
+    name: `ringwire/net (${backend})`,
+    net: {
+      createServer: ((o?: unknown, l?: unknown) => (typeof o === 'function' || o === undefined
+        ? rwNet.createServer({ backend }, (o ?? l) as never)
+        : rwNet.createServer(inject(o) as never, l as never))) as unknown as typeof nodeNet.createServer,
+      connect: ((...args: unknown[]) => {
+        if (typeof args[0] === 'object' && args[0] !== null) return rwNet.connect(inject(args[0]) as never, args[1] as never);
+        const s = new rwNet.Socket({ backend });
+        return (s.connect as (...a: unknown[]) => rwNet.Socket)(...args);
+      }) as unknown as typeof nodeNet.connect,
+      Socket: class extends rwNet.Socket {
+        constructor(o: object = {}) {
+          super({ backend, ...o });
+        }
+      } as unknown as typeof nodeNet.Socket,
+    },
+  };
+}
+
+const impls: Impl[] = [{ name: 'node:net', net: nodeNet as NetLike }, ...(needs('io_uring') ? [] : [rwImpl('io_uring')]), rwImpl('epoll')];
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Records a socket's events as strings. */
+function trace(sock: nodeNet.Socket, out: string[], label = ''): void {
+  for (const ev of ['connect', 'ready', 'end', 'finish', 'timeout', 'drain']) sock.on(ev, () => out.push(`${label}${ev}`));
+  sock.on('data', (d: Buffer | string) => out.push(`${label}data:${d.toString()}`));
+  sock.on('error', (e: NodeJS.ErrnoException) => out.push(`${label}error:${e.code}:${e.syscall ?? ''}`));
+  sock.on('close', (hadError: boolean) => out.push(`${label}close:${hadError}`));
+}
+
+function listen(server: nodeNet.Server, ...args: unknown[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    (server.listen as (...a: unknown[]) => void)(...args, () => resolve((server.address() as nodeNet.AddressInfo).port));
+  });
+}
+
+const closed = (s: nodeNet.Socket | nodeNet.Server) => new Promise((r) => s.once('close', r));
+
+type Scenario = (net: NetLike) => Promise<unknown>;
+
+const scenarios: Record<string, Scenario> = {
+  async 'echo, then the client ends and both sides close'(net) {
+    const srvTrace: string[] = [];
+    const cliTrace: string[] = [];
+    let sclose!: Promise<unknown>;
+    const server = net.createServer((s) => {
+      trace(s, srvTrace);
+      s.on('data', (d) => s.write(d));
+      sclose = closed(s);
+    });
+    const port = await listen(server, 0, '127.0.0.1');
+    const c = net.connect(port, '127.0.0.1');
+    trace(c, cliTrace);
+    c.once('data', () => c.end());
+    c.write('hello');
+    await closed(c);
+    await sclose;
+    const counters = { cliRead: c.bytesRead, cliWritten: c.bytesWritten };
+    await new Promise((r) => server.close(r));
+    return { srvTrace, cliTrace, counters };
+  },
+
+  async 'connect to a closed port: ECONNREFUSED then close(true)'(net) {
+    const probe = nodeNet.createServer();
+    const port = await listen(probe, 0, '127.0.0.1');
+    await new Promise((r) => probe.close(r));
+    const t: string[] = [];
+    const c = net.connect({ port, host: '127.0.0.1' });
+    trace(c, t);
+    let err: NodeJS.ErrnoException | undefined;
+    c.on('error', (e) => { err = e; });
+    await closed(c);
+    return { t, err: { code: err?.code, errno: err?.errno, syscall: err?.syscall, address: err?.address, port: err?.port === port, message: err?.message.replace(String(port), 'PORT') } };
+  },
+
+  async 'destroy(err) emits error then close(true); destroy() twice is harmless'(net) {
+    const server = net.createServer(() => {});
+    const port = await listen(server, 0, '127.0.0.1');
+    const t: string[] = [];
+    const c = net.connect(port, '127.0.0.1');
+    trace(c, t);
+    await new Promise((r) => c.once('connect', r));
+    c.destroy(new Error('boom'));
+    c.destroy();
+    await closed(c);
+    server.close();
+    return { t, destroyed: c.destroyed, readyState: c.readyState };
+  },
+
+  async 'write after the peer ended (allowHalfOpen false) fails with EPIPE'(net) {
+    const server = net.createServer((s) => s.end());
+    const port = await listen(server, 0, '127.0.0.1');
+    const t: string[] = [];
+    const c = net.connect(port, '127.0.0.1');
+    trace(c, t);
+    let cbErr: string | undefined;
+    c.on('end', () => setImmediate(() => c.write('late', (e) => { cbErr = (e as NodeJS.ErrnoException | null)?.code; })));
+    await closed(c);
+    await sleep(5);
+    server.close();
+    return { t: t.filter((x) => x !== 'finish'), cbErr };
+  },
+
+  async 'setTimeout emits timeout; destroy after it closes cleanly'(net) {
+    const server = net.createServer(() => {});
+    const port = await listen(server, 0, '127.0.0.1');
+    const t: string[] = [];
+    const c = net.connect(port, '127.0.0.1');
+    trace(c, t);
+    c.setTimeout(40, () => c.destroy());
+    await closed(c);
+    server.close();
+    return { t, timeout: c.timeout };
+  },
+
+  async 'server.close waits for open connections; getConnections counts them'(net) {
+    const order: string[] = [];
+    let serverSock!: nodeNet.Socket;
+    const server = net.createServer((s) => { serverSock = s; s.on('end', () => s.end()); });
+    const port = await listen(server, 0, '127.0.0.1');
+    const c = net.connect(port, '127.0.0.1');
+    await new Promise((r) => c.once('connect', r));
+    while (!serverSock) await sleep(1);
+    const count = await new Promise((r) => server.getConnections((_e, n) => r(n)));
+    server.close(() => order.push('server close'));
+    order.push(`listening:${server.listening}`);
+    await sleep(20);
+    order.push('client end');
+    c.end();
+    await closed(c);
+    await sleep(20);
+    let notRunning: string | undefined;
+    await new Promise<void>((r) => server.close((e) => { notRunning = (e as NodeJS.ErrnoException).code; r(); }));
+    return { count, order, notRunning };
+  },
+
+  async 'maxConnections drops the excess connection'(net) {
+    const server = net.createServer(() => {});
+    server.maxConnections = 1;
+    let drops = 0;
+    server.on('drop', () => drops++);
+    const port = await listen(server, 0, '127.0.0.1');
+    const a = net.connect(port, '127.0.0.1');
+    await new Promise((r) => a.once('connect', r));
+    await sleep(20);
+    const t: string[] = [];
+    const b = net.connect(port, '127.0.0.1');
+    trace(b, t);
+    b.on('error', () => {});
+    await closed(b);
+    a.destroy();
+    server.close();
+    return { t: t.filter((x) => !x.startsWith('error')), drops };
+  },
+
+  async 'EADDRINUSE on a second listen'(net) {
+    const a = net.createServer();
+    const port = await listen(a, 0, '127.0.0.1');
+    const b = net.createServer();
+    const err = await listen(b, port, '127.0.0.1').then(() => undefined, (e: NodeJS.ErrnoException) => e);
+    a.close();
+    return { code: err?.code, errno: err?.errno, syscall: err?.syscall, address: err?.address, samePort: err?.port === port, listening: b.listening };
+  },
+
+  async 'addresses, families and byte counters'(net) {
+    let srvSide!: nodeNet.Socket;
+    const server = net.createServer((s) => { srvSide = s; s.on('data', (d) => s.end(d)); });
+    const port = await listen(server, { port: 0, host: '127.0.0.1' });
+    const c = net.connect({ port, host: '127.0.0.1' });
+    const pendingBefore = c.pending;
+    await new Promise((r) => c.once('connect', r));
+    const shape = (a: unknown) => {
+      const x = a as nodeNet.AddressInfo;
+      return { address: x.address, family: x.family, portOk: typeof x.port === 'number' && x.port > 0 };
+    };
+    const info = {
+      server: shape(server.address()),
+      local: shape(c.address()),
+      remote: { address: c.remoteAddress, family: c.remoteFamily, port: c.remotePort === port },
+      localAddress: c.localAddress,
+      pendingBefore,
+      pending: c.pending,
+      readyState: c.readyState,
+    };
+    c.write(Buffer.alloc(1000, 1));
+    c.on('data', () => {});
+    await closed(c);
+    return { info, srvRemote: srvSide.remoteAddress, srvRemoteFamily: srvSide.remoteFamily, read: c.bytesRead, written: c.bytesWritten, srvRead: srvSide.bytesRead };
+  },
+
+  async 'backpressure: write() turns false against a paused reader, drain follows resume, nothing lost'(net) {
+    let srvSide!: nodeNet.Socket;
+    let received = 0;
+    const server = net.createServer((s) => { srvSide = s; s.pause(); s.on('data', (d) => { received += d.length; }); });
+    const port = await listen(server, 0, '127.0.0.1');
+    const c = net.connect(port, '127.0.0.1');
+    await new Promise((r) => c.once('connect', r));
+    const chunk = Buffer.alloc(64 * 1024, 2);
+    let written = 0;
+    let sawFalse = false;
+    let stuck = 0;
+    // A polite producer: writes only while the stream wants more. Against a
+    // paused reader the kernel buffers fill and it stays stuck.
+    for (let i = 0; i < 4000 && stuck < 5; i++) {
+      if (c.writableNeedDrain) {
+        stuck++;
+        await sleep(20);
+        continue;
+      }
+      stuck = 0;
+      written += chunk.length;
+      if (!c.write(chunk)) sawFalse = true;
+      if (i % 16 === 15) await sleep(1);
+    }
+    while (!srvSide) await sleep(1);
+    const bounded = srvSide.readableLength <= 1 << 20 && c.writableLength <= 1 << 20;
+    const drained = new Promise((r) => c.once('drain', r));
+    srvSide.resume();
+    await drained;
+    c.end();
+    await closed(c);
+    while (received < written) await sleep(2);
+    server.close();
+    return { sawFalse, stuck: stuck >= 5, bounded, complete: received === written };
+  },
+
+  async 'allowHalfOpen: the server answers after the client FIN'(net) {
+    const srvTrace: string[] = [];
+    const server = net.createServer({ allowHalfOpen: true }, (s) => {
+      trace(s, srvTrace);
+      s.on('end', () => { s.write('bye'); s.end(); });
+    });
+    const port = await listen(server, 0, '127.0.0.1');
+    const t: string[] = [];
+    const c = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    trace(c, t);
+    c.once('connect', () => c.end('hi'));
+    await closed(c);
+    await sleep(10);
+    server.close();
+    return { t, srvTrace };
+  },
+
+  async 'write() then destroy() still delivers the write'(net) {
+    const server = net.createServer((s) => { s.write('last words'); s.destroy(); });
+    const port = await listen(server, 0, '127.0.0.1');
+    const t: string[] = [];
+    const c = net.connect(port, '127.0.0.1');
+    trace(c, t);
+    await closed(c);
+    server.close();
+    return { t };
+  },
+
+  async 'resetAndDestroy: the peer sees ECONNRESET'(net) {
+    const server = net.createServer((s) => s.on('data', () => s.resetAndDestroy()));
+    const port = await listen(server, 0, '127.0.0.1');
+    const t: string[] = [];
+    const c = net.connect(port, '127.0.0.1');
+    trace(c, t);
+    c.write('x');
+    await closed(c);
+    server.close();
+    return { t };
+  },
+
+  async 'setEncoding, pause and resume deliver strings in order'(net) {
+    const server = net.createServer((s) => { s.write('ab'); setTimeout(() => s.end('cd'), 20); });
+    const port = await listen(server, 0, '127.0.0.1');
+    const c = net.connect(port, '127.0.0.1');
+    c.setEncoding('utf8');
+    const got: string[] = [];
+    c.on('data', (d: string) => { got.push(typeof d); c.pause(); setTimeout(() => c.resume(), 5); });
+    let text = '';
+    c.on('data', (d: string) => { text += d; });
+    await closed(c);
+    server.close();
+    return { types: [...new Set(got)], text };
+  },
+
+  async 'bad arguments throw the same errors'(net) {
+    const codes: string[] = [];
+    const grab = (fn: () => unknown) => {
+      try {
+        fn();
+        codes.push('no throw');
+      } catch (e) {
+        codes.push(`${(e as Error).name}:${(e as NodeJS.ErrnoException).code}`);
+      }
+    };
+    grab(() => net.connect({} as nodeNet.NetConnectOpts));
+    grab(() => net.connect({ port: 70000 }));
+    grab(() => net.connect({ port: -1 }));
+    grab(() => net.connect({ port: true as unknown as number }));
+    grab(() => net.createServer().listen(70000));
+    grab(() => new net.Socket().setTimeout('x' as unknown as number));
+    grab(() => new net.Socket({ objectMode: true } as nodeNet.SocketConstructorOpts));
+    grab(() => net.connect({ port: 80, localAddress: 'nope' }).destroy());
+    return codes;
+  },
+};
+
+describe('ringwire/net behaves like node:net', () => {
+  for (const [name, scenario] of Object.entries(scenarios)) {
+    it(name, async () => {
+      const results: Record<string, unknown> = {};
+      for (const impl of impls) results[impl.name] = await scenario(impl.net);
+      for (const impl of impls.slice(1)) expect({ impl: impl.name, result: results[impl.name] }).toEqual({ impl: impl.name, result: results['node:net'] });
+    });
+  }
+
+  it('an unref()ed server does not keep the process alive (both)', () => {
+    for (const mod of ['node:net', `${dist}/net.js`]) {
+      const r = spawnSync(process.execPath, ['-e', `const net=require(${JSON.stringify(mod)});
+        const s=net.createServer(()=>{}).listen(0,'127.0.0.1',()=>{s.unref();console.log('listening')});`], { encoding: 'utf8', timeout: 10_000 });
+      expect({ mod, status: r.status, out: r.stdout.trim() }).toEqual({ mod, status: 0, out: 'listening' });
+    }
+  });
+});
