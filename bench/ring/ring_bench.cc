@@ -124,6 +124,7 @@ double RunRing(uint64_t n, unsigned batch) {
   std::thread consumer([&] {
     Pin(1);
     uint32_t got;
+    unsigned left = batch;
     for (uint64_t i = 0; i < n; i++) {
       const uint8_t* m;
       while (!(m = c.Read(&got))) c.Release();
@@ -132,18 +133,25 @@ double RunRing(uint64_t n, unsigned batch) {
       uint64_t v;
       memcpy(&v, local.b, 8);
       bad += v != i;
-      if ((i + 1) % batch == 0) c.Release();
+      if (--left == 0) {  // a countdown, not i % batch: no division per message
+        c.Release();
+        left = batch;
+      }
     }
     c.Release();
   });
   Pin(0);
   Msg m{};
+  unsigned left = batch;
   for (uint64_t i = 0; i < n; i++) {
     memcpy(m.b, &i, 8);
     uint8_t* dst;
     while (!(dst = p.Claim(kMsg))) p.Commit();
     memcpy(dst, &m, kMsg);
-    if ((i + 1) % batch == 0) p.Commit();
+    if (--left == 0) {
+      p.Commit();
+      left = batch;
+    }
   }
   p.Commit();
   consumer.join();

@@ -129,7 +129,7 @@ Napi::Value Failure(Napi::Env env, int err, const char* where) {
 
 MapOptions Opts(const Napi::CallbackInfo& info, size_t at) {
   MapOptions o;
-  o.populate = info[at].ToBoolean();
+  o.populate = Flag(info[at]);
   o.numaNode = info[at + 1].As<Napi::Number>().Int32Value();
   return o;
 }
@@ -152,7 +152,7 @@ Napi::Value CreateNamed(const Napi::CallbackInfo& info) {
   std::string name = info[0].As<Napi::String>();
   double size = info[1].As<Napi::Number>().DoubleValue();
   unsigned mode = info[2].As<Napi::Number>().Uint32Value();
-  bool reserve = info[3].ToBoolean();
+  bool reserve = Flag(info[3]);
   MapOptions o = Opts(info, 4);
   return Map(info.Env(), [&](ShmMapping* m, const char** w) {
     return ShmCreateNamed(name.c_str(), static_cast<uint64_t>(size), mode, reserve, o, m, w);
@@ -164,7 +164,7 @@ Napi::Value CreateAnon(const Napi::CallbackInfo& info) {
   std::string label = info[0].As<Napi::String>();
   double size = info[1].As<Napi::Number>().DoubleValue();
   int shift = info[2].As<Napi::Number>().Int32Value();
-  bool reserve = info[3].ToBoolean();
+  bool reserve = Flag(info[3]);
   MapOptions o = Opts(info, 4);
   unsigned flags = shift < 0 ? 0 : HugeMemfdFlags(static_cast<unsigned>(shift));
   return Map(info.Env(), [&](ShmMapping* m, const char** w) {
@@ -202,7 +202,7 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
 Napi::Value Lock(const Napi::CallbackInfo& info) {
   RegionHandle* h = RegionHandle::From(info[0]);
   if (!h || h->closed()) return Num(info.Env(), -EBADF);
-  return Num(info.Env(), info[1].ToBoolean() ? ShmLock(h->map) : ShmUnlock(h->map));
+  return Num(info.Env(), Flag(info[1]) ? ShmLock(h->map) : ShmUnlock(h->map));
 }
 
 // shmAdvise(handle, offset, length, advice)
@@ -248,7 +248,7 @@ Napi::Value ClearOnClose(const Napi::CallbackInfo& info) {
   RegionHandle* h = RegionHandle::From(info[0]);
   double off = info[1].As<Napi::Number>().DoubleValue();
   if (!h || h->closed() || !h->Word(off)) return Num(info.Env(), -EINVAL);
-  h->ClearOnClose(static_cast<uint32_t>(off), info[2].As<Napi::Number>().Uint32Value(), info[3].ToBoolean());
+  h->ClearOnClose(static_cast<uint32_t>(off), info[2].As<Napi::Number>().Uint32Value(), Flag(info[3]));
   return Num(info.Env(), 0);
 }
 
