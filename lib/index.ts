@@ -8,6 +8,8 @@ export { systemError } from './errors';
 export type { SystemError } from './errors';
 export { createUdpSocket, UdpSocket, UdpBatch, resolveBackend } from './udp';
 export type { UdpSocketOptions, UdpStats, Datagram, SendCallback, Backend, AddressInfo } from './udp';
+export { createTcpEndpoint, configureTcpBuffers, tcpStats, TcpEndpoint, TcpListener, TcpBatch, TcpEvent } from './tcp';
+export type { TcpEndpointOptions, TcpListenOptions, TcpConnectOptions, TcpEventType, TcpStats, TcpConnStats, BufferConfig } from './tcp';
 export { loopStats } from './loop';
 export type { LoopStats } from './loop';
 export { pinThread, currentCpu, threadAffinity } from './affinity';

@@ -33,11 +33,26 @@ int TcpPool::Open(uint32_t count, uint32_t size) {
   if (!ring_) return err;
   bundles_ = (loop_->ring()->features & IORING_FEAT_RECVSEND_BUNDLE) != 0;
   slotOf_.assign(count, 0);
-  for (uint32_t i = 0; i < count; i++) AddBuffer(static_cast<uint16_t>(i), static_cast<int>(i));
-  // Release store of the tail: the kernel sees the entries before the tail.
-  io_uring_buf_ring_advance(ring_, static_cast<int>(count));
-  tail_ = static_cast<uint16_t>(tail_ + count);
+  // Pushed so that pops come out in ascending order: adjacent buffers land
+  // in consecutive ring slots and a bundle's bytes are often contiguous.
+  free_.reserve(count);
+  for (uint32_t i = count; i-- > 0;) free_.push_back(static_cast<uint16_t>(i));
+  window_ = count < kMinWindow ? count : kMinWindow;
+  Publish();
   return 0;
+}
+
+void TcpPool::Publish() {
+  int n = 0;
+  while (published_ + static_cast<uint32_t>(n) < window_ && !free_.empty()) {
+    AddBuffer(free_.back(), n++);
+    free_.pop_back();
+  }
+  if (!n) return;
+  // Release store of the tail: the kernel sees the entries before the tail.
+  io_uring_buf_ring_advance(ring_, n);
+  tail_ = static_cast<uint16_t>(tail_ + n);
+  published_ += static_cast<uint32_t>(n);
 }
 
 void TcpPool::AddBuffer(uint16_t bid, int offset) {
@@ -62,11 +77,14 @@ uint8_t* TcpPool::Room(uint32_t* room) {
 }
 
 void TcpPool::Recycle() {
-  if (ring_ && !held_.empty()) {
-    int n = 0;
-    for (uint16_t bid : held_) AddBuffer(bid, n++);
-    io_uring_buf_ring_advance(ring_, n);
-    tail_ = static_cast<uint16_t>(tail_ + n);
+  if (ring_) {
+    // Most recently filled on top, in the order they were filled.
+    for (size_t i = held_.size(); i-- > 0;) free_.push_back(held_[i]);
+    if (starved_.empty() && window_ > kMinWindow && ++calm_ >= 4096) {
+      calm_ = 0;
+      window_ /= 2;  // a burst is over: shrink back towards the hot set
+    }
+    Publish();
   }
   held_.clear();
   bump_ = 0;

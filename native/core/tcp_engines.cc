@@ -225,6 +225,7 @@ void TcpConn::OnRecvCqe(const io_uring_cqe* cqe) {
     uint32_t size = pool_->bufferSize();
     // All buffers of a bundle but the last are full.
     uint32_t n = pool_->bundles() ? (static_cast<uint32_t>(res) + size - 1) / size : 1;
+    pool_->Consumed(n);
     uint32_t left = static_cast<uint32_t>(res), runOff = 0, runLen = 0;
     for (uint32_t k = 0; k < n; k++) {
       uint16_t b = k == 0 ? bid : pool_->NextBid(bid, k);
