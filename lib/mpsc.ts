@@ -2,7 +2,7 @@
 // in any thread or process claim sequences with a CAS, fill their slots and
 // publish each slot by storing its sequence; the single consumer reads in
 // sequence order. Fixed-size slots; see the layout in native/core/mpsc_ring.h.
-import { outOfRange, validateInteger, validatePowerOfTwo, validateObject } from './errors';
+import { outOfRange, validatePowerOfTwo, validateObject } from './errors';
 import { native } from './native';
 import {
   badRingError, corruptError, type EndpointOptions, type PeerStatus, RingEndpoint, ringLayout,

@@ -256,21 +256,23 @@ describe('mapping options', () => {
 
   it('huge pages: required fails clearly, preferred falls back and says why (or both work)', () => {
     const hp = capabilities({ refresh: true }).hugepages;
-    if (!hp.pageSizeBytes) return;
+    const page = hp.pageSizeBytes;
+    if (!page) return;
     if (hp.available) {
-      const r = createRegion({ size: hp.pageSizeBytes, hugePages: 'required' });
+      const r = createRegion({ size: page, hugePages: 'required' });
       expect(r.hugePages).toBe(true);
       r.close();
       return;
     }
-    expect(() => createRegion({ size: hp.pageSizeBytes, hugePages: 'required' })).toThrow(expect.objectContaining({ message: expect.stringContaining('vm.nr_hugepages') }));
+    process.stderr.write('[note] no huge pages reserved here: testing the clear error and the reported fallback only\n');
+    expect(() => createRegion({ size: page, hugePages: 'required' })).toThrow(expect.objectContaining({ message: expect.stringContaining('vm.nr_hugepages') }));
     const warnings: Error[] = [];
     const onWarn = (w: Error) => warnings.push(w);
     process.on('warning', onWarn);
-    const r = createRegion({ size: hp.pageSizeBytes + 1, hugePages: 'preferred', roundUp: true });
+    const r = createRegion({ size: page + 1, hugePages: 'preferred', roundUp: true });
     try {
       expect(r.hugePages).toBe(false);
-      expect(r.size).toBe(hp.pageSizeBytes * 2);
+      expect(r.size).toBe(page * 2);
       expect(r.hugePageFallback).toMatch(/huge pages available/);
     } finally {
       r.close();
