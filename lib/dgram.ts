@@ -48,6 +48,8 @@ export class Socket extends EventEmitter {
   private state: 'unbound' | 'binding' | 'bound' | 'closed' = 'unbound';
   private connectState: 'none' | 'connecting' | 'connected' = 'none';
   private queue: (() => void)[] = [];
+  // Destinations already known to be numeric: skips net.isIP per send.
+  private readonly numericHosts = new Set<string>();
   private readonly opts: SocketOptions;
 
   constructor(opts: SocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void) {
@@ -222,15 +224,27 @@ export class Socket extends EventEmitter {
       if (done0) done0(err, bytes);
       else if (err) this.emit('error', err);
     };
+    // Without a callback nobody waits for the completion (as in node:dgram,
+    // where such a send is fire-and-forget): queue() needs no completion
+    // event at all, and failures still reach 'error'.
+    const out = (p: number | undefined, host: string | undefined) => {
+      if (done0) this.sock.send(data, p, host, done);
+      else this.sock.queue(data, p, host);
+    };
     const go = () => {
       if (this.state === 'closed') return;
-      if (this.connectState === 'connected') return this.sock.send(data, undefined, undefined, done);
+      if (this.connectState === 'connected') return out(undefined, undefined);
       const p = port as number;
       const host = (address as string | undefined) ?? (this.type === 'udp4' ? '127.0.0.1' : '::1');
-      if (net.isIP(host)) return this.sock.send(data, p, host, done);
+      if (this.numericHosts.has(host)) return out(p, host);
+      if (net.isIP(host)) {
+        if (this.numericHosts.size > 1024) this.numericHosts.clear();
+        this.numericHosts.add(host);
+        return out(p, host);
+      }
       this.lookup(host, { family: this.type === 'udp4' ? 4 : 6 }, (err, ip) => {
         if (err) return done(err);
-        this.sock.send(data, p, ip, done);
+        out(p, ip);
       });
     };
     if (this.state === 'unbound') {
