@@ -10,6 +10,9 @@ const path = require('node:path');
 const rw = require(path.resolve(__dirname, '..', '..', 'dist'));
 
 const [mode, name, a, b] = process.argv.slice(2);
+// run.js puts the two sides of a pair on different CPUs, as ring benchmarks
+// (LMAX, Aeron) do; otherwise the scheduler may stack both spinners on one.
+if (process.env.RINGWIRE_BENCH_CPU) rw.pinThread(Number(process.env.RINGWIRE_BENCH_CPU));
 const PONG_OFFSET = 1 << 16;  // second ring of the ping-pong pair
 const STOP = 0xffffffff;
 

@@ -11,12 +11,15 @@
 //
 // Every repetition runs each case once, in turn (interleaved), and the
 // report gives medians over repetitions plus the ratios the issue asks for:
-//   ring.jsProcToProc      64 B messages, JS producer process -> JS consumer process, batched commits
-//   baseline.processSend   the same 64 B payloads through process.send() (JSON over the IPC pipe)
-//   baseline.postMessage   64 B Uint8Arrays from a worker_thread through postMessage()
-//   ring.pingPong          round trip between two spinning JS processes (ns)
-//   cpp.textbook / cpp.ring  C++ threads moving 64 B messages through a textbook SPSC queue
-//                          and through rw::ring (per-message and batched)
+//   ringJs          64 B messages, JS producer process -> JS consumer process,
+//                   commits and releases batched by 256
+//   processSend     64-character messages through process.send() (JSON over the IPC pipe)
+//   postMessage     64 B Uint8Arrays from a worker_thread through postMessage()
+//   pingPong        round trip between two spinning JS processes (ns)
+//   cppTextbook     C++ threads, 64 B messages, a textbook SPSC queue (fixed slots, cached indices)
+//   cppRing         the same through rw::ring, one Claim/Commit and Read/Release per message
+//   cppRingBatch    the same, committing/releasing every 64 messages
+// Pairs are pinned to CPUs 0 and 1 when the machine has two or more.
 const { execFileSync, spawn, fork } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -31,12 +34,13 @@ function arg(name, def) {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : def;
 }
+// Sized so that five repetitions take well under 30 s on a 2-vCPU machine.
 const REPS = arg('reps', 5);
-const RING_MSGS = arg('messages', 4_000_000);
-const SEND_MSGS = 100_000;
-const POST_MSGS = 200_000;
-const TRIPS = 50_000;
-const CPP_MSGS = 10_000_000;
+const RING_MSGS = arg('messages', 3_000_000);
+const SEND_MSGS = 50_000;
+const POST_MSGS = 100_000;
+const TRIPS = 30_000;
+const CPP_MSGS = 4_000_000;
 
 function buildCpp() {
   const out = process.env.RINGWIRE_BENCH_OUT || path.join(root, 'build', 'bench');
@@ -47,6 +51,11 @@ function buildCpp() {
     path.join(__dirname, 'ring_bench.cc'), '-o', bin], { stdio: 'inherit' });
   return bin;
 }
+
+// Each pair runs on two different CPUs (the first two the machine has).
+const CPUS = os.cpus().length;
+const PIN = CPUS >= 2;
+const cpuEnv = (cpu) => (PIN ? { ...process.env, RINGWIRE_BENCH_CPU: String(cpu % CPUS) } : process.env);
 
 function run(cmd, args, opts = {}) {
   return new Promise((resolve, reject) => {
@@ -63,8 +72,8 @@ async function ringJs() {
   const region = rw.createRegion({ name, size: (1 << 20) + 4096, populate: true });
   try {
     rw.SpscRing.format(region, { capacity: 1 << 20 });
-    const consumer = run(process.execPath, [peerJs, 'spsc-consume', name, String(RING_MSGS)]);
-    const producer = run(process.execPath, [peerJs, 'spsc-produce', name, String(RING_MSGS), '256']);
+    const consumer = run(process.execPath, [peerJs, 'spsc-consume', name, String(RING_MSGS)], { env: cpuEnv(1) });
+    const producer = run(process.execPath, [peerJs, 'spsc-produce', name, String(RING_MSGS), '256'], { env: cpuEnv(0) });
     const [out] = await Promise.all([consumer, producer]);
     const r = JSON.parse(out);
     if (r.bad) throw new Error(`ring bench: ${r.bad} corrupt messages`);
@@ -77,7 +86,7 @@ async function ringJs() {
 
 function processSend() {
   return new Promise((resolve, reject) => {
-    const child = fork(peerJs, ['send', String(SEND_MSGS)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(peerJs, ['send', String(SEND_MSGS)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: cpuEnv(0) });
     let n = 0;
     let t0 = 0;
     child.on('message', (m) => {
@@ -96,6 +105,7 @@ function postMessage() {
   return new Promise((resolve, reject) => {
     const w = new Worker(`
       const { parentPort } = require('node:worker_threads');
+      ${PIN ? `require(${JSON.stringify(path.join(root, 'dist'))}).pinThread(0);` : ''}
       const msg = new Uint8Array(64);
       let i = 0;
       const burst = () => {
@@ -124,9 +134,9 @@ async function pingPong() {
   try {
     rw.SpscRing.format(region, { capacity: 1 << 14 });
     rw.SpscRing.format(region, { offset: 1 << 16, capacity: 1 << 14 });
-    const ponger = spawn(process.execPath, [peerJs, 'pong', name], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const ponger = spawn(process.execPath, [peerJs, 'pong', name], { stdio: ['ignore', 'pipe', 'inherit'], env: cpuEnv(1) });
     await new Promise((r) => ponger.stdout.once('data', r));
-    const out = await run(process.execPath, [peerJs, 'ping', name, String(TRIPS), '10000']);
+    const out = await run(process.execPath, [peerJs, 'ping', name, String(TRIPS), '5000'], { env: cpuEnv(0) });
     await new Promise((r) => (ponger.exitCode !== null ? r() : ponger.once('exit', r)));
     return JSON.parse(out);
   } finally {
@@ -147,6 +157,9 @@ const median = (xs) => {
 
 async function main() {
   const started = Date.now();
+  // The receiving side of the process.send / postMessage baselines is this
+  // thread: it gets the second CPU, the senders the first.
+  if (PIN) rw.pinThread(1);
   const bin = buildCpp();
   const samples = { ringJs: [], processSend: [], postMessage: [], pingMedianNs: [], pingP99Ns: [], cppTextbook: [], cppRing: [], cppRingBatch: [] };
   for (let rep = 0; rep < REPS; rep++) {
@@ -165,7 +178,7 @@ async function main() {
   const report = {
     bench: 'ring',
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, kernel: os.release(), node: process.version, loadavg: os.loadavg().map((x) => round(x)) },
-    config: { reps: REPS, ringMessages: RING_MSGS, messageBytes: 64, commitBatch: 256, sendMessages: SEND_MSGS, postMessages: POST_MSGS, trips: TRIPS, cppMessages: CPP_MSGS },
+    config: { reps: REPS, pinned: PIN ? 'sender/producer on CPU 0, receiver/consumer on CPU 1' : false, ringMessages: RING_MSGS, messageBytes: 64, commitBatch: 256, sendMessages: SEND_MSGS, postMessages: POST_MSGS, trips: TRIPS, cppMessages: CPP_MSGS },
     medians: {
       ringJsMsgsPerSec: Math.round(m.ringJs),
       processSendMsgsPerSec: Math.round(m.processSend),
@@ -188,6 +201,7 @@ async function main() {
       ringVsPostMessageAtLeast10x: m.ringJs / m.postMessage >= 10,
       pingPongMedianAtMost1us: m.pingMedianNs <= 1000,
       cppRingWithin1_5xOfTextbook: m.cppTextbook / m.cppRing <= 1.5,
+      cppRingBatchWithin1_5xOfTextbook: m.cppTextbook / m.cppRingBatch <= 1.5,
     },
     samples: Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, v.map((x) => Math.round(x))])),
     seconds: round((Date.now() - started) / 1000, 1),
