@@ -1,0 +1,101 @@
+// What the batch callback sees: event types, the TcpBatch read in place (one
+// int32 record per event, payloads as views into the shared receive pool)
+// and listeners.
+import { native } from './native';
+import type { SystemError } from './errors';
+import type { AddressInfo } from './sockaddr';
+import { opError, sockName } from './tcp-core';
+
+/** Event types in a TcpBatch. */
+export const TcpEvent = {
+  /** conn(i) accepted by listener(i). */
+  Accept: 1,
+  /** conn(i) from connect() is established. */
+  Connect: 2,
+  /** data(i): bytes received, a view valid until the callback returns. */
+  Data: 3,
+  /** The peer ended its side (FIN). */
+  End: 4,
+  /** Everything sent so far has been handed to the kernel after a send() returned false. */
+  Drain: 5,
+  /** error(i); the connection is destroyed and a Close follows. */
+  Error: 6,
+  /** The connection is gone; its id is no longer valid. */
+  Close: 7,
+  /** No traffic for idleTimeout ms; the connection is destroyed and a Close follows. */
+  Timeout: 8,
+} as const;
+export type TcpEventType = (typeof TcpEvent)[keyof typeof TcpEvent];
+
+/** What a TcpBatch reads through (the endpoint). */
+export interface BatchSource {
+  readonly pool: Uint8Array;
+  listenerById(id: number): TcpListener | undefined;
+}
+
+export const REC = 4; // int32 words per batch record: type, conn, a, b
+
+export class TcpBatch {
+  count = 0;
+  /** @internal */ rec: Int32Array<ArrayBufferLike> = new Int32Array(0);
+  /** @internal */ errs: (SystemError | undefined)[] = [];
+  /** @internal */ constructor(private readonly ep: BatchSource) {}
+
+  type(i: number): TcpEventType {
+    return this.rec[i * REC] as TcpEventType;
+  }
+
+  conn(i: number): number {
+    return this.rec[i * REC + 1];
+  }
+
+  /** Received bytes (Data): a view into the shared pool, valid only during the callback. */
+  data(i: number): Uint8Array {
+    const o = i * REC;
+    return this.ep.pool.subarray(this.rec[o + 2], this.rec[o + 2] + this.rec[o + 3]);
+  }
+
+  /** Byte count of a Data event without making a view. */
+  length(i: number): number {
+    return this.rec[i * REC + 3];
+  }
+
+  /** The listener of an Accept event. */
+  listener(i: number): TcpListener | undefined {
+    return this.ep.listenerById(this.rec[i * REC + 2]);
+  }
+
+  error(i: number): SystemError | undefined {
+    return this.errs[i];
+  }
+}
+
+export class TcpListener {
+  private closing?: Promise<void>;
+  /** @internal */ resolveClose?: () => void;
+  /** @internal */ constructor(readonly id: number) {}
+
+  address(): AddressInfo {
+    const a = sockName(this.id, false);
+    if (!a) throw opError(-9, 4);
+    return a;
+  }
+
+  /** Stops taking connections off the backlog (they queue in the kernel) until resume(). */
+  pause(): void {
+    if (!this.closing) native().tcpListenPause(this.id);
+  }
+
+  resume(): void {
+    if (!this.closing) native().tcpListenStart(this.id);
+  }
+
+  /** Stops accepting; established connections stay open. */
+  close(): Promise<void> {
+    if (!this.closing) {
+      this.closing = new Promise<void>((r) => { this.resolveClose = r; });
+      native().tcpListenerClose(this.id);
+    }
+    return this.closing;
+  }
+}
