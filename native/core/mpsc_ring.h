@@ -41,7 +41,8 @@ inline int FormatMpsc(void* base, size_t len, uint32_t slotSize, uint32_t slotCo
   return FormatHeader(base, len, kKindMpsc, static_cast<uint32_t>(cap), slotSize, slotCount);
 }
 
-class MpscProducer {
+// Cache-line aligned: endpoint objects in one process must not false-share.
+class alignas(64) MpscProducer {
  public:
   int Attach(void* base, size_t len) {
     int s = Validate(base, len, kKindMpsc);
@@ -126,7 +127,7 @@ class MpscProducer {
   bool corrupt_ = false;
 };
 
-class MpscConsumer {
+class alignas(64) MpscConsumer {
  public:
   int Attach(void* base, size_t len) {
     int s = Validate(base, len, kKindMpsc);

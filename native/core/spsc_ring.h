@@ -341,8 +341,10 @@ inline int FormatSpsc(void* base, size_t len, uint32_t capacity) {
 // ---- SPSC ----------------------------------------------------------------
 
 // One producer. Claims are local until Commit() publishes them all with a
-// single store, so a batch costs one cache-line transfer.
-class SpscProducer {
+// single store, so a batch costs one cache-line transfer. Aligned to a cache
+// line: its hot fields must never share a line with the consumer object
+// (two endpoints declared side by side would otherwise false-share).
+class alignas(64) SpscProducer {
  public:
   int Attach(void* base, size_t len) {
     int s = Validate(base, len, kKindSpsc);
@@ -466,8 +468,9 @@ class SpscProducer {
 };
 
 // One consumer. Read() hands out zero-copy pointers into the ring that stay
-// valid until Release() returns the space to the producer.
-class SpscConsumer {
+// valid until Release() returns the space to the producer. Cache-line
+// aligned for the same reason as SpscProducer.
+class alignas(64) SpscConsumer {
  public:
   int Attach(void* base, size_t len) {
     int s = Validate(base, len, kKindSpsc);
