@@ -46,9 +46,4 @@ export class UdpStatsView {
     for (let i = 0; i < UDP_STAT_NAMES.length; i++) out[UDP_STAT_NAMES[i]] = this.view[i];
     return out;
   }
-
-  /** One counter without building an object (hot path). */
-  get(i: number): number {
-    return this.view[i];
-  }
 }

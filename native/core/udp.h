@@ -96,7 +96,6 @@ class UdpSocket : public UringHandler {
   // epoll engine: send what is queued with sendmmsg (once per loop turn);
   // returns -EAGAIN when the socket buffer is full (poll for writable).
   int FlushSends();
-  bool HasQueuedSends() const { return queuedHead_ < queued_.size(); }
 
   // epoll engine: one recvmmsg batch into free buffers; returns count or
   // -errno, and sets *drained when the socket queue is empty (a short
@@ -120,7 +119,6 @@ class UdpSocket : public UringHandler {
   // stay readable after close); must outlive the socket.
   void SetStatsMemory(UdpStats* s) { *s = *stats_; stats_ = s; }
   uint32_t pendingDescs() const { return descCount_; }
-  uint32_t inflight() const { return inflight_; }
 
   void OnCqe(unsigned tag, const io_uring_cqe* cqe) override;
 
