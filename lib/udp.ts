@@ -598,8 +598,13 @@ export class UdpSocket extends EventEmitter {
 
   // ---- lifecycle ----------------------------------------------------------------
 
-  /** Counters the native side writes into a JS-owned Float64Array (still readable after close). */
+  /**
+   * Counters the native side writes into a JS-owned Float64Array (still
+   * readable after close). kernelDrops comes from the kernel's SO_MEMINFO:
+   * refreshed at most every 8 ms while datagrams arrive, and here.
+   */
   get stats(): UdpStats {
+    if (!this.closed) native().udpRefreshDrops(this.id);
     return this.statsView.read();
   }
 
@@ -631,6 +636,7 @@ export class UdpSocket extends EventEmitter {
    */
   close(cb?: () => void): Promise<void> {
     if (!this.closePromise) {
+      native().udpRefreshDrops(this.id); // the last count stays readable
       this.closed = true;
       this.closePromise = new Promise<void>((r) => {
         this.closeResolve = r;

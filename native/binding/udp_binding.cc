@@ -304,6 +304,12 @@ Napi::Value UdpStart(const Napi::CallbackInfo& info) {
   return Num(info.Env(), h ? h->StartReceiving() : -EBADF);
 }
 
+// udpRefreshDrops(id) -> 0 | -errno: the kernel drop counter into stats.
+Napi::Value UdpRefreshDrops(const Napi::CallbackInfo& info) {
+  UdpHandle* h = Lookup(info);
+  return Num(info.Env(), h ? h->sock().RefreshDrops() : -EBADF);
+}
+
 // udpSend(id, bytes, offset, length, sockaddr|null, token) -> 0 copied,
 // 1 kept (JS holds the buffer until kEvSent), or -errno.
 Napi::Value UdpSend(const Napi::CallbackInfo& info) {
@@ -391,6 +397,7 @@ void InitUdp(Napi::Env env, Napi::Object exports) {
   exports.Set("udpSetOpt", Napi::Function::New(env, UdpSetOpt, "udpSetOpt"));
   exports.Set("udpGetOpt", Napi::Function::New(env, UdpGetOpt, "udpGetOpt"));
   exports.Set("udpStart", Napi::Function::New(env, UdpStart, "udpStart"));
+  exports.Set("udpRefreshDrops", Napi::Function::New(env, UdpRefreshDrops, "udpRefreshDrops"));
   exports.Set("udpSend", Napi::Function::New(env, UdpSend, "udpSend"));
   exports.Set("udpReply", Napi::Function::New(env, UdpReply, "udpReply"));
   exports.Set("udpSendBatch", Napi::Function::New(env, UdpSendBatch, "udpSendBatch"));

@@ -36,7 +36,7 @@ constexpr uint32_t kDescTimestamp = 2;
 // Per-socket counters, read by JS through a Float64Array.
 struct UdpStats {
   double rxDatagrams, rxBytes, txDatagrams, txBytes;
-  double kernelDrops;    // SO_RXQ_OVFL (cumulative, from the kernel)
+  double kernelDrops;    // SO_MEMINFO drops (cumulative, from the kernel; see RefreshDrops)
   double starvations;    // receive stopped because every buffer was in use
   double rearms;         // multishot receives re-armed
   double truncated;
@@ -103,6 +103,10 @@ class UdpSocket : public UringHandler {
   int ReceiveBatch(bool* drained);
   // After JS has seen descriptors [0, n): recycle their buffers, re-arm.
   void Recycle();
+  // Reads the kernel's drop counter for this socket into stats (one
+  // getsockopt). Recycle() does it at most every kDropsPeriodNs while
+  // datagrams arrive; JS calls it when stats are read.
+  int RefreshDrops();
 
   // Begins an orderly close: cancels the receive and lets queued sends
   // complete or fail; OnIdle() fires when nothing is in flight.
@@ -148,6 +152,8 @@ class UdpSocket : public UringHandler {
   SendOp* AllocOp();
   void FreeOp(SendOp* op);
   void FinishIfIdle();
+  void MaybeRefreshDrops();
+  static constexpr int64_t kDropsPeriodNs = 8000000;
 
   Backend backend_;
   UringLoop* loop_;
@@ -168,7 +174,7 @@ class UdpSocket : public UringHandler {
   bool closing_ = false;
   bool idleSignalled_ = false;
   uint32_t inflight_ = 0;
-  double lastDrops_ = 0;
+  int64_t nextDropsCheck_ = 0;
   UdpStats ownStats_{};
   UdpStats* stats_ = &ownStats_;
   std::vector<SendOp*> chunks_;  // owned allocations

@@ -45,8 +45,9 @@ void UdpSocket::OnRecvCqe(const io_uring_cqe* cqe) {
       d->bufferId = bid;
       d->nameOffset = static_cast<uint32_t>(base + kHeaderSpace);
       d->nameLength = std::min<uint32_t>(out->namelen, recvTemplate_.msg_namelen);
-      ParseControl(pool_ + base + kHeaderSpace + recvTemplate_.msg_namelen,
-                   std::min<uint32_t>(out->controllen, recvTemplate_.msg_controllen), d);
+      if (controlSpace_)
+        ParseControl(pool_ + base + kHeaderSpace + recvTemplate_.msg_namelen,
+                     std::min<uint32_t>(out->controllen, recvTemplate_.msg_controllen), d);
       d->payloadOffset = static_cast<uint32_t>(base + headers);
       d->payloadLength = std::min<uint32_t>(out->payloadlen, static_cast<uint32_t>(cqe->res) - headers);
       if (out->flags & MSG_TRUNC) {
@@ -110,6 +111,7 @@ void UdpSocket::CompleteSend(SendOp* op, int res) {
 }
 
 void UdpSocket::Recycle() {
+  if (descCount_) MaybeRefreshDrops();
   if (backend_ == Backend::kEpoll) {
     descCount_ = 0;
     freeEpoll_ = 0;
@@ -169,7 +171,7 @@ int UdpSocket::ReceiveBatch(bool* drained) {
     d->bufferId = slotIndex;
     d->nameOffset = static_cast<uint32_t>(base + kHeaderSpace);
     d->nameLength = vec[k].msg_hdr.msg_namelen;
-    ParseControl(&vec[k].msg_hdr, d);
+    if (controlSpace_) ParseControl(&vec[k].msg_hdr, d);
     d->payloadOffset = static_cast<uint32_t>(base + headers);
     d->payloadLength = std::min<uint32_t>(vec[k].msg_len, cfg_.bufferSize - headers);
     if (vec[k].msg_hdr.msg_flags & MSG_TRUNC) {
