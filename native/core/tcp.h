@@ -96,8 +96,11 @@ class TcpPool {
   void Recycle();
   void AddStarved(TcpConn* c) {
     starved_.push_back(c);
-    window_ = window_ * 2 < count_ ? window_ * 2 : count_;
+    Grow();
   }
+  // A bundle took every published buffer (the kernel then ends the
+  // multishot receive without ENOBUFS): the window is too small too.
+  void Grow() { window_ = window_ * 2 < count_ ? window_ * 2 : count_; }
   uint32_t window() const { return window_; }
   void DropStarved(TcpConn* c);
 

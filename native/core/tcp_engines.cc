@@ -270,6 +270,7 @@ void TcpConn::OnRecvCqe(const io_uring_cqe* cqe) {
   recvArmed_ = false;
   recvCancelling_ = false;
   inflight_--;
+  if (res > 0 && pool_->bundles()) pool_->Grow();
   if (closing_) {
     FinishIfIdle();
   } else if (wantsRead() && !starved_) {
