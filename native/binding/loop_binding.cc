@@ -131,12 +131,14 @@ void LoopBinding::Prepare() {
   // Once per loop turn, before libuv blocks: sends queued by JS since the
   // last turn go out together (sendmmsg per epoll socket, one
   // io_uring_enter for the ring).
+  // The lists swap with spares that keep their capacity: no allocation
+  // per loop turn. Handles removed meanwhile are only deleted by Bury().
   auto runFlushes = [this] {
     if (flush_.empty()) return;
-    std::vector<LoopOwned*> list;
-    list.swap(flush_);
-    for (LoopOwned* h : list)
+    flushing_.swap(flush_);
+    for (LoopOwned* h : flushing_)
       if (h) h->FlushPrepare();
+    flushing_.clear();
   };
   runFlushes();
   // Events raised outside a wake (a close that finished at once, a send
@@ -189,10 +191,10 @@ void LoopBinding::Dispatch() {
     if (dirty_[i]) dirty_[i]->BeforeDispatch();
   CallJs();
   // Buffers handed to JS for this batch go back to the kernel now.
-  std::vector<LoopOwned*> dirty;
-  dirty.swap(dirty_);
-  for (LoopOwned* h : dirty)
+  dispatched_.swap(dirty_);
+  for (LoopOwned* h : dispatched_)
     if (h) h->AfterDispatch();
+  dispatched_.clear();
   inDispatch_ = false;
 }
 

@@ -114,6 +114,7 @@ class LoopBinding {
   std::vector<int> freeIds_;
   std::vector<LoopOwned*> dirty_;
   std::vector<LoopOwned*> flush_;
+  std::vector<LoopOwned*> flushing_, dispatched_;  // spares for the two above
   std::vector<LoopOwned*> graveyard_;
   void Bury();
   int uringError_ = 0;
