@@ -55,6 +55,11 @@ export class TcpBatch {
     return this.ep.pool.subarray(this.rec[o + 2], this.rec[o + 2] + this.rec[o + 3]);
   }
 
+  /** @internal Pool offset of a Data event's bytes. */
+  offset(i: number): number {
+    return this.rec[i * REC + 2];
+  }
+
   /** Byte count of a Data event without making a view. */
   length(i: number): number {
     return this.rec[i * REC + 3];

@@ -3,7 +3,7 @@
 // the shared receive pool), writes to many connections go out in one
 // submission per loop turn, and counters are read from native memory.
 import {
-  invalidArgType, invalidArgValue, type SystemError, validateBoolean, validateFunction, validateInteger, validateObject,
+  invalidArgType, invalidArgValue, outOfRange, type SystemError, validateBoolean, validateFunction, validateInteger, validateObject,
 } from './errors';
 import type { AddressInfo } from './sockaddr';
 import {
@@ -193,7 +193,25 @@ export class TcpEndpoint {
     if (!(bytes instanceof Uint8Array)) throw invalidArgType('data', 'of type string or an instance of Uint8Array', data);
     if (c.destroyed) return false;
     if (c.ended) throw Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });
-    return this.accepted(conn, c, bytes, native().tcpSend(conn, bytes, 0, bytes.length, false));
+    return this.accepted(conn, c, bytes.length, native().tcpSend(conn, bytes, 0, bytes.length, false), bytes);
+  }
+
+  /**
+   * Queues a copy of Data event `i` of the batch being delivered on `conn`
+   * (an echo, or one hop of a proxy) without making a view: the bytes go
+   * from the receive pool to the send queue in native code. Returns what
+   * send() returns.
+   */
+  sendFrom(conn: number, batch: TcpBatch, i: number): boolean {
+    if (batch !== this.batch) throw invalidArgValue('batch', batch, 'must be the batch this endpoint is delivering');
+    if (!Number.isInteger(i) || i < 0 || i >= batch.count) throw outOfRange('i', `>= 0 and < ${batch.count}`, i);
+    if (batch.type(i) !== TcpEvent.Data) throw invalidArgValue('i', i, 'must be the index of a Data event');
+    const c = this.conns.get(conn);
+    if (!c) throw this.unknown(conn);
+    if (c.destroyed) return false;
+    if (c.ended) throw Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });
+    const len = batch.length(i);
+    return this.accepted(conn, c, len, native().tcpSendPool(conn, batch.offset(i), len));
   }
 
   /**
@@ -221,21 +239,22 @@ export class TcpEndpoint {
     let full = 0;
     for (let i = 0; i < n; i++) {
       if (ids[i] < 0) continue;
-      if (!this.accepted(ids[i], this.conns.get(ids[i])!, data[i], this.results[i])) full++;
+      if (!this.accepted(ids[i], this.conns.get(ids[i])!, data[i].length, this.results[i], data[i])) full++;
     }
     return full;
   }
 
-  private accepted(id: number, c: Conn, bytes: Uint8Array, r: number): boolean {
+  /** `bytes` is only needed when native code keeps a reference (r === 1). */
+  private accepted(id: number, c: Conn, len: number, r: number, bytes?: Uint8Array): boolean {
     if (r < 0) {
       this.fail(id, c, r, 2);
       return false;
     }
     if (r === 1) {
-      c.kept.push(bytes);
-      c.keptEnd.push(c.written + bytes.length);
+      c.kept.push(bytes!);
+      c.keptEnd.push(c.written + len);
     }
-    c.written += bytes.length;
+    c.written += len;
     if (c.written - c.st[c.so + 1] >= this.hwm) {
       // Completions are reported (sent events) only when someone waits.
       if (!c.needDrain) native().tcpNotifySent(id);

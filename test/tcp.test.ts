@@ -118,6 +118,49 @@ for (const { backend, skip } of backends) {
       expect(s.bytesRead).toBeGreaterThan(0);
     });
 
+    it('sendFrom echoes bytes straight from the receive pool, intact after the pool buffers are recycled', async () => {
+      const misuse: unknown[] = [];
+      let kept: { batch: unknown } | undefined;
+      const srv = createTcpEndpoint({
+        backend,
+        onBatch(b) {
+          for (let i = 0; i < b.count; i++) {
+            if (b.type(i) === TcpEvent.Data) srv.sendFrom(b.conn(i), b, i);
+            else if (b.type(i) === TcpEvent.Accept) {
+              try {
+                srv.sendFrom(b.conn(i), b, i); // not a Data event
+              } catch (e) {
+                misuse.push(e);
+              }
+            }
+          }
+          kept = { batch: b };
+        },
+      });
+      open.push(srv);
+      const port = srv.listen({ host: '127.0.0.1' }).address().port;
+      // More than one pool buffer and above the by-reference size of send().
+      const payload = randomBytes(300 * 1024);
+      const got: Buffer[] = [];
+      let gotLen = 0;
+      const sock = net.connect(port, '127.0.0.1');
+      sock.on('data', (d) => {
+        got.push(d);
+        gotLen += d.length;
+      });
+      sock.write(payload);
+      await until(() => gotLen >= payload.length, 5000, 'echo');
+      sock.destroy();
+      expect(Buffer.concat(got).equals(payload)).toBe(true);
+      expect(misuse).toHaveLength(1);
+      expect(misuse[0]).toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+      // Outside the callback the batch is empty: nothing to read from.
+      const b = kept!.batch as Parameters<TcpEndpoint['sendFrom']>[1];
+      expect(() => srv.sendFrom(1, b, 0)).toThrow(RangeError);
+      const other = make();
+      expect(() => other.ep.sendFrom(1, b, 0)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    });
+
     it('coalesces many writes to a connection in one loop turn into one send call (writev-style)', async () => {
       const srv = make();
       const port = srv.ep.listen({ host: '127.0.0.1' }).address().port;

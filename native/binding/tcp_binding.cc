@@ -188,6 +188,14 @@ Napi::Value TcpSend(const Napi::CallbackInfo& info) {
   return Num(info.Env(), r < 0 ? r : kept ? 1 : 0);
 }
 
+// tcpSendPool(conn, offset, length) -> 0 | -errno: a copy of receive-pool
+// bytes (a Data event's, checked in TS) queued on conn.
+Napi::Value TcpSendPool(const Napi::CallbackInfo& info) {
+  TcpConnHandle* h = Find<TcpConnHandle>(info);
+  if (!h) return Num(info.Env(), -EBADF);
+  return Num(info.Env(), h->conn().SendFromPool(U32(info, 1), U32(info, 2)));
+}
+
 // tcpSendBatch(ids: Int32Array, bufs: Uint8Array[], results: Int32Array)
 // -> count; results[i] as tcpSend's return.
 Napi::Value TcpSendBatch(const Napi::CallbackInfo& info) {
@@ -283,6 +291,7 @@ void InitTcp(Napi::Env env, Napi::Object exports) {
   fn("tcpListenerClose", TcpListenerClose);
   fn("tcpConnect", TcpConnect);
   fn("tcpSend", TcpSend);
+  fn("tcpSendPool", TcpSendPool);
   fn("tcpSendBatch", TcpSendBatch);
   fn("tcpNotifySent", TcpNotifySent);
   fn("tcpShutdown", TcpShutdown);

@@ -225,12 +225,23 @@ int TcpConn::Bind(const sockaddr* sa, socklen_t len) {
 }
 
 int TcpConn::Send(const uint8_t* data, uint32_t len, bool notify, bool* kept) {
+  return Queue(data, len, notify, len > kCopyMax, kept);
+}
+
+int TcpConn::SendFromPool(uint32_t offset, uint32_t len) {
+  if (!pool_->base() || static_cast<size_t>(offset) + len > pool_->bytes()) return -EINVAL;
+  // Always a copy: the pool buffer goes back to the kernel after the batch.
+  bool kept = false;
+  return Queue(pool_->base() + offset, len, false, false, &kept);
+}
+
+int TcpConn::Queue(const uint8_t* data, uint32_t len, bool notify, bool byRef, bool* kept) {
   *kept = false;
   if (notify) notifySent_ = true;
   if (closing_ || fd_ < 0) return -EBADF;
   if (writeError_ || shutdownWanted_) return -EPIPE;
   if (len == 0) return 0;
-  if (len <= kCopyMax) {
+  if (!byRef) {
     CopyIn(data, len);
   } else {
     queue_.push_back(Seg{const_cast<uint8_t*>(data), len, nullptr});

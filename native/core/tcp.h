@@ -183,6 +183,10 @@ class TcpConn final : public UringHandler {
   // Reading is on from the start; off pauses (cancels the multishot recv).
   void SetReading(bool on);
   int Send(const uint8_t* data, uint32_t len, bool notify, bool* kept);
+  // Queues a copy of bytes [offset, offset + len) of the thread's receive
+  // pool (data JS was handed this batch): an echo or proxy hop without a
+  // view crossing to native code. 0 or -errno.
+  int SendFromPool(uint32_t offset, uint32_t len);
   // Report the next completions (until the queue is empty) with OnConnSent.
   void NotifySent() { notifySent_ = true; }
   // Half close once every queued byte is out: 1 when done at once (no
@@ -222,6 +226,7 @@ class TcpConn final : public UringHandler {
   void OnRecvCqe(const io_uring_cqe* cqe);
   void OnSendCqe(const io_uring_cqe* cqe);
   void OnConnectCqe(const io_uring_cqe* cqe);
+  int Queue(const uint8_t* data, uint32_t len, bool notify, bool byRef, bool* kept);
   void CopyIn(const uint8_t* data, uint32_t len);
   uint32_t BuildIov();
   void Complete(uint32_t bytes);

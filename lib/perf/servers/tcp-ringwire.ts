@@ -34,14 +34,12 @@ export async function runTcpServer(o: TcpServerOptions): Promise<RunningServer> 
 async function batchServer(o: TcpServerOptions): Promise<RunningServer> {
   const c: Count = { packets: 0, bytes: 0, sent: 0, sentBytes: 0, errors: 0, accepted: 0, closed: 0 };
   const echo = o.mode === 'tcp-echo';
-  // Reused across batches: one sendBatch per wake answers every connection.
-  let ids = new Int32Array(1024);
-  const views: Uint8Array[] = [];
+  // Each echo is copied from the receive pool to the connection's send
+  // queue in native code (sendFrom): no view, no array per batch.
   const ep = createTcpEndpoint({
     backend: o.impl === 'ringwire-epoll' ? 'epoll' : 'io_uring',
     recvBufferSize: o.rcvbuf,
     onBatch(b) {
-      let n = 0;
       for (let i = 0; i < b.count; i++) {
         switch (b.type(i)) {
           case TcpEvent.Data: {
@@ -49,13 +47,8 @@ async function batchServer(o: TcpServerOptions): Promise<RunningServer> {
             c.packets++;
             c.bytes += len;
             if (echo) {
-              if (n === ids.length) {
-                const grown = new Int32Array(n * 2);
-                grown.set(ids);
-                ids = grown;
-              }
-              ids[n] = b.conn(i);
-              views[n++] = b.data(i);
+              ep.sendFrom(b.conn(i), b, i);
+              c.sent++;
               c.sentBytes += len;
             }
             break;
@@ -70,11 +63,6 @@ async function batchServer(o: TcpServerOptions): Promise<RunningServer> {
             c.closed++;
             break;
         }
-      }
-      if (n) {
-        views.length = n;
-        ep.sendBatch(ids.subarray(0, n), views);
-        c.sent += n;
       }
     },
   });
