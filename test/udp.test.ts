@@ -146,50 +146,46 @@ for (const { backend, skip } of backends) {
       expect(a.stats.truncated).toBe(1);
     });
 
-    it('reports kernel drops (SO_MEMINFO) when the receive queue overflows', async () => {
+    // Queues far more than a 4 KiB receive buffer holds while the thread is
+    // busy (nothing is read while the kernel delivers them), then waits for
+    // the first batch.
+    async function overflowed() {
       const a = make({ recvBufferSize: 4096 });
       const b = make();
       a.bind(0, '127.0.0.1');
-      let n = 0;
+      const got = { n: 0 };
       a.onBatch((batch) => {
-        n += batch.count;
+        got.n += batch.count;
       });
       b.bind(0, '127.0.0.1');
       const port = a.address().port;
-      // Queue far more than 4 KiB of receive buffer holds, then block the
-      // thread so nothing is read while the kernel delivers them.
       b.sendBatch(Array.from({ length: 500 }, () => ({ data: Buffer.alloc(200), port, address: '127.0.0.1' })));
       native().loopFlush();
-      await until(() => n > 0);
-      await b.send(Buffer.from('x'), port, '127.0.0.1');
+      await until(() => got.n > 0);
+      const poke = () => b.send(Buffer.from('x'), port, '127.0.0.1');
+      return { a, got, poke };
+    }
+
+    it('reports kernel drops (SO_MEMINFO) when the receive queue overflows', async () => {
+      const { a, got, poke } = await overflowed();
+      await poke();
       await until(() => a.stats.kernelDrops > 0);
-      expect(a.stats.kernelDrops + n).toBeGreaterThanOrEqual(400);
+      expect(a.stats.kernelDrops + got.n).toBeGreaterThanOrEqual(400);
     });
 
     it('keeps the drop counter in the stats memory current while datagrams arrive, without a stats read', async () => {
-      const a = make({ recvBufferSize: 4096 });
-      const b = make();
-      a.bind(0, '127.0.0.1');
-      let n = 0;
-      a.onBatch((batch) => {
-        n += batch.count;
-      });
-      b.bind(0, '127.0.0.1');
-      const port = a.address().port;
-      b.sendBatch(Array.from({ length: 500 }, () => ({ data: Buffer.alloc(200), port, address: '127.0.0.1' })));
-      native().loopFlush();
-      await until(() => n > 0);
+      const { a, got, poke } = await overflowed();
       // The raw counters JS shares with native code (what `stats` copies).
       const raw: Float64Array = (a as unknown as { statsView: { view: Float64Array } }).statsView.view;
       const drops = UDP_STAT_NAMES.indexOf('kernelDrops');
       // Datagrams keep arriving for longer than the refresh period.
       const deadline = Date.now() + 2000;
       while (raw[drops] === 0 && Date.now() < deadline) {
-        await b.send(Buffer.from('x'), port, '127.0.0.1');
+        await poke();
         await new Promise((r) => setTimeout(r, 2));
       }
       expect(raw[drops]).toBeGreaterThan(0);
-      expect(raw[drops] + n).toBeGreaterThanOrEqual(400);
+      expect(raw[drops] + got.n).toBeGreaterThanOrEqual(400);
     });
 
     it('delivers kernel receive timestamps when asked', async () => {
