@@ -45,6 +45,13 @@ const IP_B = '10.77.250.2';
 const here = __dirname;
 
 const ip = (a) => execFileSync('ip', a, { encoding: 'utf8' });
+// Interface counters around a trial say where missing datagrams went: the
+// sender's veth (tx dropped) or the receiving veth before XDP or the stack
+// saw them (rx dropped), as opposed to the ring's own XDP statistics.
+const linkStats = (ns, dev) => {
+  const st = JSON.parse(ip(['-j', '-s', '-n', ns, 'link', 'show', 'dev', dev]))[0].stats64;
+  return { rxPackets: st.rx.packets, rxDropped: st.rx.dropped, txDropped: st.tx.dropped };
+};
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function setup() {
@@ -112,12 +119,16 @@ async function trial(mode, blaster) {
     await sleep(200);
     rx.send('start');
     await rx.next('started');
+    const a0 = linkStats(NS_A, IF_A);
+    const b0 = linkStats(NS_B, IF_B);
     const b = spawnSync('ip', ['netns', 'exec', NS_B, 'taskset', '-c', senderCpu, blaster, IP_A, String(PORT), String(size), String(seconds)], { encoding: 'utf8', timeout: (seconds + 10) * 1000 });
     if (b.status !== 0) throw new Error(`blaster failed: ${b.stderr}`);
     const sent = JSON.parse(b.stdout);
     await sleep(300); // let the receiver drain its queues
     rx.send('stop');
     const r = await rx.next('result');
+    const a1 = linkStats(NS_A, IF_A);
+    const b1 = linkStats(NS_B, IF_B);
     return {
       mode,
       info: ready.info && ready.info.backend === 'af_xdp' ? { xdpMode: ready.info.xdpMode, bindMode: ready.info.bindMode } : { backend: ready.info ? ready.info.backend : mode },
@@ -127,6 +138,7 @@ async function trial(mode, blaster) {
       lossPct: Number((100 * (1 - r.received / sent.sent)).toFixed(3)),
       receiverCpuMs: Number((r.cpuUs / 1000).toFixed(1)),
       cpuNsPerPacket: r.received ? Number(((r.cpuUs * 1000) / r.received).toFixed(1)) : null,
+      link: { rxPackets: a1.rxPackets - a0.rxPackets, rxDropped: a1.rxDropped - a0.rxDropped, senderTxDropped: b1.txDropped - b0.txDropped },
       kernel: r.stats ? { rxDropped: r.stats.rxDropped, fillRingEmpty: r.stats.fillRingEmpty, rxRingFull: r.stats.rxRingFull, batches: r.stats.rxBatches, wakeups: r.stats.wakeups } : undefined,
     };
   } finally {
