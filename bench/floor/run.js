@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // How close can any Node addon get to a C epoll server on same-CPU UDP
-// ping-pong? Compares, interleaved, with client and server on one CPU:
+// ping-pong (or TCP echo on one connection, --proto tcp)? Compares,
+// interleaved, with client and server on one CPU:
 //   c-epoll          the C reference server (ringwire perf's)
 //   floor-nojs       uv_poll + recvmsg + sendmsg in C inside Node's loop
 //   floor-js         the same plus one empty JS call per wake (MakeCallback)
 //   ringwire-epoll / ringwire   the real thing
 // floor-js is the least any API that hands datagrams to JS can cost.
 //
-//   node bench/floor/run.js [--reps 5] [--duration 2] [--cpu 0] [--out file.json]
+//   node bench/floor/run.js [--proto udp|tcp] [--reps 5] [--duration 2] [--cpu 0] [--out file.json]
 // Needs g++ and Node's headers (npm_config_nodedir or /usr/include/node),
 // and `npm run build` (dist/).
 'use strict';
@@ -22,6 +23,13 @@ const reps = Number(opt('reps', '5'));
 const duration = Number(opt('duration', '2'));
 const cpu = opt('cpu', '0');
 const outFile = opt('out', '');
+const proto = opt('proto', 'udp');
+if (proto !== 'udp' && proto !== 'tcp') {
+  console.error('--proto is udp or tcp');
+  process.exit(2);
+}
+const serverMode = `${proto}-echo`;
+const clientArgs = proto === 'udp' ? ['udp-pingpong'] : ['tcp-rr', '--conns', '1'];
 const root = path.resolve(__dirname, '..', '..');
 const cli = path.join(root, 'dist', 'cli.js');
 
@@ -30,12 +38,14 @@ const addon = path.join(os.tmpdir(), `ringwire-floor-${process.pid}.node`);
 execFileSync('g++', ['-O2', '-shared', '-fPIC', '-std=c++17', '-Wall', '-Wextra', `-I${include}`,
   '-DNODE_GYP_MODULE_NAME=floor', path.join(__dirname, 'floor.cc'), '-o', addon], { stdio: 'inherit' });
 
+const perfServer = (impl) => () => [process.execPath, [cli, 'perf', 'server', serverMode, '--impl', impl, '--cpu', cpu]];
+const floorServer = (mode) => () => ['taskset', ['-c', cpu, process.execPath, path.join(__dirname, 'server.js'), addon, mode, proto]];
 const impls = {
-  'c-epoll': () => [process.execPath, [cli, 'perf', 'server', 'udp-echo', '--impl', 'c-epoll', '--cpu', cpu]],
-  'floor-nojs': () => ['taskset', ['-c', cpu, process.execPath, path.join(__dirname, 'server.js'), addon, 'nojs']],
-  'floor-js': () => ['taskset', ['-c', cpu, process.execPath, path.join(__dirname, 'server.js'), addon, 'js']],
-  'ringwire-epoll': () => [process.execPath, [cli, 'perf', 'server', 'udp-echo', '--impl', 'ringwire-epoll', '--cpu', cpu]],
-  ringwire: () => [process.execPath, [cli, 'perf', 'server', 'udp-echo', '--impl', 'ringwire', '--cpu', cpu]],
+  'c-epoll': perfServer('c-epoll'),
+  'floor-nojs': floorServer('nojs'),
+  'floor-js': floorServer('js'),
+  'ringwire-epoll': perfServer('ringwire-epoll'),
+  ringwire: perfServer('ringwire'),
 };
 
 function lines(stream, onLine) {
@@ -62,16 +72,18 @@ function runOne(name) {
         last = l;
         return;
       }
-      const out = execFileSync(process.execPath, [cli, 'perf', 'client', 'udp-pingpong', '--port', m[1], '--cpu', cpu,
+      const out = execFileSync(process.execPath, [cli, 'perf', 'client', ...clientArgs, '--port', m[1], '--cpu', cpu,
         '--duration', String(duration)], { encoding: 'utf8', timeout: (duration + 30) * 1000 });
       const client = JSON.parse(out.trim().split('\n').pop());
+      const n = proto === 'udp' ? client.round_trips : client.requests;
+      const rate = proto === 'udp' ? client.rtt_per_s : client.req_per_s;
       srv.once('exit', () => {
         clearTimeout(deadline);
         try {
           const server = JSON.parse(last);
-          resolve({ impl: name, rtPerS: client.rtt_per_s, p50: client.p50_us, roundTrips: client.round_trips,
-            cpuUsPerRt: ((server.cpu_user_s + server.cpu_sys_s) * 1e6) / client.round_trips,
-            userUsPerRt: (server.cpu_user_s * 1e6) / client.round_trips, sysUsPerRt: (server.cpu_sys_s * 1e6) / client.round_trips });
+          resolve({ impl: name, rtPerS: rate, p50: client.p50_us, roundTrips: n,
+            cpuUsPerRt: ((server.cpu_user_s + server.cpu_sys_s) * 1e6) / n,
+            userUsPerRt: (server.cpu_user_s * 1e6) / n, sysUsPerRt: (server.cpu_sys_s * 1e6) / n });
         } catch (e) {
           reject(new Error(`${name}: no server summary (${last})`));
         }
@@ -115,7 +127,7 @@ const median = (a) => {
   for (const x of rows) {
     console.log(`${x.impl.padEnd(15)} ${String(x.rtPerS).padStart(6)}  ${x.ratio.toFixed(2).padStart(9)}x  ${x.cpuUsPerRt.toFixed(1).padStart(5)} µs (${x.userUsPerRt.toFixed(1)} + ${x.sysUsPerRt.toFixed(1)})`);
   }
-  const result = { bench: 'udp-pingpong-floor', when: new Date().toISOString(), kernel: os.release(), node: process.version,
+  const result = { bench: `${proto}-floor`, when: new Date().toISOString(), kernel: os.release(), node: process.version,
     cpus: os.cpus().length, reps, duration, cpu, rows, runs };
   if (outFile) fs.writeFileSync(outFile, `${JSON.stringify(result, null, 2)}\n`);
 })().catch((e) => {
