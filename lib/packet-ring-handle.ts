@@ -12,7 +12,7 @@ export const PACKET_STAT_NAMES = [
   'rxFrames', 'rxBytes', 'rxBatches', 'txFrames', 'txBytes', 'txCompleted',
   'wakeups', 'rxKicks', 'txKicks', 'kickErrors',
   'fillRingEmpty', 'rxDropped', 'rxRingFull', 'rxInvalidDescs', 'txInvalidDescs', 'txRingEmpty',
-  'rxTruncated', 'txErrors', 'txStalls', 'releaseErrors', 'statsRefreshes',
+  'rxTruncated', 'txErrors', 'txStalls', 'releaseErrors', 'statsRefreshes', 'holdoffs',
 ] as const;
 
 export type PacketRingStats = Record<(typeof PACKET_STAT_NAMES)[number], number>;
@@ -39,7 +39,8 @@ export interface PacketRingInfo {
   rxFrameCount: number;
   txFrameCount: number;
   batchSize: number;
-  coalesceUs: number;
+  /** 'auto' (adaptive), a fixed period in µs, or 0 (off). */
+  coalesceUs: number | 'auto';
   busyPoll: number;
   /** Socket backend: one dual-stack socket serves IPv4 and IPv6. */
   dualStack: boolean;
@@ -153,7 +154,8 @@ export class PacketRing extends EventEmitter {
   private readonly onGone: () => void;
 
   /** @internal Use openPacketRing(). */
-  constructor(r: NativeRing, info: PacketRingInfo, onGone: () => void) {
+  /** @internal coalesce: the native coalescing policy (lib/packet-ring.ts), null for off. */
+  constructor(r: NativeRing, info: PacketRingInfo, onGone: () => void, coalesce: number[] | null = null) {
     super();
     this.info = Object.freeze({ ...info });
     this.L = packetRingLayout();
@@ -171,7 +173,7 @@ export class PacketRing extends EventEmitter {
     this.batch = new FrameBatch(this, new Uint32Array(r.control, s.rxDescs, info.batchSize * 2));
     this.shift = Math.log2(info.frameSize);
     this.dispatchFn = (count, flags, err) => this.dispatch(count, flags, err);
-    const ret = native().packetRingStart(this.handle, this.dispatchFn, false, info.coalesceUs);
+    const ret = native().packetRingStart(this.handle, this.dispatchFn, false, coalesce);
     if (ret < 0) {
       native().packetRingClose(this.handle);
       onGone();

@@ -63,6 +63,7 @@ describe('packet ring options are validated before any native call', () => {
       [{ xdpMode: 'hw' as never }, TypeError, 'ERR_INVALID_ARG_VALUE'],
       [{ needWakeup: 1 as never }, TypeError, 'ERR_INVALID_ARG_TYPE'],
       [{ coalesceUs: -1 }, RangeError, 'ERR_OUT_OF_RANGE'],
+      [{ coalesceUs: 'fast' as never }, TypeError, 'ERR_INVALID_ARG_TYPE'],
       [{ busyPoll: 0.5 }, RangeError, 'ERR_OUT_OF_RANGE'],
       [{ filter: undefined as never }, TypeError, 'ERR_INVALID_ARG_TYPE'],
       [{ filter: { protocol: 'tcp', port: 1 } as never }, TypeError, 'ERR_INVALID_ARG_VALUE'],
@@ -315,6 +316,49 @@ describe('packet ring, software backend (UDP socket on loopback)', () => {
     const st = ring.stats;
     expect(st.rxFrames).toBe(200);
     expect(st.rxBatches).toBeLessThan(100);
+  });
+
+  it('does not hold sparse request/response traffic behind the coalescing timer (default auto)', async () => {
+    const port = await freePort();
+    const ring = await open(port);
+    expect(ring.info.coalesceUs).toBe('auto');
+    let got = 0;
+    ring.onBatch((b) => {
+      got += b.count;
+      b.releaseAll();
+    });
+    const c = await sock('udp4');
+    for (let i = 0; i < 40; i++) {
+      c.send(`s${i}`, port, '127.0.0.1');
+      await until(() => got === i + 1);
+    }
+    // One datagram per wake: never enough waiting to start coalescing.
+    expect(ring.stats.holdoffs).toBe(0);
+    expect(ring.stats.wakeups).toBeGreaterThanOrEqual(40);
+  });
+
+  it('drains a burst on the coalescing timer, then stops the timer when traffic stops (no idle wake-ups)', async () => {
+    const port = await freePort();
+    const ring = await open(port, { frameCount: 1024, batchSize: 64, txFrameCount: 0 });
+    let got = 0;
+    ring.onBatch((b) => {
+      got += b.count;
+      b.releaseAll();
+    });
+    const c = await sock('udp4');
+    // Sent in one loop turn: all are queued before the ring's next wake,
+    // which finds far more than the 4 frames that start coalescing.
+    for (let i = 0; i < 100; i++) c.send(`b${i}`, port, '127.0.0.1');
+    await until(() => got === 100);
+    expect(ring.stats.holdoffs).toBe(1);
+    await sleep(20);
+    const idle = ring.stats.wakeups;
+    await sleep(50);
+    expect(ring.stats.wakeups).toBe(idle);
+    // Back on the socket's own wake-up: a lone datagram still arrives.
+    c.send('after', port, '127.0.0.1');
+    await until(() => got === 101);
+    expect(ring.stats.holdoffs).toBe(1);
   });
 
   it('a second ring for the same port and queue is EBUSY with an explanation; after close it opens again', async () => {

@@ -11,9 +11,10 @@ const ringwire = require(process.env.RINGWIRE_DIST || path.resolve(__dirname, '.
 const { openPacketRing } = ringwire;
 
 const [modeArg, ifname, portText] = process.argv.slice(2);
-// 'af_xdp@100' / 'socket@100': the packet ring with coalesceUs = 100.
+// 'af_xdp@100' / 'socket@100': the packet ring with coalesceUs = 100
+// ('@0': off); no '@': the ring's default ('auto', adaptive).
 const [mode, coalesceText] = modeArg.split('@');
-const coalesceUs = Number(coalesceText || 0);
+const coalesce = coalesceText === undefined ? {} : { coalesceUs: coalesceText === 'auto' ? 'auto' : Number(coalesceText) };
 const port = Number(portText);
 const out = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
 let received = 0;
@@ -35,7 +36,7 @@ async function open() {
     s.bind(port, '0.0.0.0');
     return;
   }
-  ring = await openPacketRing({ interface: ifname, backend: mode, filter: { protocol: 'udp', port }, frameCount: 8192, txFrameCount: 0, batchSize: 256, coalesceUs });
+  ring = await openPacketRing({ interface: ifname, backend: mode, filter: { protocol: 'udp', port }, frameCount: 8192, txFrameCount: 0, batchSize: 256, ...coalesce });
   ring.onBatch((b) => {
     received += b.count;
     b.releaseAll();

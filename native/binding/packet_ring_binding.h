@@ -6,11 +6,13 @@
 //     wait for the kernel;
 //   - an unref'd 200 ms uv_timer refreshing kernel counters
 //     (XDP_STATISTICS) and re-checking need_wakeup flags;
-//   - optionally (coalesceUs > 0) a timerfd polled by a second uv_poll: after
-//     a wake that found frames, the ring stops watching its fd and drains
-//     again when the timer fires, as long as traffic keeps coming - NAPI's
-//     poll mode, or a NIC's rx-usecs, in user space. Fewer wake-ups (each a
-//     context switch) per frame, at most coalesceUs more latency.
+//   - optionally a timerfd polled by a second uv_poll (receive coalescing):
+//     after a wake that found enough frames, the ring stops watching its fd
+//     and drains on a periodic timer instead, as long as traffic keeps
+//     coming - NAPI's poll mode, or a NIC's rx-usecs, in user space. Fewer
+//     wake-ups (each a context switch) per frame, at most one period more
+//     latency. The numbers (when to start, how long a period, when to stop)
+//     are policy and come from lib/packet-ring.ts (CoalescePolicy).
 // No helper thread. Exits, each safe twice: close() from JS, the External's
 // GC finalizer (TS also closes through a FinalizationRegistry), and an
 // async cleanup hook that closes the uv handles on worker termination /
@@ -31,6 +33,14 @@ namespace rw {
 // Flags of a dispatch call into JS: dispatch(count, flags, err).
 enum RingDispatchFlags : uint32_t { kDispatchRx = 1, kDispatchTxReady = 2, kDispatchError = 4 };
 
+// Receive coalescing. maxUs == 0: off, every arrival wakes the ring.
+struct CoalescePolicy {
+  uint32_t minUs = 0, maxUs = 0;  // period bounds; equal for a fixed period
+  uint32_t enterFrames = 1;       // frames one fd wake must find to start coalescing
+  uint32_t stayFrames = 1;        // frames per maxUs of period needed to keep coalescing
+  uint32_t targetFrames = 0;      // frames per period the period adapts to (0: fixed)
+};
+
 class RingHandle {
  public:
   RingHandle(napi_env env, std::unique_ptr<PacketRing> ring, std::shared_ptr<XdpAttachment> at)
@@ -44,7 +54,7 @@ class RingHandle {
   const std::shared_ptr<XdpAttachment>& attachment() const { return attachment_; }
   void SetViews(napi_env env, napi_value area, napi_value control);
 
-  int Start(napi_value dispatch, bool active, uint32_t coalesceUs);
+  int Start(napi_value dispatch, bool active, const CoalescePolicy& coalesce);
   void SetActive(bool active);
   void SetRef(bool ref);
   int Flush();
@@ -58,7 +68,10 @@ class RingHandle {
   void OnHoldoff();
   // Receives batches until the ring is drained; returns frames delivered.
   uint32_t DrainRx();
-  void Holdoff();
+  void EnterHoldoff();
+  void AdaptHoldoff(uint32_t got);
+  void ExitHoldoff();
+  int ArmHoldoff(uint32_t us);
   void FinishWake(bool ok);
   void OnTimer();
   void AfterDispatch();
@@ -77,7 +90,8 @@ class RingHandle {
   uv_timer_t timer_{};
   uv_poll_t holdoffPoll_{};
   int holdoffFd_ = -1;  // timerfd, when coalescing
-  uint32_t coalesceUs_ = 0;
+  CoalescePolicy coalesce_;
+  uint32_t periodUs_ = 0;  // the holdoff timer's current period
   bool holding_ = false;
   int handlesOpen_ = 0;
   int pollEvents_ = 0;

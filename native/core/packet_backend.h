@@ -33,6 +33,7 @@ struct PacketStats {
   double txStalls;        // reserve() found fewer free frames than asked
   double releaseErrors;   // native found a queued release in the wrong state
   double statsRefreshes;
+  double holdoffs;        // times the ring switched from per-arrival wakes to a coalescing timer
 };
 static_assert(sizeof(PacketStats) % sizeof(double) == 0, "doubles only");
 
