@@ -19,11 +19,28 @@ const port = Number(portText);
 const out = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
 let received = 0;
 let ring;
+// Where a stall came from: the longest gap between two batches while
+// datagrams were arriving, and the longest garbage-collection pause.
+const { performance, PerformanceObserver } = require('node:perf_hooks');
+let lastBatch = 0;
+let maxGapMs = 0;
+let gcMaxMs = 0;
+const noteBatch = () => {
+  const now = performance.now();
+  if (lastBatch && now - lastBatch > maxGapMs) maxGapMs = now - lastBatch;
+  lastBatch = now;
+};
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) gcMaxMs = Math.max(gcMaxMs, e.duration);
+}).observe({ type: 'gc' });
 
 async function open() {
   if (mode === 'dgram') {
     const s = dgram.createSocket('udp4');
-    s.on('message', () => received++);
+    s.on('message', () => {
+      received++;
+      noteBatch();
+    });
     await new Promise((r) => s.bind(port, r));
     return;
   }
@@ -32,6 +49,7 @@ async function open() {
     const s = ringwire.createUdpSocket({ type: 'udp4', backend: mode === 'udp' ? 'io_uring' : 'epoll', recvBufferSize: 4 << 20 });
     s.onBatch((b) => {
       received += b.count;
+      noteBatch();
     });
     s.bind(port, '0.0.0.0');
     return;
@@ -39,6 +57,7 @@ async function open() {
   ring = await openPacketRing({ interface: ifname, backend: mode, filter: { protocol: 'udp', port }, frameCount: 8192, txFrameCount: 0, batchSize: 256, ...coalesce });
   ring.onBatch((b) => {
     received += b.count;
+    noteBatch();
     b.releaseAll();
   });
 }
@@ -50,6 +69,9 @@ open().then(() => {
   readline.createInterface({ input: process.stdin }).on('line', (l) => {
     if (l === 'start') {
       received = 0;
+      lastBatch = 0;
+      maxGapMs = 0;
+      gcMaxMs = 0;
       stats0 = ring ? ring.refreshStats() : undefined;
       cpu0 = process.cpuUsage();
       out({ event: 'started' });
@@ -57,7 +79,7 @@ open().then(() => {
       const cpu = process.cpuUsage(cpu0);
       const st = ring ? ring.refreshStats() : undefined;
       const delta = st && Object.fromEntries(Object.keys(st).map((k) => [k, st[k] - stats0[k]]));
-      out({ event: 'result', received, cpuUs: cpu.user + cpu.system, stats: delta });
+      out({ event: 'result', received, cpuUs: cpu.user + cpu.system, stats: delta, maxGapMs, gcMaxMs });
       process.exit(0);
     }
   });

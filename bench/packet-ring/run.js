@@ -55,6 +55,12 @@ const linkStats = (ns, dev) => {
   const st = JSON.parse(ip(['-j', '-s', '-n', ns, 'link', 'show', 'dev', dev]))[0].stats64;
   return { rxPackets: st.rx.packets, rxDropped: st.rx.dropped, txDropped: st.tx.dropped };
 };
+// Time the hypervisor took from each vCPU (steal, in ms), from /proc/stat.
+const steal = () => Object.fromEntries(fs.readFileSync('/proc/stat', 'utf8').split('\n').filter((l) => /^cpu\d/.test(l)).map((l) => {
+  const f = l.split(/\s+/);
+  return [f[0], (Number(f[8]) * 1000) / ticksPerSecond];
+}));
+const ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function setup() {
@@ -122,6 +128,7 @@ async function trial(mode, blaster) {
     await sleep(200);
     rx.send('start');
     await rx.next('started');
+    const st0 = steal();
     const a0 = linkStats(NS_A, IF_A);
     const b0 = linkStats(NS_B, IF_B);
     const b = spawnSync('ip', ['netns', 'exec', NS_B, 'taskset', '-c', senderCpu, blaster, IP_A, String(PORT), String(size), String(seconds)], { encoding: 'utf8', timeout: (seconds + 10) * 1000 });
@@ -130,6 +137,7 @@ async function trial(mode, blaster) {
     await sleep(300); // let the receiver drain its queues
     rx.send('stop');
     const r = await rx.next('result');
+    const st1 = steal();
     const a1 = linkStats(NS_A, IF_A);
     const b1 = linkStats(NS_B, IF_B);
     return {
@@ -141,6 +149,11 @@ async function trial(mode, blaster) {
       lossPct: Number((100 * (1 - r.received / sent.sent)).toFixed(3)),
       receiverCpuMs: Number((r.cpuUs / 1000).toFixed(1)),
       cpuNsPerPacket: r.received ? Number(((r.cpuUs * 1000) / r.received).toFixed(1)) : null,
+      // A receiver stall (longest gap between batches) explains a loss; steal
+      // on the receiver's vCPU or a GC pause as long says where it came from.
+      maxGapMs: Number(r.maxGapMs.toFixed(2)),
+      gcMaxMs: Number(r.gcMaxMs.toFixed(2)),
+      stealMs: { sender: Math.round(st1[`cpu${senderCpu}`] - st0[`cpu${senderCpu}`]), receiver: Math.round(st1[`cpu${receiverCpu}`] - st0[`cpu${receiverCpu}`]) },
       link: { rxPackets: a1.rxPackets - a0.rxPackets, rxDropped: a1.rxDropped - a0.rxDropped, senderTxDropped: b1.txDropped - b0.txDropped },
       kernel: r.stats ? { rxDropped: r.stats.rxDropped, fillRingEmpty: r.stats.fillRingEmpty, rxRingFull: r.stats.rxRingFull, batches: r.stats.rxBatches, wakeups: r.stats.wakeups, holdoffs: r.stats.holdoffs } : undefined,
     };
@@ -169,7 +182,7 @@ async function main() {
       for (const m of modes) {
         const t = await trial(m, blaster);
         trials[m].push(t);
-        console.error(`rep ${rep + 1}/${reps} ${m}: ${t.sentPps} pkt/s sent, loss ${t.lossPct} %, ${t.cpuNsPerPacket} ns CPU/packet`);
+        console.error(`rep ${rep + 1}/${reps} ${m}: ${t.sentPps} pkt/s sent, loss ${t.lossPct} %, ${t.cpuNsPerPacket} ns CPU/packet, longest gap ${t.maxGapMs} ms, GC ${t.gcMaxMs} ms, steal ${t.stealMs.receiver} ms`);
       }
     }
   } finally {
@@ -185,7 +198,7 @@ async function main() {
     results[m] = {
       ...med,
       maxLossPct: Math.max(...ts.map((t) => t.lossPct)),
-      reps: trials[m].map((t) => ({ sentPps: t.sentPps, lossPct: t.lossPct, cpuNsPerPacket: t.cpuNsPerPacket, kernel: t.kernel, link: t.link })),
+      reps: trials[m].map((t) => ({ sentPps: t.sentPps, lossPct: t.lossPct, cpuNsPerPacket: t.cpuNsPerPacket, maxGapMs: t.maxGapMs, gcMaxMs: t.gcMaxMs, stealMs: t.stealMs, kernel: t.kernel, link: t.link })),
     };
   }
   const ratio = (a, b) => (results[a]?.cpuNsPerPacket && results[b]?.cpuNsPerPacket ? Number((results[a].cpuNsPerPacket / results[b].cpuNsPerPacket).toFixed(3)) : null);
