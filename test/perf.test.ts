@@ -83,7 +83,7 @@ describe('perf argument parsing', () => {
   });
 
   it('bad arguments print the usage on stderr and return exit code 2', async () => {
-    for (const argv of [[], ['bogus'], ['server', 'udp-echo'], ['compare', '--reps', '-1'], ['client', 'nope']]) {
+    for (const argv of [[], ['bogus'], ['server', 'udp-echo'], ['compare', '--reps', '-1'], ['client', 'nope'], ['packet-ring', '--reps', '0'], ['packet-ring', '--seconds', 'x']]) {
       const r = await captureStderr(() => main(argv));
       expect(r.code, argv.join(' ')).toBe(2);
       expect(r.stderr).toMatch(/usage: ringwire perf server/);
@@ -202,5 +202,24 @@ describe.skipIf(skipReason(needs('io_uring') ?? (fs.existsSync(cli) ? undefined 
       const port = c.runs[0].server!.port as number;
       expect(spawnSync('ss', ['-Hlun', `sport = :${port}`], { encoding: 'utf8' }).stdout.trim(), `port ${port}`).toBe('');
     }
+  });
+});
+
+describe.skipIf(skipReason(needs('root') ?? needs('af_xdp') ?? (fs.existsSync(cli) ? undefined : `${cli} missing (npm run build:ts)`)))('perf packet-ring smoke run', () => {
+  it('one short rep of AF_XDP and the UDP socket over veth: JSON with every trial, and no namespace left behind', () => {
+    const out = path.join(tmp, 'packet-ring.json');
+    const before = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
+    const r = spawnSync(process.execPath, [cli, 'perf', 'packet-ring', '--seconds', '0.3', '--reps', '1', '--modes', 'af_xdp,udp', '--out', out], { encoding: 'utf8', timeout: 90_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const j = JSON.parse(fs.readFileSync(out, 'utf8'));
+    expect(j).toMatchObject({ bench: 'packet-ring', reps: 1, seconds: 0.3 });
+    for (const m of ['af_xdp', 'udp']) {
+      expect(j.results[m].received, m).toBeGreaterThan(0);
+      expect(j.results[m].reps).toHaveLength(1);
+      expect(j.results[m].cpuNsPerPacket).toBeGreaterThan(0);
+    }
+    expect(j.results.af_xdp.info.xdpMode).toMatch(/^(native|skb)$/);
+    expect(j.ratios.afxdpVsUdpCpuPerPacket).toBeGreaterThan(0);
+    expect(spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout).toBe(before);
   });
 });

@@ -11,6 +11,8 @@ export const USAGE = `usage: ringwire perf server <${SERVER_MODES.join('|')}> --
                             [--spin] [--gso]      (the C load generator, rw-client)
        ringwire perf compare [--quick] [--filter RE] [--reps N] [--duration S] [--out DIR]
                             [--impls a,b,...] [--cpus SERVER,CLIENT] [--list] [--no-progress] [--json]
+       ringwire perf packet-ring [--seconds S] [--reps N] [--modes af_xdp,af_xdp@0,...] [--out FILE]
+                            (root: AF_XDP ring vs UDP paths over veth between two namespaces)
 impls: ${Object.entries(IMPLS).map(([k, v]) => `${k} (${v.length === SERVER_MODES.length ? 'all' : v.join(', ')})`).join(', ')}
 A server prints "listening <port>", serves until SIGTERM/SIGINT or --lifetime, then
 prints one JSON line (counters, cpu_user_s, cpu_sys_s, wall_s). --filter matches
@@ -40,6 +42,28 @@ async function client(args: string[]): Promise<number> {
   const r = await child.wait();
   process.off('SIGINT', onInt);
   if (r.timedOut) process.stderr.write('ringwire perf: the client passed its deadline and was killed\n');
+  return r.code ?? 1;
+}
+
+async function packetRing(args: string[]): Promise<number> {
+  // bench/packet-ring/run.js does the namespaces, the C blaster and the
+  // receivers; this only finds it (next to dist/) and passes the flags on.
+  const path = await import('node:path');
+  const { Child } = await import('./proc');
+  const script = path.join(__dirname, '..', '..', 'bench', 'packet-ring', 'run.js');
+  const secondsArg = args.indexOf('--seconds');
+  const repsArg = args.indexOf('--reps');
+  const seconds = secondsArg >= 0 ? Number(args[secondsArg + 1]) : 2;
+  const reps = repsArg >= 0 ? Number(args[repsArg + 1]) : 3;
+  if (!(seconds > 0 && seconds <= 600) || !(Number.isInteger(reps) && reps >= 1 && reps <= 100)) throw new UsageError('--seconds must be in (0, 600] and --reps an integer in [1, 100]');
+  // Per trial: the run plus receiver start-up and drain (about 3 s).
+  const deadline = (reps * 8 * (seconds + 4) + 60) * 1000;
+  const child = new Child(process.execPath, [script, ...args], { deadlineMs: deadline, inherit: true, env: { ...process.env, RINGWIRE_DIST: path.join(__dirname, '..') } });
+  const onInt = () => child.kill('SIGINT');
+  process.on('SIGINT', onInt);
+  const r = await child.wait();
+  process.off('SIGINT', onInt);
+  if (r.timedOut) process.stderr.write('ringwire perf: packet-ring passed its deadline and was killed\n');
   return r.code ?? 1;
 }
 
@@ -74,13 +98,15 @@ export async function main(argv: string[]): Promise<number> {
         return await client(rest);
       case 'compare':
         return await compareCmd(rest);
+      case 'packet-ring':
+        return await packetRing(rest);
       case '-h':
       case '--help':
       case 'help':
         process.stdout.write(`${USAGE}\n`);
         return 0;
       default:
-        return usage(cmd ? `unknown perf command '${cmd}'` : 'missing perf command (server, client or compare)');
+        return usage(cmd ? `unknown perf command '${cmd}'` : 'missing perf command (server, client, compare or packet-ring)');
     }
   } catch (e) {
     if (e instanceof UsageError) return usage(e.message);
