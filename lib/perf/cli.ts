@@ -1,5 +1,6 @@
 // `ringwire perf server|client|compare`. Exit codes: 0 ok, 1 a run failed
 // or an implementation is not available, 2 bad arguments.
+import type { Child } from './proc';
 import { IMPLS, CLIENT_MODES, SERVER_MODES, UsageError, parseClientArgs, parseCompareArgs, parseServerArgs } from './args';
 
 export const USAGE = `usage: ringwire perf server <${SERVER_MODES.join('|')}> --impl <impl>
@@ -27,7 +28,7 @@ function usage(msg?: string): number {
 async function client(args: string[]): Promise<number> {
   const a = parseClientArgs(args);
   const { benchBins } = await import('./bins');
-  const { Child } = await import('./proc');
+  const { Child: ChildProc } = await import('./proc');
   const bins = benchBins((m) => process.stderr.write(`ringwire perf: ${m}\n`));
   // rw-client bounds itself with --duration; this deadline is the backstop.
   const num = (flag: string, dflt: number) => {
@@ -36,12 +37,16 @@ async function client(args: string[]): Promise<number> {
     return Number.isFinite(v) ? v : dflt;
   };
   const deadline = (num('--duration', 2) + num('--warmup', 0) + 30) * 1000;
-  const child = new Child(bins.client, [a.mode, ...a.passThrough], { deadlineMs: deadline, inherit: true });
+  return runForeground(new ChildProc(bins.client, [a.mode, ...a.passThrough], { deadlineMs: deadline, inherit: true }), 'the client');
+}
+
+/** Waits for a child whose output is ours; Ctrl-C goes to it first. */
+async function runForeground(child: Child, what: string): Promise<number> {
   const onInt = () => child.kill('SIGINT');
   process.on('SIGINT', onInt);
   const r = await child.wait();
   process.off('SIGINT', onInt);
-  if (r.timedOut) process.stderr.write('ringwire perf: the client passed its deadline and was killed\n');
+  if (r.timedOut) process.stderr.write(`ringwire perf: ${what} passed its deadline and was killed\n`);
   return r.code ?? 1;
 }
 
@@ -49,7 +54,7 @@ async function packetRing(args: string[]): Promise<number> {
   // bench/packet-ring/run.js does the namespaces, the C blaster and the
   // receivers; this only finds it (next to dist/) and passes the flags on.
   const path = await import('node:path');
-  const { Child } = await import('./proc');
+  const { Child: ChildProc } = await import('./proc');
   const script = path.join(__dirname, '..', '..', 'bench', 'packet-ring', 'run.js');
   const secondsArg = args.indexOf('--seconds');
   const repsArg = args.indexOf('--reps');
@@ -58,13 +63,8 @@ async function packetRing(args: string[]): Promise<number> {
   if (!(seconds > 0 && seconds <= 600) || !(Number.isInteger(reps) && reps >= 1 && reps <= 100)) throw new UsageError('--seconds must be in (0, 600] and --reps an integer in [1, 100]');
   // Per trial: the run plus receiver start-up and drain (about 3 s).
   const deadline = (reps * 8 * (seconds + 4) + 60) * 1000;
-  const child = new Child(process.execPath, [script, ...args], { deadlineMs: deadline, inherit: true, env: { ...process.env, RINGWIRE_DIST: path.join(__dirname, '..') } });
-  const onInt = () => child.kill('SIGINT');
-  process.on('SIGINT', onInt);
-  const r = await child.wait();
-  process.off('SIGINT', onInt);
-  if (r.timedOut) process.stderr.write('ringwire perf: packet-ring passed its deadline and was killed\n');
-  return r.code ?? 1;
+  const env = { ...process.env, RINGWIRE_DIST: path.join(__dirname, '..') };
+  return runForeground(new ChildProc(process.execPath, [script, ...args], { deadlineMs: deadline, inherit: true, env }), 'packet-ring');
 }
 
 async function compareCmd(args: string[]): Promise<number> {
