@@ -1,5 +1,5 @@
 // Receiver for bench/packet-ring/run.js, run inside the receiving namespace:
-//   node receiver.js <mode: af_xdp|socket|udp|udp-epoll|dgram>[@coalesceUs] <interface> <port>
+//   node receiver.js <mode: af_xdp|socket|udp|udp-epoll|dgram>[@coalesceUs] <interface> <port> [echo]
 // Prints {"event":"ready"}; on stdin "start" resets its counters, on "stop"
 // prints {"event":"result", received, cpuUs, ...} (CPU = user + system of
 // this process between start and stop).
@@ -8,9 +8,11 @@ const dgram = require('node:dgram');
 const path = require('node:path');
 const readline = require('node:readline');
 const ringwire = require(process.env.RINGWIRE_DIST || path.resolve(__dirname, '..', '..', 'dist'));
-const { openPacketRing } = ringwire;
+const { openPacketRing, swapUdpFrame } = ringwire;
 
-const [modeArg, ifname, portText] = process.argv.slice(2);
+const [modeArg, ifname, portText, role] = process.argv.slice(2);
+// 'echo': answer every datagram to its sender (the latency runs).
+const echo = role === 'echo';
 // 'af_xdp@100' / 'socket@100': the packet ring with coalesceUs = 100
 // ('@0': off); no '@': the ring's default ('auto', adaptive).
 const [mode, coalesceText] = modeArg.split('@');
@@ -37,9 +39,10 @@ new PerformanceObserver((list) => {
 async function open() {
   if (mode === 'dgram') {
     const s = dgram.createSocket('udp4');
-    s.on('message', () => {
+    s.on('message', (m, from) => {
       received++;
       noteBatch();
+      if (echo) s.send(m, from.port, from.address);
     });
     await new Promise((r) => s.bind(port, r));
     return;
@@ -50,15 +53,21 @@ async function open() {
     s.onBatch((b) => {
       received += b.count;
       noteBatch();
+      if (echo) for (let i = 0; i < b.count; i++) s.reply(b, i);
     });
     s.bind(port, '0.0.0.0');
     return;
   }
-  ring = await openPacketRing({ interface: ifname, backend: mode, filter: { protocol: 'udp', port }, frameCount: 8192, txFrameCount: 0, batchSize: 256, ...coalesce });
+  ring = await openPacketRing({ interface: ifname, backend: mode, filter: { protocol: 'udp', port }, frameCount: 8192, txFrameCount: echo ? 4096 : 0, batchSize: 256, ...coalesce });
   ring.onBatch((b) => {
     received += b.count;
     noteBatch();
-    b.releaseAll();
+    if (!echo) {
+      b.releaseAll();
+      return;
+    }
+    // In place: swap the addresses and ports, send the frame back.
+    for (let i = 0; i < b.count; i++) b.send(i, swapUdpFrame(b.umem, b.offset(i), b.length(i)));
   });
 }
 

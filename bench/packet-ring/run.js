@@ -15,6 +15,12 @@
 // arrival). Repetitions run the modes interleaved; each mode reports the
 // median CPU per packet and the worst loss over its repetitions.
 //
+// --latency [--load PPS]: instead, each receiver echoes, and rw-client
+// (bench/c) plays ping-pong with it from the peer namespace on the
+// receiver's CPU, optionally under a background blast of PPS datagrams/s to
+// the same port from the sender's CPU: round-trip percentiles per mode
+// (default modes af_xdp,af_xdp@0,udp), i.e. what coalescing costs in delay.
+//
 // Needs root, `npx tsc -p tsconfig.json` (dist/) and a C compiler. The
 // sender is pinned to CPU 0 (the veth softirq and the XDP program run
 // there too), the receiver to CPU 1. Namespaces are removed on exit.
@@ -32,7 +38,9 @@ const opt = (name, def) => {
 };
 const seconds = Number(opt('seconds', '2'));
 const size = Number(opt('size', '64'));
-const modes = opt('modes', 'af_xdp,af_xdp@0,af_xdp@100,socket,udp,dgram').split(',');
+const latency = args.includes('--latency');
+const load = Number(opt('load', '0'));
+const modes = opt('modes', latency ? 'af_xdp,af_xdp@0,udp' : 'af_xdp,af_xdp@0,af_xdp@100,socket,udp,dgram').split(',');
 const reps = Number(opt('reps', '3'));
 const outFile = opt('out', '');
 const cpus = os.cpus().length;
@@ -162,6 +170,71 @@ async function trial(mode, blaster) {
   }
 }
 
+function rwClient() {
+  const dist = process.env.RINGWIRE_DIST || path.resolve(here, '..', '..', 'dist');
+  return require(path.join(dist, 'perf', 'bins.js')).benchBins().client;
+}
+
+const runIn = (ns, cpu, argv, timeoutS) => new Promise((resolve, reject) => {
+  const p = spawn('ip', ['netns', 'exec', ns, 'taskset', '-c', cpu, ...argv], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  const timer = setTimeout(() => p.kill('SIGKILL'), timeoutS * 1000);
+  p.stdout.on('data', (d) => (out += d));
+  p.on('exit', (code) => {
+    clearTimeout(timer);
+    if (code !== 0) return reject(new Error(`${argv[0]} ${argv[1]} exited with ${code}`));
+    resolve(JSON.parse(out.trim().split('\n').pop()));
+  });
+});
+
+async function latencyTrial(mode, client) {
+  const rx = child('ip', ['netns', 'exec', NS_A, 'taskset', '-c', receiverCpu, process.execPath, path.join(here, 'receiver.js'), mode, IF_A, String(PORT), 'echo']);
+  try {
+    await rx.next('ready');
+    await sleep(200);
+    rx.send('start');
+    await rx.next('started');
+    const common = ['--host', IP_A, '--port', String(PORT), '--size', String(size)];
+    const blast = load > 0 ? runIn(NS_B, senderCpu, [client, 'udp-blast', ...common, '--rate', String(load), '--duration', String(seconds + 1)], seconds + 20) : null;
+    if (blast) await sleep(300); // the load is on before the first probe
+    const pp = await runIn(NS_B, receiverCpu, [client, 'udp-pingpong', ...common, '--duration', String(seconds)], seconds + 20);
+    const bl = blast ? await blast : null;
+    rx.send('stop');
+    const r = await rx.next('result');
+    return {
+      mode,
+      roundTripsPerS: pp.rtt_per_s,
+      p50Us: pp.p50_us,
+      p99Us: pp.p99_us,
+      p999Us: pp.p999_us,
+      timeouts: pp.timeouts,
+      loadPps: bl ? bl.pps : 0,
+      holdoffs: r.stats ? r.stats.holdoffs : null,
+      wakeups: r.stats ? r.stats.wakeups : null,
+    };
+  } finally {
+    rx.p.kill('SIGKILL');
+  }
+}
+
+async function latencyMain() {
+  const client = rwClient();
+  const trials = Object.fromEntries(modes.map((m) => [m, []]));
+  for (let rep = 0; rep < reps; rep++) {
+    for (const m of modes) {
+      const t = await latencyTrial(m, client);
+      trials[m].push(t);
+      console.error(`rep ${rep + 1}/${reps} ${m}: ${t.roundTripsPerS} round trips/s, p50 ${t.p50Us} us, p99 ${t.p99Us} us, load ${t.loadPps} pkt/s, holdoffs ${t.holdoffs}`);
+    }
+  }
+  const results = {};
+  for (const m of modes) {
+    const ts = trials[m].slice().sort((a, b) => a.p50Us - b.p50Us);
+    results[m] = { ...ts[(ts.length - 1) >> 1], reps: trials[m] };
+  }
+  return { bench: 'packet-ring-latency', when: new Date().toISOString(), kernel: os.release(), cpus, payloadBytes: size, seconds, reps, loadPps: load, clientCpu: Number(receiverCpu), receiverCpu: Number(receiverCpu), loadCpu: Number(senderCpu), results };
+}
+
 async function main() {
   if (process.getuid?.() !== 0) {
     console.error('bench/packet-ring needs root (network namespaces, AF_XDP)');
@@ -176,6 +249,19 @@ async function main() {
   process.on('SIGTERM', onSignal);
   teardown();
   setup();
+  if (latency) {
+    let report;
+    try {
+      report = await latencyMain();
+    } finally {
+      teardown();
+      fs.rmSync(blaster, { force: true });
+    }
+    const json = JSON.stringify(report, null, 2);
+    if (outFile) fs.writeFileSync(outFile, `${json}\n`);
+    console.log(json);
+    return;
+  }
   const trials = Object.fromEntries(modes.map((m) => [m, []]));
   try {
     for (let rep = 0; rep < reps; rep++) {
