@@ -222,4 +222,18 @@ describe.skipIf(skipReason(needs('root') ?? needs('af_xdp') ?? (fs.existsSync(cl
     expect(j.ratios.afxdpVsUdpCpuPerPacket).toBeGreaterThan(0);
     expect(spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout).toBe(before);
   });
+
+  it('--latency: an echoing AF_XDP ring answers rw-client ping-pong from the peer namespace (round-trip percentiles)', () => {
+    const out = path.join(tmp, 'packet-ring-latency.json');
+    const r = spawnSync(process.execPath, [cli, 'perf', 'packet-ring', '--latency', '--seconds', '0.3', '--reps', '1', '--modes', 'af_xdp', '--out', out], { encoding: 'utf8', timeout: 90_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const j = JSON.parse(fs.readFileSync(out, 'utf8'));
+    expect(j).toMatchObject({ bench: 'packet-ring-latency', reps: 1 });
+    const a = j.results.af_xdp;
+    expect(a.roundTripsPerS).toBeGreaterThan(0);
+    expect(a.p50Us).toBeGreaterThan(0);
+    expect(a.p99Us).toBeGreaterThanOrEqual(a.p50Us);
+    // Ping-pong alone never finds enough frames waiting to start coalescing.
+    expect(a.holdoffs).toBe(0);
+  });
 });
