@@ -406,7 +406,10 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
   CoalescePolicy c;
   if (info[3].IsArray()) {
     auto a = info[3].As<Napi::Array>();
-    auto at = [&](uint32_t i) { return a.Get(i).As<Napi::Number>().Uint32Value(); };
+    auto at = [&](uint32_t i) {
+      Napi::Value v = a.Get(i);
+      return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : 0u;
+    };
     c = CoalescePolicy{at(0), at(1), at(2), at(3), at(4)};
   }
   return Num(info.Env(), h->Start(info[1], Flag(info[2]), c));
