@@ -63,12 +63,12 @@ const linkStats = (ns, dev) => {
   const st = JSON.parse(ip(['-j', '-s', '-n', ns, 'link', 'show', 'dev', dev]))[0].stats64;
   return { rxPackets: st.rx.packets, rxDropped: st.rx.dropped, txDropped: st.tx.dropped };
 };
+const ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 // Time the hypervisor took from each vCPU (steal, in ms), from /proc/stat.
 const steal = () => Object.fromEntries(fs.readFileSync('/proc/stat', 'utf8').split('\n').filter((l) => /^cpu\d/.test(l)).map((l) => {
   const f = l.split(/\s+/);
   return [f[0], (Number(f[8]) * 1000) / ticksPerSecond];
 }));
-const ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function setup() {
@@ -170,6 +170,23 @@ async function trial(mode, blaster) {
   }
 }
 
+// Runs every mode once per repetition, interleaved, so slow drifts of the
+// machine hit all modes alike; returns each mode's trials.
+async function interleaved(runTrial, describe) {
+  const trials = Object.fromEntries(modes.map((m) => [m, []]));
+  for (let rep = 0; rep < reps; rep++) {
+    for (const m of modes) {
+      const t = await runTrial(m);
+      trials[m].push(t);
+      console.error(`rep ${rep + 1}/${reps} ${m}: ${describe(t)}`);
+    }
+  }
+  return trials;
+}
+
+// The trial with the median value of key (missing values sort last).
+const medianBy = (ts, key) => ts.slice().sort((a, b) => (a[key] ?? Infinity) - (b[key] ?? Infinity))[(ts.length - 1) >> 1];
+
 function rwClient() {
   const dist = process.env.RINGWIRE_DIST || path.resolve(here, '..', '..', 'dist');
   return require(path.join(dist, 'perf', 'bins.js')).benchBins().client;
@@ -219,19 +236,9 @@ async function latencyTrial(mode, client) {
 
 async function latencyMain() {
   const client = rwClient();
-  const trials = Object.fromEntries(modes.map((m) => [m, []]));
-  for (let rep = 0; rep < reps; rep++) {
-    for (const m of modes) {
-      const t = await latencyTrial(m, client);
-      trials[m].push(t);
-      console.error(`rep ${rep + 1}/${reps} ${m}: ${t.roundTripsPerS} round trips/s, p50 ${t.p50Us} us, p99 ${t.p99Us} us, load ${t.loadPps} pkt/s, holdoffs ${t.holdoffs}`);
-    }
-  }
+  const trials = await interleaved((m) => latencyTrial(m, client), (t) => `${t.roundTripsPerS} round trips/s, p50 ${t.p50Us} us, p99 ${t.p99Us} us, load ${t.loadPps} pkt/s, holdoffs ${t.holdoffs}`);
   const results = {};
-  for (const m of modes) {
-    const ts = trials[m].slice().sort((a, b) => a.p50Us - b.p50Us);
-    results[m] = { ...ts[(ts.length - 1) >> 1], reps: trials[m] };
-  }
+  for (const m of modes) results[m] = { ...medianBy(trials[m], 'p50Us'), reps: trials[m] };
   return { bench: 'packet-ring-latency', when: new Date().toISOString(), kernel: os.release(), cpus, payloadBytes: size, seconds, reps, loadPps: load, clientCpu: Number(receiverCpu), receiverCpu: Number(receiverCpu), loadCpu: Number(senderCpu), results };
 }
 
@@ -240,7 +247,7 @@ async function main() {
     console.error('bench/packet-ring needs root (network namespaces, AF_XDP)');
     process.exit(2);
   }
-  const blaster = buildBlaster();
+  const blaster = latency ? null : buildBlaster();
   const onSignal = () => {
     teardown();
     process.exit(130);
@@ -255,22 +262,15 @@ async function main() {
       report = await latencyMain();
     } finally {
       teardown();
-      fs.rmSync(blaster, { force: true });
     }
     const json = JSON.stringify(report, null, 2);
     if (outFile) fs.writeFileSync(outFile, `${json}\n`);
     console.log(json);
     return;
   }
-  const trials = Object.fromEntries(modes.map((m) => [m, []]));
+  let trials;
   try {
-    for (let rep = 0; rep < reps; rep++) {
-      for (const m of modes) {
-        const t = await trial(m, blaster);
-        trials[m].push(t);
-        console.error(`rep ${rep + 1}/${reps} ${m}: ${t.sentPps} pkt/s sent, loss ${t.lossPct} %, ${t.cpuNsPerPacket} ns CPU/packet, longest gap ${t.maxGapMs} ms, GC ${t.gcMaxMs} ms, steal ${t.stealMs.receiver} ms`);
-      }
-    }
+    trials = await interleaved((m) => trial(m, blaster), (t) => `${t.sentPps} pkt/s sent, loss ${t.lossPct} %, ${t.cpuNsPerPacket} ns CPU/packet, longest gap ${t.maxGapMs} ms, GC ${t.gcMaxMs} ms, steal ${t.stealMs.receiver} ms`);
   } finally {
     teardown();
     fs.rmSync(blaster, { force: true });
@@ -279,11 +279,9 @@ async function main() {
   // repetition's figures and the worst loss.
   const results = {};
   for (const m of modes) {
-    const ts = trials[m].slice().sort((a, b) => (a.cpuNsPerPacket ?? Infinity) - (b.cpuNsPerPacket ?? Infinity));
-    const med = ts[(ts.length - 1) >> 1];
     results[m] = {
-      ...med,
-      maxLossPct: Math.max(...ts.map((t) => t.lossPct)),
+      ...medianBy(trials[m], 'cpuNsPerPacket'),
+      maxLossPct: Math.max(...trials[m].map((t) => t.lossPct)),
       reps: trials[m].map((t) => ({ sentPps: t.sentPps, lossPct: t.lossPct, cpuNsPerPacket: t.cpuNsPerPacket, maxGapMs: t.maxGapMs, gcMaxMs: t.gcMaxMs, stealMs: t.stealMs, kernel: t.kernel, link: t.link })),
     };
   }
