@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { native, nativeLoadError } from './native';
 import { systemError } from './errors';
+import { wakeInfo, type WakeInfo } from './loop';
 
 export interface Facility {
   /** Whether ringwire can use this facility here. */
@@ -28,6 +29,12 @@ export interface UringCapability extends Facility {
   bundles: boolean;
   futexWait: boolean;
   linkTimeout: boolean;
+  /**
+   * How this thread's ring is woken, and the end-to-end self-check that
+   * chose it (null when io_uring cannot be set up at all). When no mode
+   * passes, `available` is false and sockets use the epoll backend.
+   */
+  wake: WakeInfo | null;
 }
 
 export interface Capabilities {
@@ -124,8 +131,17 @@ export function capabilities(opts: { refresh?: boolean } = {}): Capabilities {
   } else if (u.multishotRecv <= 0) {
     uringReason = `multishot recv with provided buffers does not work (${errName(u.multishotRecv)}); needs Linux 6.0+`;
   }
+  let wake: WakeInfo | null = null;
+  if (p && u.setup === 0) {
+    try {
+      wake = wakeInfo();
+    } catch (e) {
+      uringReason = `the thread's io_uring could not start: ${(e as Error).message}`;
+    }
+    if (wake && wake.mode === null) uringReason = `no io_uring wake mode passed its self-check: ${wake.fallback}`;
+  }
   const io_uring: UringCapability = {
-    available: !!p && u.setup === 0 && u.multishotRecv > 0 && u.bufRing === 0,
+    available: !!p && u.setup === 0 && u.multishotRecv > 0 && u.bufRing === 0 && wake !== null && wake.mode !== null,
     reason: uringReason,
     setup: p ? errName(u.setup) : 'unknown',
     sysctlDisabled,
@@ -139,6 +155,7 @@ export function capabilities(opts: { refresh?: boolean } = {}): Capabilities {
     bundles: !!p && u.bundles,
     futexWait: !!p && u.opFutexWait && u.opFutexWake,
     linkTimeout: !!p && u.opLinkTimeout,
+    wake,
   };
 
   const capLo = p ? p.capEffectiveLo : 0;

@@ -99,6 +99,19 @@ export function doctor(): DoctorReport {
   add(u.available
     ? { id: 'io_uring', status: 'ok', detail: `io_uring usable (multishot recv ${u.multishotRecv}, multishot accept ${u.multishotAccept}, buffer rings ${u.providedBufferRings}, SEND_ZC ${u.sendZc}, bundles ${u.bundles}, FUTEX_WAIT ${u.futexWait}, SINGLE_ISSUER/DEFER_TASKRUN ${u.singleIssuerDeferTaskrun})` }
     : { id: 'io_uring', status: 'missing', detail: u.reason ?? 'unavailable', remedy: u.sysctlDisabled ? 'sysctl -w kernel.io_uring_disabled=0 (or run with the io_uring group); ringwire falls back to epoll' : 'use Linux 6.1+ and allow io_uring in seccomp; ringwire falls back to epoll' });
+  if (u.wake) {
+    const w = u.wake;
+    const how = w.mode === 'ringfd' ? 'ring fd (COOP_TASKRUN; woken by task work)' : w.mode === 'eventfd' ? 'eventfd (DEFER_TASKRUN)' : 'none';
+    const checked = w.attempts.filter((a) => a.passed).map((a) => `self-check passed: same thread ${a.sameThreadUs} µs, other thread ${a.crossThreadUs} µs`);
+    if (!w.fallback) add({ id: 'io_uring.wake', status: 'ok', detail: `wake mode ${how}, ${checked.join('') || 'self-check passed'} (RINGWIRE_URING_WAKE=${w.requested})` });
+    else
+      add({
+        id: 'io_uring.wake',
+        status: 'warn',
+        detail: `wake mode ${how} after a fallback: ${w.fallback}`,
+        remedy: w.mode ? 'nothing to do: the working mode is in use (RINGWIRE_URING_WAKE selects another)' : 'io_uring cannot wake this loop reliably here; sockets use the epoll backend',
+      });
+  }
   if (u.available && !u.futexWait) add({ id: 'io_uring.futex', status: 'warn', detail: 'no io_uring FUTEX_WAIT (Linux 6.7+): ring waitAsync() uses a thread-pool fallback', remedy: 'upgrade to Linux 6.7+' });
   if (u.available && !u.bundles) add({ id: 'io_uring.bundles', status: 'info', detail: 'no recv/send bundles (Linux 6.10+): one completion per buffer' });
 

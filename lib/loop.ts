@@ -3,7 +3,7 @@
 // here by handle id. Each JS thread (main, worker) has its own instance
 // because each has its own module registry.
 import { native } from './native';
-import { check } from './errors';
+import { check, systemError } from './errors';
 
 export type EventHandler = (kind: number, a: number, b: number, id: number) => void;
 
@@ -23,11 +23,51 @@ export interface LoopStats {
 
 const STAT_NAMES = ['submissions', 'completions', 'enterCalls', 'wakeups', 'sqFullFlushes', 'cqOverflows'] as const;
 
+/** One wake mode the thread's ring tried when it started (see uring_loop.h). */
+export interface WakeAttempt {
+  mode: 'eventfd' | 'ringfd';
+  /** The ring's setup: 'ok' or an errno name. */
+  setup: string;
+  /** The self-check ran (setup succeeded) and what it found. */
+  checked: boolean;
+  passed: boolean;
+  /** µs from a write on this thread to the wake fd being readable; -1 = never. */
+  sameThreadUs: number;
+  /** µs from a write on another thread to a poll() on the wake fd waking; -1 = never, -2 = not run. */
+  crossThreadUs: number;
+  /** What failed, in words ('' when it passed). */
+  why: string;
+}
+
+export interface WakeInfo {
+  /** The mode in use; null when no mode passed and sockets use the epoll backend. */
+  mode: 'eventfd' | 'ringfd' | null;
+  /** From RINGWIRE_URING_WAKE: 'auto' (ring fd), 'ringfd' or 'eventfd'. */
+  requested: 'auto' | 'ringfd' | 'eventfd';
+  deferTaskrun: boolean;
+  attempts: WakeAttempt[];
+  /** Why a mode was given up, when one was. */
+  fallback?: string;
+}
+
+function errnoName(e: number): string {
+  return e === 0 ? 'ok' : systemError(e, 'io_uring_setup').code;
+}
+
+function describeAttempt(a: WakeAttempt): string {
+  if (a.setup !== 'ok') return `${a.mode}: ring setup failed (${a.setup})`;
+  const t = (us: number) => (us === -2 ? 'not run' : us < 0 ? 'never' : `${(us / 1000).toFixed(us < 1000 ? 3 : 1)} ms`);
+  return `${a.mode}: ${a.why} (same thread ${t(a.sameThreadUs)}, other thread ${t(a.crossThreadUs)})`;
+}
+
+let warned = false;
+
 export class ThreadLoop {
   readonly events: Int32Array;
   private readonly statsView: Float64Array;
-  readonly wake: 'eventfd' | 'ringfd';
+  readonly wake: 'eventfd' | 'ringfd' | null;
   readonly deferTaskrun: boolean;
+  readonly wakeInfo: WakeInfo;
   private readonly handlers = new Map<number, EventHandler>();
   // Targets held weakly: an unref'd handle nobody references can be
   // collected, and its FinalizationRegistry entry then closes it.
@@ -42,6 +82,34 @@ export class ThreadLoop {
     this.statsView = new Float64Array(r.stats);
     this.wake = r.wake;
     this.deferTaskrun = r.deferTaskrun;
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const attempts: WakeAttempt[] = r.wakeAttempts.map((a: any) => ({
+      mode: a.mode,
+      setup: errnoName(a.setup),
+      checked: a.checked,
+      passed: a.passed,
+      sameThreadUs: a.sameThreadUs,
+      crossThreadUs: a.crossThreadUs,
+      why: a.checked && !a.passed && a.err < 0 ? `${a.why} (${errnoName(a.err)})` : a.why,
+    }));
+    const failed = attempts.filter((a) => a.setup !== 'ok' || !a.passed);
+    this.wakeInfo = {
+      mode: r.wake,
+      requested: r.requestedWake,
+      deferTaskrun: r.deferTaskrun,
+      attempts,
+      fallback: failed.length ? failed.map(describeAttempt).join('; ') : undefined,
+    };
+    // A failed self-check is a slow or broken path avoided: say so once,
+    // so that nobody wonders why the mode they asked for is not in use.
+    const checkFailed = failed.some((a) => a.setup === 'ok');
+    if (checkFailed && !warned) {
+      warned = true;
+      const now = r.wake ? `using the ${r.wake} mode` : 'sockets use the epoll backend';
+      process.emitWarning(`io_uring wake self-check failed, ${now}: ${this.wakeInfo.fallback}. See \`ringwire doctor\`.`, {
+        code: 'RINGWIRE_WAKE_FALLBACK',
+      });
+    }
   }
 
   private dispatch(start: number, end: number): void {
@@ -106,6 +174,11 @@ export class ThreadLoop {
 }
 
 let threadLoop: ThreadLoop | undefined;
+
+/** The thread's ring wake mode and its self-check (starts the ring). */
+export function wakeInfo(): WakeInfo {
+  return loop().wakeInfo;
+}
 
 export function loop(): ThreadLoop {
   if (!threadLoop) threadLoop = new ThreadLoop();

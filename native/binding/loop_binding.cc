@@ -5,18 +5,51 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 namespace rw {
 namespace {
 constexpr int kIndexBits = 20;
 constexpr int kIndexMask = (1 << kIndexBits) - 1;
 
-// The wake mode is chosen by measurement (bench: perf compare); the
-// environment variable lets a user compare both on their machine.
-WakeMode ChosenMode() {
+// RINGWIRE_URING_WAKE: unset/'auto'/'ringfd' -> the ring fd mode (the
+// default, by the reasoning in uring_loop.h); 'eventfd' -> try the
+// DEFER_TASKRUN + eventfd mode first. Either falls back when its self-check
+// fails.
+const char* RequestedWake() {
   const char* m = getenv("RINGWIRE_URING_WAKE");
-  if (m && strcmp(m, "ringfd") == 0) return WakeMode::kRingFd;
-  return WakeMode::kEventfd;
+  if (m && strcmp(m, "eventfd") == 0) return "eventfd";
+  if (m && strcmp(m, "ringfd") == 0) return "ringfd";
+  return "auto";
+}
+
+// RINGWIRE_TEST_FAULTS (tests only): comma-separated
+//   init-fail=<mode>  register-eventfd-fail  drop-wake=<mode>
+//   late-wake=<mode>:<ms>  prepare-delay-us=<n>  reap-delay-us=<n>
+WakeFaults ParseFaults() {
+  WakeFaults f;
+  const char* env = getenv("RINGWIRE_TEST_FAULTS");
+  if (!env) return f;
+  std::string all(env);
+  size_t pos = 0;
+  auto modeOf = [](const std::string& v) { return v.rfind("eventfd", 0) == 0 ? 0 : 1; };
+  while (pos <= all.size()) {
+    size_t end = all.find(',', pos);
+    if (end == std::string::npos) end = all.size();
+    std::string item = all.substr(pos, end - pos);
+    size_t eq = item.find('=');
+    std::string key = item.substr(0, eq), val = eq == std::string::npos ? "" : item.substr(eq + 1);
+    if (key == "init-fail") f.failInit[modeOf(val)] = true;
+    else if (key == "register-eventfd-fail") f.failRegisterEventfd = true;
+    else if (key == "drop-wake") f.dropWake[modeOf(val)] = true;
+    else if (key == "late-wake") {
+      size_t c = val.find(':');
+      f.lateWakeMs[modeOf(val)] = c == std::string::npos ? 50 : atoi(val.c_str() + c + 1);
+    } else if (key == "prepare-delay-us") f.prepareDelayUs = atoi(val.c_str());
+    else if (key == "reap-delay-us") f.reapDelayUs = atoi(val.c_str());
+    pos = end + 1;
+  }
+  return f;
 }
 }  // namespace
 
@@ -47,7 +80,33 @@ int LoopBinding::Start() {
   // Without io_uring (disabled, seccomp) the loop still serves the epoll
   // backend; its poll handle then watches a never-signalled eventfd, which
   // keeps ref/unref and teardown identical in both cases.
-  uringError_ = uring_.Init(1024, ChosenMode());
+  // Each candidate mode is set up and its wake rule checked end to end
+  // before any socket can use the ring; the first that passes is kept.
+  requestedWake_ = RequestedWake();
+  WakeFaults faults = ParseFaults();
+  std::vector<WakeMode> modes;
+  if (strcmp(requestedWake_, "eventfd") == 0) modes.push_back(WakeMode::kEventfd);
+  modes.push_back(WakeMode::kRingFd);
+  uringError_ = -ENOSYS;
+  for (WakeMode m : modes) {
+    WakeAttempt a{m, uring_.Init(1024, m, faults), WakeCheck{}};
+    if (a.setup == 0) {
+      uring_.SelfCheck(&a.check);
+      if (!a.check.passed) uring_.Shutdown();
+    }
+    attempts_.push_back(a);
+    if (a.setup < 0) {
+      uringError_ = a.setup;
+      continue;
+    }
+    if (a.check.passed) {
+      uringError_ = 0;
+      break;
+    }
+    // No mode with a working wake path: the sockets use the epoll backend.
+    uringError_ = a.check.err < 0 ? a.check.err : -EIO;
+  }
+  *uring_.stats() = UringLoopStats{};  // the check's own calls are not the user's
   int pollFd = uringError_ == 0 ? uring_.PollFd() : (idleFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (pollFd < 0) return -errno;
   uv_poll_init(uvLoop_, &poll_, pollFd);
@@ -64,6 +123,9 @@ int LoopBinding::Start() {
     static_cast<LoopBinding*>(h->data)->Prepare();
   });
   uv_unref(reinterpret_cast<uv_handle_t*>(&prepare_));
+  uv_idle_init(uvLoop_, &idle_);
+  idle_.data = this;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&idle_));
   napi_add_async_cleanup_hook(env_, AsyncCleanup, this, &cleanupHandle_);
   return 0;
 }
@@ -127,28 +189,45 @@ void LoopBinding::Emit(int32_t id, int32_t kind, int32_t a, int32_t b) {
 
 void LoopBinding::MarkDirty(LoopOwned* h) { dirty_.push_back(h); }
 
+bool LoopBinding::Quiescent() {
+  if (!flush_.empty() || eventCount_ || !dirty_.empty()) return false;
+  return uringError_ != 0 || (!uring_.HasPending() && !uring_.CqReady());
+}
+
 void LoopBinding::Prepare() {
-  // Once per loop turn, before libuv blocks: sends queued by JS since the
-  // last turn go out together (sendmmsg per epoll socket, one
-  // io_uring_enter for the ring).
+  // Once per loop turn, right before libuv computes its poll timeout and
+  // sleeps. Sends queued by JS since the last turn go out together
+  // (sendmmsg per epoll socket, one io_uring_enter for the ring); what those
+  // flushes complete at once (R3: an epoll send's result, an inline CQE) is
+  // dispatched here, and what JS queues while handling that is flushed in
+  // the next round — until nothing is left. Only then may libuv sleep: every
+  // later completion wakes it by a kernel rule (uring_loop.h).
   // The lists swap with spares that keep their capacity: no allocation
   // per loop turn. Handles removed meanwhile are only deleted by Bury().
-  auto runFlushes = [this] {
-    if (flush_.empty()) return;
-    flushing_.swap(flush_);
-    for (LoopOwned* h : flushing_)
-      if (h) h->FlushPrepare();
-    flushing_.clear();
-  };
-  runFlushes();
-  // Events raised outside a wake (a close that finished at once, a send
-  // that failed synchronously) are delivered here, before libuv blocks.
-  if (eventCount_ || !dirty_.empty()) {
-    Dispatch();
-    // Sends JS queued while handling them must not wait for the next wake.
-    runFlushes();
+  constexpr int kRounds = 8;
+  for (int round = 0; round < kRounds && !Quiescent(); round++) {
+    if (!flush_.empty()) {
+      flushing_.swap(flush_);
+      for (LoopOwned* h : flushing_)
+        if (h) h->FlushPrepare();
+      flushing_.clear();
+    }
+    if (uringError_ == 0) {
+      uring_.Flush();
+      if (uring_.CqReady()) uring_.Reap();
+    }
+    // Events raised outside a wake (a close that finished at once, a send
+    // that completed or failed synchronously) are delivered here.
+    if (eventCount_ || !dirty_.empty()) Dispatch();
   }
-  if (uringError_ == 0) uring_.Flush();
+  // A handler that keeps producing work (JS answering its own sends) gets a
+  // non-blocking poll instead of a sleep: libuv's poll timeout is 0 while
+  // an idle handle is active (uv__backend_timeout). The idle callback only
+  // stops itself; this hook runs again before that poll.
+  if (!Quiescent() && !uv_is_active(reinterpret_cast<uv_handle_t*>(&idle_)))
+    uv_idle_start(&idle_, [](uv_idle_t* h) { uv_idle_stop(h); });
+  if (uringError_ == 0 && uring_.faults().prepareDelayUs)
+    usleep(static_cast<useconds_t>(uring_.faults().prepareDelayUs));
   Bury();
 }
 
@@ -312,11 +391,12 @@ void LoopBinding::CloseHandles() {
   };
   // Every handler's own uv handles (epoll sockets) must be closed before
   // the environment's loop goes away; their close callbacks count here.
-  handlesToClose_ = 2;
+  handlesToClose_ = 3;
   for (LoopOwned* o : owned_)
     if (o) handlesToClose_ += o->CloseUvHandles(onClose);
   uv_close(reinterpret_cast<uv_handle_t*>(&poll_), onClose);
   uv_close(reinterpret_cast<uv_handle_t*>(&prepare_), onClose);
+  uv_close(reinterpret_cast<uv_handle_t*>(&idle_), onClose);
 }
 
 Napi::ArrayBuffer LoopBinding::EventsBuffer(Napi::Env env) {
@@ -339,8 +419,29 @@ Napi::Value LoopStart(const Napi::CallbackInfo& info) {
   auto o = Napi::Object::New(env);
   o.Set("events", lb->EventsBuffer(env));
   o.Set("stats", lb->StatsBuffer(env));
-  o.Set("deferTaskrun", lb->uring().deferTaskrun());
-  o.Set("wake", lb->uring().mode() == WakeMode::kEventfd ? "eventfd" : "ringfd");
+  bool ok = lb->uringError() == 0;
+  o.Set("deferTaskrun", ok && lb->uring().deferTaskrun());
+  o.Set("uringError", Num(env, lb->uringError()));
+  if (ok)
+    o.Set("wake", WakeModeName(lb->uring().mode()));
+  else
+    o.Set("wake", env.Null());
+  o.Set("requestedWake", lb->requestedWake());
+  auto tried = Napi::Array::New(env);
+  uint32_t i = 0;
+  for (const auto& a : lb->wakeAttempts()) {
+    auto t = Napi::Object::New(env);
+    t.Set("mode", WakeModeName(a.mode));
+    t.Set("setup", Num(env, a.setup));
+    t.Set("checked", a.check.ran);
+    t.Set("passed", a.check.passed);
+    t.Set("sameThreadUs", Num(env, a.check.sameThreadUs));
+    t.Set("crossThreadUs", Num(env, a.check.crossThreadUs));
+    t.Set("err", Num(env, a.check.err));
+    t.Set("why", a.check.why);
+    tried.Set(i++, t);
+  }
+  o.Set("wakeAttempts", tried);
   return o;
 }
 

@@ -4,7 +4,11 @@
 //   dispatches CQEs to handlers, which append compact events to one shared
 //   Int32Array; then ONE JS call (inside a callback scope, so microtasks run
 //   once afterwards) consumes every event of the wake.
-// - uv_prepare flushes queued SQEs once per loop turn.
+// - uv_prepare runs once per loop turn before libuv sleeps: it flushes
+//   queued sends (epoll sendmmsg, one io_uring_enter), reaps what those
+//   flushes completed, dispatches, and repeats until nothing is left; if a
+//   bounded number of rounds does not get there, a uv_idle handle makes the
+//   coming poll non-blocking. See "The wake protocol" in uring_loop.h.
 // - Handlers (sockets, waiters) live in an id table owned by the loop; JS
 //   holds ids, never pointers, so a stale id after close or teardown is a
 //   harmless lookup miss.
@@ -79,6 +83,14 @@ class LoopBinding {
   void Dispatch();
   // io_uring could not be set up here (the epoll backend still works).
   int uringError() const { return uringError_; }
+  // How the wake mode was chosen: one entry per mode tried, in order.
+  struct WakeAttempt {
+    WakeMode mode;
+    int setup;  // 0 or -errno of the ring's setup
+    WakeCheck check;
+  };
+  const std::vector<WakeAttempt>& wakeAttempts() const { return attempts_; }
+  const char* requestedWake() const { return requestedWake_; }
   void SetDispatch(Napi::Function fn) {
     if (dispatch_) napi_delete_reference(env_, dispatch_);
     napi_create_reference(env_, fn, 1, &dispatch_);
@@ -95,6 +107,7 @@ class LoopBinding {
   void OnReadable();
   void CallJs();
   void Prepare();
+  bool Quiescent();
   static void AsyncCleanup(napi_async_cleanup_hook_handle handle, void* arg);
   void CloseHandles();
 
@@ -103,6 +116,9 @@ class LoopBinding {
   UringLoop uring_;
   uv_poll_t poll_{};
   uv_prepare_t prepare_{};
+  uv_idle_t idle_{};  // started only to keep one poll from blocking
+  std::vector<WakeAttempt> attempts_;
+  const char* requestedWake_ = "auto";
   napi_async_cleanup_hook_handle cleanupHandle_ = nullptr;
   int closing_ = 0;
   bool tornDown_ = false;

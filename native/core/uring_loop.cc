@@ -1,47 +1,79 @@
 #include "uring_loop.h"
 
+#include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
 namespace rw {
+namespace {
+
+// The self-check's recv; below kReservedUserData, so Reap never dispatches it.
+constexpr uint64_t kCheckUserData = 1;
+
+int64_t NowUs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000000 + ts.tv_nsec / 1000;
+}
+
+bool Readable(int fd, int timeoutMs) {
+  pollfd p{fd, POLLIN, 0};
+  for (;;) {
+    int r = poll(&p, 1, timeoutMs);
+    if (r < 0 && errno == EINTR) continue;
+    return r > 0 && (p.revents & POLLIN);
+  }
+}
+
+}  // namespace
+
+const char* WakeModeName(WakeMode m) { return m == WakeMode::kEventfd ? "eventfd" : "ringfd"; }
 
 UringLoop::~UringLoop() { Shutdown(); }
 
-int UringLoop::Init(unsigned entries, WakeMode mode) {
+int UringLoop::Init(unsigned entries, WakeMode mode, const WakeFaults& faults) {
+  faults_ = faults;
   mode_ = mode;
+  if (faults_.failInit[static_cast<int>(mode)]) return -EINVAL;
   io_uring_params p;
-  int ret = -EINVAL;
+  int ret;
   if (mode == WakeMode::kEventfd) {
-    // DEFER_TASKRUN runs completion work only when we ask (io_uring_enter
-    // with GETEVENTS), in our own thread: no IPIs, no task work interrupting
-    // JS. It does not make the ring fd pollable, hence the eventfd.
+    // DEFER_TASKRUN runs completion work only inside our enter(GETEVENTS),
+    // in our own thread; its wake source is the eventfd (E1 in the header).
+    // No TASKRUN_FLAG: the protocol reads no advisory flag.
     memset(&p, 0, sizeof(p));
-    // TASKRUN_FLAG makes the kernel mark sq_flags when deferred work is
-    // queued; Reap() reads it after draining the eventfd to close the race
-    // between the last get_events and the drain.
-    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
-              IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_SUBMIT_ALL |
+    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL |
               IORING_SETUP_CQSIZE;
     p.cq_entries = entries * 4;
     ret = io_uring_queue_init_params(entries, &ring_, &p);
-    deferTaskrun_ = ret == 0;
-  }
-  if (ret < 0) {
-    // COOP_TASKRUN avoids interrupting the thread for task work; polling the
-    // ring fd still wakes us when completions are posted.
-    memset(&p, 0, sizeof(p));
-    p.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE;
-    p.cq_entries = entries * 4;
-    ret = io_uring_queue_init_params(entries, &ring_, &p);
-    if (ret == -EINVAL) {
+    if (ret < 0) return ret;  // the caller falls back to the ring fd mode
+    deferTaskrun_ = true;
+  } else {
+    // COOP_TASKRUN: task work is signalled without an IPI (R2 in the header:
+    // a sleeping thread is still woken). Older kernels reject flags one by
+    // one; a plain ring keeps R1/R2 (TWA_SIGNAL, with the IPI).
+    const unsigned tries[] = {
+        IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE,
+        IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE,
+        0,
+    };
+    ret = -EINVAL;
+    for (unsigned flags : tries) {
       memset(&p, 0, sizeof(p));
+      p.flags = flags;
+      p.cq_entries = entries * 4;
       ret = io_uring_queue_init_params(entries, &ring_, &p);
+      if (ret != -EINVAL) break;
     }
     if (ret < 0) return ret;
-    if (mode == WakeMode::kEventfd) mode_ = WakeMode::kRingFd;
+    deferTaskrun_ = false;
   }
   inited_ = true;
   if (mode_ == WakeMode::kEventfd) {
@@ -51,7 +83,7 @@ int UringLoop::Init(unsigned entries, WakeMode mode) {
       Shutdown();
       return ret;
     }
-    ret = io_uring_register_eventfd(&ring_, eventfd_);
+    ret = faults_.failRegisterEventfd ? -EINVAL : io_uring_register_eventfd(&ring_, eventfd_);
     if (ret < 0) {
       Shutdown();
       return ret;
@@ -73,6 +105,7 @@ void UringLoop::Shutdown() {
     close(eventfd_);
     eventfd_ = -1;
   }
+  deferTaskrun_ = false;
   pending_ = 0;
 }
 
@@ -100,18 +133,48 @@ int UringLoop::Flush() {
   if (ret > 0) {
     stats_.submissions += ret;
     pending_ = pending_ > static_cast<unsigned>(ret) ? pending_ - ret : 0;
-  } else if (ret == -EBUSY || ret == -EAGAIN) {
-    // CQ is backed up: the caller reaps and the next flush retries.
   }
+  // -EBUSY/-EAGAIN (CQ backed up): the caller reaps and the next flush retries.
   return ret;
+}
+
+void UringLoop::DrainEventfd() {
+  uint64_t v;
+  // Non-blocking; EAGAIN when nothing was signalled.
+  ssize_t r = read(eventfd_, &v, sizeof(v));
+  (void)r;
+}
+
+int UringLoop::DrainCq() {
+  io_uring_cqe* cqes[256];
+  int total = 0;
+  for (;;) {
+    unsigned n = io_uring_peek_batch_cqe(&ring_, cqes, 256);
+    if (n == 0) break;
+    for (unsigned i = 0; i < n; i++) {
+      const io_uring_cqe* cqe = cqes[i];
+      uint64_t ud = cqe->user_data;
+      if (ud < kReservedUserData) continue;  // the loop's own requests
+      auto* h = reinterpret_cast<UringHandler*>(ud & ~uint64_t{(1u << kTagBits) - 1});
+      h->OnCqe(static_cast<unsigned>(ud & ((1u << kTagBits) - 1)), cqe);
+    }
+    // Advancing the CQ head once per batch lets the kernel reuse the slots.
+    io_uring_cq_advance(&ring_, n);
+    total += static_cast<int>(n);
+  }
+  return total;
 }
 
 unsigned UringLoop::Reap() {
   stats_.wakeups++;
+  // E2: drain the eventfd before the local work runs, so that work queued
+  // after our enter signals it again instead of being consumed unseen.
+  if (eventfd_ >= 0) DrainEventfd();
+  if (faults_.reapDelayUs) usleep(static_cast<useconds_t>(faults_.reapDelayUs));
   unsigned total = 0;
-  io_uring_cqe* cqes[256];
-  unsigned lastTotal = ~0u, idleRounds = 0;
-  for (;;) {
+  // Bounded: each round either empties the CQ and ends, or flushes an
+  // overflow backlog into it.
+  for (int round = 0; round < 64; round++) {
     if (deferTaskrun_) {
       // One system call runs the deferred completions and submits the queue.
       int ret = io_uring_submit_and_get_events(&ring_);
@@ -121,57 +184,122 @@ unsigned UringLoop::Reap() {
         pending_ = pending_ > static_cast<unsigned>(ret) ? pending_ - ret : 0;
       }
     }
-    for (;;) {
-      unsigned n = io_uring_peek_batch_cqe(&ring_, cqes, 256);
-      if (n == 0) break;
-      for (unsigned i = 0; i < n; i++) {
-        const io_uring_cqe* cqe = cqes[i];
-        uint64_t ud = cqe->user_data;
-        if (ud == 0) continue;  // our own cancels carry no owner
-        auto* h = reinterpret_cast<UringHandler*>(ud & ~uint64_t{(1u << kTagBits) - 1});
-        h->OnCqe(static_cast<unsigned>(ud & ((1u << kTagBits) - 1)), cqe);
-      }
-      // Advancing the CQ head once per batch lets the kernel reuse the slots.
-      io_uring_cq_advance(&ring_, n);
-      total += n;
+    total += static_cast<unsigned>(DrainCq());
+    // R4: overflowed CQEs come back with an enter(GETEVENTS).
+    if (!(IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_CQ_OVERFLOW)) break;
+    stats_.cqOverflows++;
+    if (!deferTaskrun_) {
+      io_uring_get_events(&ring_);
+      stats_.enterCalls++;
     }
-    unsigned kflags = IO_URING_READ_ONCE(*ring_.sq.kflags);
-    if (kflags & IORING_SQ_CQ_OVERFLOW) {
-      // Overflowed CQEs come back with an enter(GETEVENTS).
-      stats_.cqOverflows++;
-      if (!deferTaskrun_) {
-        io_uring_get_events(&ring_);
-        stats_.enterCalls++;
-      }
-      continue;
-    }
-    if (eventfd_ >= 0) {
-      uint64_t v;
-      // Drained after the CQE loop (draining first would turn every CQE the
-      // reap posts into a spurious wakeup). Work queued between our last
-      // get_events and this read set IORING_SQ_TASKRUN before it signalled,
-      // so re-reading the flags after the drain cannot miss it.
-      ssize_t r = read(eventfd_, &v, sizeof(v));
-      (void)r;
-      if (io_uring_cq_ready(&ring_)) continue;
-      kflags = IO_URING_READ_ONCE(*ring_.sq.kflags);
-      // The flag can also be stale: the kernel clears it before taking the
-      // work list, so work added from another CPU in between leaves it set
-      // with nothing queued, and no get_events clears it. Following it
-      // without a bound spun here until new work happened to come, which
-      // (with the peers waiting on our replies) could take seconds: seen as
-      // a 64-connection echo falling from 90k to 2k req/s. Two
-      // rounds in a row that bring no completion end the reap.
-      if (kflags & IORING_SQ_TASKRUN) {
-        idleRounds = total == lastTotal ? idleRounds + 1 : 0;
-        lastTotal = total;
-        if (idleRounds < 2) continue;
-      }
-    }
-    break;
   }
   stats_.completions += total;
   return total;
+}
+
+// One wake through the mode's path: a recv armed on sv[0] (nothing to read,
+// so the kernel arms a poll), then a write to sv[1] — from this thread or
+// another one while this thread sleeps in poll() on PollFd(), as libuv will.
+// *us: write -> PollFd() readable, or -1 when it never became readable.
+int UringLoop::CheckOnce(int sv[2], bool crossThread, int* us) {
+  static char buf[8];
+  io_uring_sqe* sqe = Sqe();
+  io_uring_prep_recv(sqe, sv[0], buf, sizeof(buf), 0);
+  sqe->user_data = kCheckUserData;
+  int ret = Flush();
+  if (ret < 0) return ret;
+  // Nothing is readable yet: the only CQE could be an inline error.
+  if (CqReady()) {
+    io_uring_cqe* cqe;
+    if (io_uring_peek_cqe(&ring_, &cqe) == 0) {
+      int res = cqe->res;
+      io_uring_cqe_seen(&ring_, cqe);
+      return res < 0 ? res : -EPROTO;
+    }
+  }
+  if (eventfd_ >= 0) DrainEventfd();
+  int fd = PollFd();
+  bool woke;
+  int64_t writtenAt, wokeAt;
+  if (!crossThread) {
+    writtenAt = NowUs();
+    if (write(sv[1], "w", 1) != 1) return -errno;
+    woke = Readable(fd, 0) || Readable(fd, kLostMs);
+    wokeAt = NowUs();
+  } else {
+    std::atomic<int64_t> at{0};
+    std::thread writer([&] {
+      usleep(1000);  // long enough for the loop thread to be asleep in poll()
+      at.store(NowUs(), std::memory_order_relaxed);
+      ssize_t w = write(sv[1], "w", 1);
+      (void)w;
+    });
+    woke = Readable(fd, kLostMs + 1);
+    wokeAt = NowUs();
+    writer.join();  // join orders the writer's store before our load
+    writtenAt = at.load(std::memory_order_relaxed);
+    if (woke && wokeAt < writtenAt) wokeAt = writtenAt;  // clock granularity
+  }
+  int m = static_cast<int>(mode_);
+  if (faults_.dropWake[m]) woke = false;
+  *us = woke ? static_cast<int>(wokeAt - writtenAt) + faults_.lateWakeMs[m] * 1000 : -1;
+  // Collect the recv's CQE whatever the wake did (a lost wake still leaves
+  // a completion): run the local work, then wait for it, bounded.
+  if (eventfd_ >= 0) DrainEventfd();
+  for (int i = 0; i < 2; i++) {
+    io_uring_cqe* cqe = nullptr;
+    __kernel_timespec ts{0, i == 0 ? 0 : kLostMs * 1000000LL};
+    stats_.enterCalls++;
+    if (io_uring_wait_cqe_timeout(&ring_, &cqe, &ts) == 0 && cqe) {
+      bool mine = cqe->user_data == kCheckUserData;
+      int res = cqe->res;
+      io_uring_cqe_seen(&ring_, cqe);
+      if (mine) return res == 1 ? 0 : (res < 0 ? res : -EPROTO);
+      i = -1;  // not ours (cannot happen on a fresh ring): look again
+    }
+  }
+  return -ETIME;  // the ring never completed a readable recv
+}
+
+void UringLoop::SelfCheck(WakeCheck* out) {
+  *out = WakeCheck{};
+  out->ran = true;
+  int sv[2];
+  // Blocking sockets: io_uring arms a poll for them instead of failing the
+  // recv with EAGAIN, which is the poll-driven path sockets take.
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+    out->err = -errno;
+    out->why = "socketpair failed";
+    return;
+  }
+  int ret = CheckOnce(sv, false, &out->sameThreadUs);
+  if (ret == 0 && out->sameThreadUs >= 0 && out->sameThreadUs <= kSameThreadBoundUs) {
+    out->crossThreadUs = -1;
+    // The cross-thread wake includes a scheduler wake-up: the best of three
+    // tries is compared with the bound, so one preemption does not fail it.
+    for (int t = 0; t < 3 && ret == 0; t++) {
+      int us = -1;
+      ret = CheckOnce(sv, true, &us);
+      if (us >= 0 && (out->crossThreadUs < 0 || us < out->crossThreadUs)) out->crossThreadUs = us;
+      if (out->crossThreadUs >= 0 && out->crossThreadUs <= kCrossThreadBoundUs) break;
+    }
+  }
+  close(sv[0]);
+  close(sv[1]);
+  if (ret < 0) {
+    out->err = ret;
+    out->why = "the check's recv did not complete";
+  } else if (out->sameThreadUs < 0) {
+    out->why = "a completion did not make the wake fd readable (lost wake-up)";
+  } else if (out->sameThreadUs > kSameThreadBoundUs) {
+    out->why = "a completion made the wake fd readable late";
+  } else if (out->crossThreadUs < 0) {
+    out->why = "a completion from another thread did not wake a sleeping poll (lost wake-up)";
+  } else if (out->crossThreadUs > kCrossThreadBoundUs) {
+    out->why = "a completion from another thread woke a sleeping poll late";
+  } else {
+    out->passed = true;
+  }
 }
 
 int UringLoop::AllocBufferGroup() {

@@ -1,12 +1,80 @@
 // The per-thread io_uring: SQE acquisition that never fails (a full SQ is
-// flushed first), one submit per flush, and batched CQE dispatch to the
-// handler that owns each request. Plain C++; the libuv/N-API side lives in
-// native/binding/loop_binding.*.
+// flushed first), one submit per flush, batched CQE dispatch to the handler
+// that owns each request, and the wake protocol that lets the thread sleep
+// in libuv without ever sleeping on a completion. Plain C++; the libuv/N-API
+// side lives in native/binding/loop_binding.*.
 //
 // user_data encodes the owning handler's address plus a 3-bit operation tag
 // (handlers are at least 8-byte aligned). A handler stays alive until every
 // request it submitted has completed: it counts them with Submitted() /
-// Completed() and frees itself only when closed and idle.
+// Completed() and frees itself only when closed and idle. Values below
+// kReservedUserData are the loop's own requests (cancels, the self-check)
+// and are never dispatched.
+//
+// ---------------------------------------------------------------------------
+// The wake protocol: which kernel rule wakes the sleeping thread
+// ---------------------------------------------------------------------------
+// The loop thread sleeps only in libuv's epoll_wait, on PollFd(). Before it
+// sleeps, LoopBinding::Prepare() leaves the ring quiescent: no SQE unsent,
+// and the CQ found empty after the last submit (io_uring_cq_ready, a read of
+// the shared CQ tail). Every completion that arrives after that point must
+// make PollFd() readable or interrupt epoll_wait by a rule below.
+//
+// Mode kRingFd (the default): IORING_SETUP_COOP_TASKRUN, no DEFER_TASKRUN;
+// libuv polls the ring fd.
+//   R1  A CQE posted to the CQ wakes the ring's poll wait queue
+//       (io_uring/io_uring.c: __io_commit_cqring_flush -> io_poll_wq_wake;
+//       the ring fd is readable while the CQ is non-empty, io_uring_poll).
+//       libuv's epoll is level-triggered, so a CQE posted while we were not
+//       sleeping is reported by the next epoll_wait (ep_poll_callback queued
+//       the fd; ep_send_events re-polls it).
+//   R2  A completion produced in wake-up context — a poll-driven socket op
+//       (multishot recv/recvmsg/accept, a send that waited for space), a
+//       FUTEX_WAIT woken by FUTEX_WAKE, a linked timeout's hrtimer — is
+//       queued as task work on our thread: io_req_normal_work_add ->
+//       task_work_add(task, .., TWA_SIGNAL_NO_IPI) (COOP_TASKRUN picks
+//       NO_IPI). That sets TIF_NOTIFY_SIGNAL and wakes the task from an
+//       interruptible sleep (include/linux/sched/signal.h:
+//       __set_notify_signal -> wake_up_state(task, TASK_INTERRUPTIBLE);
+//       kernel/task_work.c). epoll_wait treats TIF_NOTIFY_SIGNAL as a pending
+//       signal (signal_pending), before and after it sleeps, and returns
+//       EINTR; the task work runs on the way back to user space and posts
+//       the CQE (R1); libuv retries epoll_wait on EINTR. If the work is
+//       queued while JS runs, no IPI is sent, but the flag makes the next
+//       epoll_wait return at once: it is never slept through.
+//   R3  Completions posted inline during our own submit (a send that
+//       completed at once, a cancel, an error) are in the CQ when
+//       io_uring_enter returns: Prepare() checks the CQ after every flush.
+//   R4  CQ overflow: overflowed CQEs exist only while the CQ was full, i.e.
+//       readable (R1); Reap() flushes them with an enter(GETEVENTS) when it
+//       sees IORING_SQ_CQ_OVERFLOW after emptying the CQ.
+//   No flag is trusted for correctness: IORING_SQ_TASKRUN is not even
+//   requested in this mode.
+//
+// Mode kEventfd (opt-in: RINGWIRE_URING_WAKE=eventfd): SINGLE_ISSUER |
+// DEFER_TASKRUN, an eventfd registered with IORING_REGISTER_EVENTFD; libuv
+// polls the eventfd. Completions from wake-up context go to the ring's
+// local work list and are only posted by our enter(GETEVENTS).
+//   E1  When that list goes from empty to non-empty the kernel signals the
+//       registered eventfd (io_uring/tw.c io_req_local_work_add: `if (!head)
+//       io_eventfd_signal`). This is how the code behaves, not what the man
+//       pages promise (io_uring_register(2) documents eventfd notification
+//       of *posted* completions), and on some kernel builds the signal for
+//       poll-driven work is deferred to an RCU callback and arrives one grace
+//       period (~15 ms) late. Hence: opt-in only, and self-checked.
+//   E2  Reap() reads (drains) the eventfd FIRST, then runs the local work
+//       (enter GETEVENTS, which empties the list) and drains the CQ. Work
+//       queued before that enter is run by it; work queued after finds the
+//       list empty and signals again (E1). No flag is consulted.
+//   Polling a DEFER_TASKRUN ring's fd instead loses wake-ups outright
+//   (nothing wakes the ring's poll queue for local work): never done.
+//
+// The self-check (SelfCheck) verifies the chosen mode's rule end to end
+// before any socket uses the ring: a recv on a socketpair must make
+// PollFd() readable at once when the peer writes from this thread, and a
+// write from another thread must wake a poll() on PollFd() within a bound.
+// A failing mode is torn down and the next one tried (eventfd -> ring fd ->
+// the epoll backend), with the reason recorded for capabilities()/doctor.
 #pragma once
 
 #include <cstdint>
@@ -25,28 +93,61 @@ class UringHandler {
 // Counters readable from JS through a Float64Array (doubles are exact to
 // 2^53 and need no BigInt conversion on the hot path).
 struct UringLoopStats {
-  double submissions;   // SQEs handed to the kernel
-  double completions;   // CQEs reaped
-  double enterCalls;    // io_uring_enter system calls we made
-  double wakeups;       // times the loop woke us
+  double submissions;    // SQEs handed to the kernel
+  double completions;    // CQEs reaped
+  double enterCalls;     // io_uring_enter system calls we made
+  double wakeups;        // times the loop woke us
   double sqFullFlushes;  // early flushes because the SQ was full
-  double cqOverflows;   // CQ overflow flag seen
+  double cqOverflows;    // CQ overflow flag seen
 };
 
 enum class WakeMode { kEventfd, kRingFd };
 
+// Test-only fault injection (RINGWIRE_TEST_FAULTS, parsed by the binding):
+// each field makes one step of the protocol misbehave so the fallback and
+// the bookkeeping around it run on every machine.
+struct WakeFaults {
+  bool failInit[2] = {false, false};    // ring setup fails (-EINVAL) in a mode
+  bool failRegisterEventfd = false;     // IORING_REGISTER_EVENTFD fails
+  bool dropWake[2] = {false, false};    // the self-check never sees the wake
+  int lateWakeMs[2] = {0, 0};           // the self-check sees it this late
+  int prepareDelayUs = 0;               // sleep after Prepare's last check
+  int reapDelayUs = 0;                  // sleep between drain and reap
+};
+
+// What the self-check saw. Times in microseconds; -1 = never (lost).
+struct WakeCheck {
+  bool ran = false;
+  bool passed = false;
+  int sameThreadUs = -1;
+  int crossThreadUs = -2;  // -2: not run (the same-thread check failed)
+  int err = 0;              // a -errno that stopped the check itself
+  const char* why = "";     // static text: what failed
+};
+
 class UringLoop {
  public:
   static constexpr unsigned kTagBits = 3;
+  static constexpr uint64_t kReservedUserData = 4096;
+  // A wake must arrive within this bound for the self-check to pass. The
+  // same-thread wake is synchronous on a correct kernel (0 µs); the bound
+  // only absorbs a preemption between our write and our poll. An
+  // RCU-deferred signal (one grace period) exceeds it.
+  static constexpr int kSameThreadBoundUs = 3000;
+  static constexpr int kCrossThreadBoundUs = 5000;
+  static constexpr int kLostMs = 200;
 
   UringLoop() = default;
   ~UringLoop();
   UringLoop(const UringLoop&) = delete;
   UringLoop& operator=(const UringLoop&) = delete;
 
-  // entries: SQ size (power of two). Chooses SINGLE_ISSUER|DEFER_TASKRUN
-  // when `mode` is kEventfd and the kernel accepts it. Returns -errno.
-  int Init(unsigned entries, WakeMode mode);
+  // entries: SQ size (power of two). Returns -errno.
+  int Init(unsigned entries, WakeMode mode, const WakeFaults& faults);
+  // Verifies the wake rule of the mode Init chose (see the header comment).
+  // Call right after Init, before any other request. Never throws; -errno
+  // only for a resource failure of the check itself (then `out` says why).
+  void SelfCheck(WakeCheck* out);
   void Shutdown();  // cancels everything (the kernel stops touching memory)
 
   // Never returns null: a full SQ is submitted first.
@@ -57,10 +158,10 @@ class UringLoop {
   // Submits queued SQEs (one io_uring_enter); returns -errno or count.
   int Flush();
   bool HasPending() const { return pending_ > 0; }
-  // Reaps every available CQE in batches and dispatches them; with
-  // DEFER_TASKRUN it first runs the deferred work (and submits what is
-  // queued, in the same system call), and it leaves the eventfd drained.
-  // Returns the number of CQEs.
+  // Whether CQEs are waiting in the CQ (a read of the shared tail).
+  bool CqReady() { return io_uring_cq_ready(&ring_) != 0; }
+  // Reaps every available CQE and dispatches them (E2 order in eventfd
+  // mode). Returns the number of CQEs.
   unsigned Reap();
   // The fd libuv should poll for readability.
   int PollFd() const { return mode_ == WakeMode::kEventfd ? eventfd_ : ring_.ring_fd; }
@@ -69,15 +170,21 @@ class UringLoop {
   bool deferTaskrun() const { return deferTaskrun_; }
   WakeMode mode() const { return mode_; }
   UringLoopStats* stats() { return &stats_; }
+  const WakeFaults& faults() const { return faults_; }
   // Buffer group ids are per ring; sockets borrow one each.
   int AllocBufferGroup();
   void FreeBufferGroup(int bgid);
 
  private:
+  int DrainCq();
+  void DrainEventfd();
+  int CheckOnce(int sv[2], bool crossThread, int* us);
+
   io_uring ring_{};
   bool inited_ = false;
   bool deferTaskrun_ = false;
-  WakeMode mode_ = WakeMode::kEventfd;
+  WakeMode mode_ = WakeMode::kRingFd;
+  WakeFaults faults_{};
   int eventfd_ = -1;
   unsigned pending_ = 0;
   UringLoopStats stats_{};
@@ -85,5 +192,7 @@ class UringLoop {
   static constexpr int kMaxGroups = 4096;
   uint64_t groupBits_[kMaxGroups / 64] = {};
 };
+
+const char* WakeModeName(WakeMode m);
 
 }  // namespace rw
