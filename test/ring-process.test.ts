@@ -184,7 +184,7 @@ describe('waking across processes', () => {
     const child = spawn(peer, ['trickle', name, String(N)], { stdio: ['ignore', 'pipe', 'pipe'] });
     const done = collect(child);
     let got = 0;
-    let longest = 0;
+    const waits: number[] = [];
     let bad = 0;
     while (got < N) {
       const off = c.tryRead();
@@ -193,7 +193,7 @@ describe('waking across processes', () => {
         const t = performance.now();
         // A lost wake-up would sit here until the 5 s timeout.
         if (!(await c.waitAsync({ timeout: 5000 }))) break;
-        longest = Math.max(longest, performance.now() - t);
+        waits.push(performance.now() - t);
         continue;
       }
       if (c.messageType !== got || c.messageLength !== cppLength(got)) bad++;
@@ -205,9 +205,15 @@ describe('waking across processes', () => {
     const out = JSON.parse(res.stdout);
     expect(got).toBe(N);
     expect(bad).toBe(0);
-    expect(longest).toBeLessThan(1000);
-    // Most messages found the consumer asleep: the wake path really ran.
-    expect(out.wakes).toBeGreaterThan(N / 4);
+    // The properties, not the scheduler: no wait outlived a stall bound, and
+    // a typical wake took well under the producer's 300 µs pace plus a wake
+    // (a late wake path — one RCU grace period, ~15 ms — fails here). How
+    // many commits found the consumer asleep is the scheduler's business.
+    expect(waits.length).toBeGreaterThan(0);
+    const sorted = [...waits].sort((a, b) => a - b);
+    expect(sorted[sorted.length >> 1]).toBeLessThan(2);
+    expect(sorted[sorted.length - 1]).toBeLessThan(100);
+    process.stderr.write(`[info] ${out.wakes} of ${N} commits found the consumer asleep\n`);
     if (!out.lightFence) process.stderr.write('[note] membarrier unavailable: the C++ producer used seq_cst commits\n');
   });
 

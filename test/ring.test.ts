@@ -564,6 +564,9 @@ describe('main thread <-> worker_thread on one SPSC ring', () => {
         region.close();
       })();`, { eval: true });
     const bad = new Promise<number>((res, rej) => { w.once('message', res); w.once('error', rej); });
+    // Listened for now: the worker may exit before we await its last message,
+    // and a listener added after 'exit' waits forever.
+    const exited = new Promise((res) => w.once('exit', res));
     const p = fwd.producer();
     for (let i = 0; i < N; i++) {
       const len = i % 97;
@@ -596,6 +599,6 @@ describe('main thread <-> worker_thread on one SPSC ring', () => {
     expect(j).toBe(N);
     expect(badBack).toBe(0);
     expect(await bad).toBe(0);
-    await new Promise((res) => w.once('exit', res));
+    await exited;
   });
 });
