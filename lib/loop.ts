@@ -175,6 +175,11 @@ export class ThreadLoop {
 
 let threadLoop: ThreadLoop | undefined;
 
+/** The thread's loop if something started it, without starting one. */
+export function currentLoop(): ThreadLoop | undefined {
+  return threadLoop;
+}
+
 /** The thread's ring wake mode and its self-check (starts the ring). */
 export function wakeInfo(): WakeInfo {
   return loop().wakeInfo;

@@ -8,7 +8,7 @@ import { main } from '../lib/perf/cli';
 import { selectRows } from '../lib/perf/compare';
 import { busyPercent, stealPercent } from '../lib/perf/machine';
 import { lastJson } from '../lib/perf/proc';
-import { type Cell, formatTable, median, summarize } from '../lib/perf/report';
+import { type Cell, flagAnomalies, formatMarkdown, formatTable, median, summarize } from '../lib/perf/report';
 import { cServerArgs } from '../lib/perf/server';
 import { esc, logTicks, renderSvg } from '../lib/perf/svg';
 import { WORKLOADS, extractFigures, parseWrk } from '../lib/perf/workloads';
@@ -80,6 +80,40 @@ describe('perf argument parsing', () => {
     // An implementation outside the default matrix can be asked for by name.
     expect(ids(['--filter', '^udp-pingpong-same/', '--impls', 'ringwire,ringwire-ringfd'])).toEqual(['udp-pingpong-same/ringwire', 'udp-pingpong-same/ringwire-ringfd']);
     expect(ids(['--filter', 'nothing-matches'])).toEqual([]);
+  });
+
+  it('compare: a stalled or collapsed row is flagged, in the table, the Markdown and the SVG, with a hint', () => {
+    const w = WORKLOADS.find((x) => x.id === 'udp-pingpong-same')!;
+    const cell = (impl: string, metric: number, p50: number, p99: number, wake?: string): Cell => ({
+      workload: w.id, impl, status: 'ok', reps: 1, failures: 0, median: { metric, p50_us: p50, p99_us: p99 }, best: { metric }, ratio: {}, steal_pct: 0, busy_pct: 0,
+      runs: [{ workload: w.id, impl, rep: 1, ok: true, steal_pct: 0, busy_pct: 0, server: wake ? { wake } : {} }],
+    });
+    const node = cell('node', 40_000, 25, 60);
+    // The defect this exists for: p50 32 µs, p99 16 ms; and 155 round trips/s against node's 41k.
+    const stalled = cell('ringwire', 30_000, 32, 16_000, 'eventfd+defer_taskrun');
+    const collapsed = cell('ringwire-eventfd', 155, 6000, 14_000);
+    const healthy = cell('ringwire-epoll', 45_000, 22, 60);
+    expect(flagAnomalies(node, w, node)).toEqual([]);
+    expect(flagAnomalies(healthy, w, node)).toEqual([]);
+    const a = flagAnomalies(stalled, w, node);
+    expect(a).toHaveLength(1);
+    expect(a[0]).toMatch(/p99 16\.0 ms is 500x its p50 \(32\.0 µs\)/);
+    expect(a[0]).toMatch(/ringwire doctor.*wake mode was eventfd\+defer_taskrun/);
+    const b = flagAnomalies(collapsed, w, node);
+    expect(b.some((x) => /0\.00x the node built-in/.test(x))).toBe(true);
+    // Exactly at the limits: not flagged.
+    expect(flagAnomalies(cell('ringwire', 8000, 10, 200), w, node)).toEqual([]);
+    stalled.anomalies = a;
+    const table = formatTable([w], [node, stalled]);
+    expect(table).toMatch(/ringwire !/);
+    expect(table).toMatch(/! ringwire: ANOMALY: p99/);
+    expect(formatMarkdown([w], [stalled])).toMatch(/ringwire ⚠ p99/);
+    expect(renderSvg([w], [node, stalled], { title: 't', subtitle: 's' })).toMatch(/fill="#c00000">⚠ ringwire</);
+  });
+
+  it('compare: --strict is a flag', () => {
+    expect(parseCompareArgs(['--strict']).strict).toBe(true);
+    expect(parseCompareArgs([]).strict).toBe(false);
   });
 
   it('bad arguments print the usage on stderr and return exit code 2', async () => {

@@ -13,9 +13,11 @@ export const CLIENT_MODES = ['udp-pingpong', 'udp-blast', 'tcp-rr', 'tcp-stream'
 export type ClientMode = (typeof CLIENT_MODES)[number];
 
 /**
- * Implementations and the server modes each one has. `ringwire-ringfd` is
- * ringwire with RINGWIRE_URING_WAKE=ringfd (the other wake mode), for
- * comparing the two in one run.
+ * Implementations and the server modes each one has. `ringwire-eventfd`
+ * and `ringwire-ringfd` are ringwire with RINGWIRE_URING_WAKE set to that
+ * wake mode, so every mode is measured on every workload in one run (a mode
+ * whose self-check fails falls back; the server JSON's `wake` says which
+ * mode ran).
  */
 export const IMPLS: Record<string, readonly ServerMode[]> = {
   node: SERVER_MODES,
@@ -24,7 +26,8 @@ export const IMPLS: Record<string, readonly ServerMode[]> = {
   'c-busy': ['udp-echo', 'udp-sink', 'tcp-echo', 'tcp-sink'],
   ringwire: SERVER_MODES,
   'ringwire-epoll': ['udp-echo', 'udp-sink', 'tcp-echo', 'tcp-sink'],
-  'ringwire-ringfd': ['udp-echo', 'udp-sink'],
+  'ringwire-ringfd': SERVER_MODES,
+  'ringwire-eventfd': SERVER_MODES,
   'ringwire-dgram': ['udp-echo', 'udp-sink'],
   'ringwire-net': ['tcp-echo', 'tcp-sink'],
 };
@@ -63,6 +66,8 @@ export interface CompareArgs {
   list: boolean;
   progress: boolean;
   json: boolean;
+  /** Exit non-zero when a row is flagged as an anomaly. */
+  strict: boolean;
 }
 
 type Kind = 'string' | 'int' | 'number' | 'flag';
@@ -183,6 +188,7 @@ export function parseCompareArgs(args: readonly string[]): CompareArgs {
     list: { kind: 'flag' },
     'no-progress': { kind: 'flag' },
     json: { kind: 'flag' },
+    strict: { kind: 'flag' },
   };
   const { positionals, opts } = parseOptions(args, spec);
   if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'`);
@@ -220,6 +226,7 @@ export function parseCompareArgs(args: readonly string[]): CompareArgs {
     cpus,
     list: opts.list === true,
     progress: opts['no-progress'] !== true,
+    strict: opts.strict === true,
     json: opts.json === true,
   };
 }

@@ -1,5 +1,6 @@
 // `ringwire perf server|client|compare`. Exit codes: 0 ok, 1 a run failed
-// or an implementation is not available, 2 bad arguments.
+// or an implementation is not available, 2 bad arguments, 3 an anomaly
+// flagged with compare --strict.
 import type { Child } from './proc';
 import { IMPLS, CLIENT_MODES, SERVER_MODES, UsageError, parseClientArgs, parseCompareArgs, parseServerArgs } from './args';
 
@@ -12,6 +13,7 @@ export const USAGE = `usage: ringwire perf server <${SERVER_MODES.join('|')}> --
                             [--spin] [--gso]      (the C load generator, rw-client)
        ringwire perf compare [--quick] [--filter RE] [--reps N] [--duration S] [--out DIR]
                             [--impls a,b,...] [--cpus SERVER,CLIENT] [--list] [--no-progress] [--json]
+                            [--strict]   (exit 3 when a row is flagged: p99 > 20x p50, or < 0.2x node)
        ringwire perf packet-ring [--seconds S] [--reps N] [--modes af_xdp,af_xdp@0,...] [--out FILE]
                             (root: AF_XDP ring vs UDP paths over veth between two namespaces)
 impls: ${Object.entries(IMPLS).map(([k, v]) => `${k} (${v.length === SERVER_MODES.length ? 'all' : v.join(', ')})`).join(', ')}

@@ -11,7 +11,7 @@ import type { CompareArgs } from './args';
 import { type BenchBins, benchBins } from './bins';
 import { type CpuTimes, busyPercent, machineFacts, readCpuTimes, stealPercent } from './machine';
 import { Child, killAll, lastJson, lastLines, sleep } from './proc';
-import { type Cell, type RunRecord, formatMarkdown, formatTable, ratios, summarize } from './report';
+import { type Cell, type RunRecord, flagAnomalies, formatMarkdown, formatTable, ratios, summarize } from './report';
 import { cServerArgs, unavailable } from './server';
 import { renderSvg } from './svg';
 import { WORKLOADS, type Workload, extractFigures, parseWrk, rowId } from './workloads';
@@ -58,7 +58,7 @@ export function selectRows(args: Pick<CompareArgs, 'filter' | 'impls'>, workload
 }
 
 function extraAllowed(w: Workload, impl: string): boolean {
-  if (impl === 'ringwire-ringfd') return w.server.startsWith('udp-');
+  if (impl === 'ringwire-ringfd' || impl === 'ringwire-eventfd') return true;
   if (impl === 'ringwire-dgram') return w.server.startsWith('udp-');
   if (impl === 'c-busy') return w.server !== 'http';
   if (impl === 'ringwire-net') return w.server.startsWith('tcp-');
@@ -286,7 +286,10 @@ export async function compare(args: CompareArgs, hooks: CompareHooks = {}): Prom
   for (const c of cellList) {
     const w = WORKLOADS.find((x) => x.id === c.workload)!;
     c.ratio = ratios(c, cells.get(`${w.id}/${w.baseline}`));
+    const anomalies = flagAnomalies(c, w, cells.get(`${w.id}/node`));
+    if (anomalies.length) c.anomalies = anomalies;
   }
+  const flagged = cellList.filter((c) => c.anomalies?.length);
 
   const usedWorkloads = WORKLOADS.filter((w) => cellList.some((c) => c.workload === w.id));
   const outDir = path.resolve(args.out ?? defaultOutDir());
@@ -317,6 +320,9 @@ export async function compare(args: CompareArgs, hooks: CompareHooks = {}): Prom
   } else {
     process.stdout.write(`${JSON.stringify(result)}\n`);
   }
+  if (flagged.length) {
+    process.stderr.write(`ringwire perf: ${flagged.length} row(s) flagged as anomalies (marked ! in the table, "anomalies" in the JSON)${args.strict ? '; --strict: exit 3' : ''}\n`);
+  }
   const failed = cellList.some((c) => c.status === 'failed');
-  return { result, exitCode: interrupted ? 130 : failed ? 1 : 0 };
+  return { result, exitCode: interrupted ? 130 : failed ? 1 : args.strict && flagged.length ? 3 : 0 };
 }

@@ -31,7 +31,40 @@ export interface Cell {
   steal_pct: number | null;
   /** Non-idle share of all CPUs during the runs (mean): others' load shows here. */
   busy_pct: number | null;
+  /** Figures that say something is wrong rather than slow (flagAnomalies). */
+  anomalies?: string[];
   runs: RunRecord[];
+}
+
+/** A latency row whose p99 exceeds its p50 by more than this is flagged. */
+export const P99_OVER_P50_LIMIT = 20;
+/** A ringwire row below this fraction of the node built-in's rate is flagged. */
+export const VS_NODE_LIMIT = 0.2;
+
+/**
+ * Marks what no tuning explains: a p99 more than 20x its p50 (stalls, late
+ * or lost wake-ups) and a ringwire row below 0.2x Node's own in the same
+ * run. Each entry ends with where to look.
+ */
+export function flagAnomalies(cell: Cell, w: Workload, node: Cell | undefined): string[] {
+  const out: string[] = [];
+  if (cell.status !== 'ok') return out;
+  const p50 = cell.median.p50_us;
+  const p99 = cell.median.p99_us;
+  const wake = cell.runs.map((r) => r.server?.wake).find((x) => typeof x === 'string');
+  const hint = cell.impl.startsWith('ringwire')
+    ? `; check \`ringwire doctor\` (io_uring.wake)${wake ? `, wake mode was ${wake}` : ''}, and compare the ringwire-epoll row`
+    : '';
+  if (w.latency && p50 !== undefined && p99 !== undefined && p50 > 0 && p99 > P99_OVER_P50_LIMIT * p50) {
+    const lat = (v: number) => (v >= 10_000 ? `${(v / 1000).toFixed(1)} ms` : `${fmtUs(v)} µs`);
+    out.push(`p99 ${lat(p99)} is ${(p99 / p50).toFixed(0)}x its p50 (${lat(p50)})${hint}`);
+  }
+  const a = cell.median.metric;
+  const b = node?.status === 'ok' ? node.median.metric : undefined;
+  if (cell.impl.startsWith('ringwire') && a !== undefined && b !== undefined && b > 0 && a < VS_NODE_LIMIT * b) {
+    out.push(`${fmtMetric(w, a)} ${w.metric.label} is ${(a / b).toFixed(2)}x the node built-in's ${fmtMetric(w, b)}${hint}`);
+  }
+  return out;
 }
 
 const KEYS: (keyof Figures)[] = ['metric', 'p50_us', 'p99_us', 'p999_us', 'max_us', 'ops', 'server_cpu_s', 'cpu_per_op_ns', 'sent', 'received', 'drop_pct'];
@@ -125,7 +158,7 @@ export function formatTable(workloads: Workload[], cells: Cell[]): string {
         rows.push([c.impl, c.status === 'unavailable' ? 'n/a' : 'FAILED', ...head.slice(2).map(() => '')]);
         continue;
       }
-      const r = [c.impl, fmtMetric(w, c.median.metric), fmtMetric(w, c.best.metric), fmtRatio(c.ratio.metric)];
+      const r = [c.anomalies?.length ? `${c.impl} !` : c.impl, fmtMetric(w, c.median.metric), fmtMetric(w, c.best.metric), fmtRatio(c.ratio.metric)];
       if (w.latency) r.push(fmtUs(c.median.p50_us), fmtUs(c.median.p99_us), fmtUs(c.median.p999_us));
       if (w.sink && w.client === 'udp-blast') r.push(fmtPct(c.median.drop_pct));
       r.push(fmtNs(c.median.cpu_per_op_ns), fmtRatio(c.ratio.cpu_per_op_ns), fmtPct(c.steal_pct), c.busy_pct === null ? '-' : `${c.busy_pct.toFixed(0)}%`);
@@ -134,6 +167,7 @@ export function formatTable(workloads: Workload[], cells: Cell[]): string {
     out.push(`${w.title}  [${w.id}]`);
     out.push(pad(rows));
     const notes = mine.filter((c) => c.status !== 'ok' && c.reason).map((c) => `  ${c.impl}: ${c.reason}`);
+    for (const c of mine) for (const a of c.anomalies ?? []) notes.push(`  ! ${c.impl}: ANOMALY: ${a}`);
     if (notes.length) out.push(...notes);
     out.push('');
   }
@@ -154,7 +188,8 @@ export function formatMarkdown(workloads: Workload[], cells: Cell[]): string {
       }
       const lat = w.latency ? `${fmtUs(c.median.p50_us)} / ${fmtUs(c.median.p99_us)}` : '';
       const drop = w.client === 'udp-blast' ? fmtPct(c.median.drop_pct) : '';
-      lines.push(`| ${w.id} | ${c.impl} | ${fmtMetric(w, c.median.metric)} ${w.metric.label} | ${fmtRatio(c.ratio.metric)} | ${lat} | ${fmtNs(c.median.cpu_per_op_ns)} | ${drop} |`);
+      const flag = c.anomalies?.length ? ` ⚠ ${c.anomalies.join('; ').replace(/\|/g, '/')}` : '';
+      lines.push(`| ${w.id} | ${c.impl}${flag} | ${fmtMetric(w, c.median.metric)} ${w.metric.label} | ${fmtRatio(c.ratio.metric)} | ${lat} | ${fmtNs(c.median.cpu_per_op_ns)} | ${drop} |`);
     }
   }
   return lines.join('\n');

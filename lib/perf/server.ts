@@ -32,7 +32,7 @@ export function unavailable(impl: string, mode: ServerMode, root = path.join(pac
   }
   if (mode === 'http' && impl === 'ringwire' && !has('http.js')) return 'not available: ringwire http (lib/http.ts) is not part of this build';
   if (impl === 'ringwire-dgram' && !has('dgram.js')) return 'not available: ringwire/dgram is not part of this build';
-  if (impl === 'c-uring' || impl === 'ringwire-ringfd' || (impl === 'ringwire' && mode !== 'http')) {
+  if (impl === 'c-uring' || impl === 'ringwire-ringfd' || impl === 'ringwire-eventfd' || (impl === 'ringwire' && mode !== 'http')) {
     const u = uringState();
     // Without the addon we cannot tell; the C server will say for itself.
     if (u && !(impl === 'c-uring' && u.startsWith('ringwire addon'))) return u;
@@ -62,6 +62,14 @@ function startFor(args: ServerArgs): StartFn | string {
   }
   const why = unavailable(impl, mode, path.resolve(__dirname, '..'));
   if (why) return why;
+  // The wake-mode variants are ringwire with RINGWIRE_URING_WAKE set before
+  // this thread's ring starts (the first socket); Node's process.env setter
+  // reaches the C environment, where the addon reads it.
+  const wake = /^ringwire-(eventfd|ringfd)$/.exec(impl);
+  if (wake) {
+    process.env.RINGWIRE_URING_WAKE = wake[1];
+    return startFor({ ...args, impl: 'ringwire' });
+  }
   if (impl === 'ringwire-dgram') return (o) => require('./servers/node').startUdpNode(o, require('../dgram'));
   if (mode === 'http') return (o) => require('./servers/node').startHttp(o, require('../http'));
   if (mode === 'udp-echo' || mode === 'udp-sink') return (o) => require('./servers/udp-ringwire').startUdpRingwire(o);

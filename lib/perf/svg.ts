@@ -13,10 +13,15 @@ const COLORS: Record<string, string> = {
   ringwire: '#d62728',
   'ringwire-epoll': '#ff7f0e',
   'ringwire-ringfd': '#e377c2',
+  'ringwire-eventfd': '#bcbd22',
   'ringwire-dgram': '#bcbd22',
   'ringwire-net': '#2ca02c',
 };
 const color = (impl: string): string => COLORS[impl] ?? '#444444';
+// Anomalous rows (report.ts flagAnomalies): a warning sign and red label,
+// the reasons in a tooltip.
+const rowLabel = (c: Cell): string => (c.anomalies?.length ? `⚠ ${c.impl}` : c.impl);
+const flagFill = (c: Cell): string => (c.anomalies?.length ? ' fill="#c00000"' : '');
 
 const WIDTH = 960;
 const LABEL_W = 150;
@@ -76,7 +81,7 @@ function latencyPanel(w: Workload, cells: Cell[], y0: number): { svg: string; he
   }
   ok.forEach((c, i) => {
     const y = top + i * rowH;
-    parts.push(text(LABEL_W, y + 18, c.impl, 'font-size="12" text-anchor="end"'));
+    parts.push(text(LABEL_W, y + 18, rowLabel(c), `font-size="12" text-anchor="end"${flagFill(c)}`));
     const bars: [string, number | undefined, number][] = [['p50', c.median.p50_us, 1], ['p99', c.median.p99_us, 0.6], ['p99.9', c.median.p999_us, 0.3]];
     bars.forEach(([name, v, op], k) => {
       if (v === undefined || v <= 0) return;
@@ -102,7 +107,7 @@ function throughputPanel(w: Workload, cells: Cell[], y0: number): { svg: string;
   const top = y0 + 26;
   shown.forEach((c, i) => {
     const y = top + i * rowH;
-    parts.push(text(LABEL_W, y + 15, c.impl, 'font-size="12" text-anchor="end"'));
+    parts.push(text(LABEL_W, y + 15, rowLabel(c), `font-size="12" text-anchor="end"${flagFill(c)}`));
     if (c.status !== 'ok' || c.median.metric === undefined) {
       parts.push(text(PLOT_X + 4, y + 15, 'failed', 'font-size="11" fill="#b00"'));
       return;

@@ -2,6 +2,7 @@
 // <port>`, serve until SIGTERM/SIGINT/--lifetime, then one JSON line with
 // the counters and this process's CPU time counted from `listening`.
 import type { ServerArgs } from '../args';
+import { currentLoop } from '../../loop';
 import type { Counters, RunningServer, ServerStartOptions } from './types';
 
 export type StartFn = (o: ServerStartOptions) => Promise<RunningServer>;
@@ -15,6 +16,11 @@ function pin(cpu: number): string | undefined {
   } catch (e) {
     return (e as Error).message;
   }
+}
+
+function threadWake(): string | null {
+  const l = currentLoop();
+  return l?.wake ? `${l.wake}${l.deferTaskrun ? '+defer_taskrun' : ''}` : null;
 }
 
 /** Resolves with the exit code once the JSON line is written. */
@@ -64,6 +70,9 @@ export async function runServer(args: ServerArgs, start: StartFn): Promise<numbe
     impl: args.impl,
     mode: args.mode,
     port: server.port,
+    // The wake mode this thread's ring ended up in (null: no ring started,
+    // or the self-check sent the sockets to the epoll backend).
+    wake: threadWake(),
     ...counters,
     ...(error ? { error } : {}),
     cpu_user_s: cpu.user / 1e6,

@@ -1,7 +1,7 @@
-// udp-echo and udp-sink on ringwire's batch API (impls ringwire,
-// ringwire-epoll, ringwire-ringfd). One callback per batch, and nothing is
+// udp-echo and udp-sink on ringwire's batch API (impls ringwire and its
+// wake-mode variants, ringwire-epoll). One callback per batch, and nothing is
 // allocated per datagram: the echo goes back with reply().
-import { loop, loopStats } from '../../loop';
+import { loopStats } from '../../loop';
 import { type Backend, type UdpBatch, createUdpSocket } from '../../udp';
 import type { Counters, RunningServer, ServerStartOptions } from './types';
 
@@ -10,8 +10,6 @@ function backendOf(impl: string): Backend {
 }
 
 export async function startUdpRingwire(o: ServerStartOptions): Promise<RunningServer> {
-  // The wake mode is read when this thread's ring starts (first socket).
-  if (o.impl === 'ringwire-ringfd') process.env.RINGWIRE_URING_WAKE = 'ringfd';
   const sock = createUdpSocket({
     type: 'udp4',
     backend: backendOf(o.impl),
@@ -72,7 +70,6 @@ export async function startUdpRingwire(o: ServerStartOptions): Promise<RunningSe
         rearms: s.rearms,
         truncated: s.truncated,
         backend: sock.backend,
-        wake: sock.backend === 'io_uring' ? `${loop().wake}${loop().deferTaskrun ? '+defer_taskrun' : ''}` : null,
         ...(rcvbuf ? { rcvbuf } : {}),
         loop: ring,
       };
