@@ -388,4 +388,41 @@ describe('the wake self-check and its fallbacks (faults injected)', () => {
     const { before, after } = JSON.parse(res.stdout.trim().split('\n').pop()!);
     expect(after).toBe(before);
   }, 90_000);
+
+  it('worker termination and process exit with waitAsync pending (both wait backends) leave no fd behind and exit cleanly', async () => {
+    const code = `
+      const { Worker } = require('node:worker_threads');
+      const fds = () => require('node:fs').readdirSync('/proc/self/fd').length;
+      const DIST = ${JSON.stringify(dist)};
+      (async () => {
+        await new Promise((r) => { const w = new Worker('1', { eval: true }); w.once('exit', r); });
+        const before = fds();
+        for (const backend of ['io_uring', 'threadpool']) {
+          for (let i = 0; i < 6; i++) {
+            const w = new Worker(\`
+              process.env.RINGWIRE_FUTEX_BACKEND = '\${backend}';
+              const rw = require(\${JSON.stringify(DIST)});
+              const r = rw.createRegion({ size: 1 << 16 });
+              const c = rw.SpscRing.format(r, { capacity: 4096 }).consumer();
+              c.waitAsync({ timeout: 60000 });
+              require('node:worker_threads').parentPort.postMessage('waiting');\`, { eval: true });
+            const exited = new Promise((r) => w.once('exit', r));
+            await new Promise((r) => w.once('message', r));
+            await w.terminate();
+            await exited;
+          }
+        }
+        const after = fds();
+        // And the process itself exits with a wait pending.
+        const r = rw.createRegion({ size: 1 << 16 });
+        rw.SpscRing.format(r, { capacity: 4096 }).consumer().waitAsync({ timeout: 60000 });
+        console.log(JSON.stringify({ before, after }));
+        setTimeout(() => process.exit(0), 50);
+      })();`;
+    const res = await collect(nodeChild(code), 60_000);
+    expect(res.signal).toBeNull();
+    expect(res.code, res.stderr).toBe(0);
+    const { before, after } = JSON.parse(res.stdout.trim().split('\n').pop()!);
+    expect(after).toBe(before);
+  }, 90_000);
 });
