@@ -24,8 +24,10 @@ export interface Workload {
   baseline: string;
 }
 
-const UDP_IMPLS = ['node', 'c-epoll', 'c-uring', 'ringwire', 'ringwire-epoll'];
-const TCP_IMPLS = ['node', 'c-epoll', 'c-uring', 'ringwire', 'ringwire-epoll', 'ringwire-net'];
+// ringwire-eventfd: the other io_uring wake mode, on every workload, so a
+// mode that is slow (or falls back) on this machine shows in the same run.
+const UDP_IMPLS = ['node', 'c-epoll', 'c-uring', 'ringwire', 'ringwire-eventfd', 'ringwire-epoll'];
+const TCP_IMPLS = ['node', 'c-epoll', 'c-uring', 'ringwire', 'ringwire-eventfd', 'ringwire-epoll', 'ringwire-net'];
 const SINK_RCVBUF = 4 << 20;
 
 const SINK_GSO: Workload = {
@@ -132,7 +134,7 @@ export const WORKLOADS: Workload[] = [
     client: 'wrk',
     clientArgs: ['-t1', '-c64'],
     placement: 'cross',
-    impls: ['node', 'ringwire'],
+    impls: ['node', 'ringwire', 'ringwire-eventfd'],
     metric: { key: 'req_per_s', label: 'requests/s', unit: '/s' },
     op: 'request',
     latency: true,
