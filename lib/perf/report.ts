@@ -52,9 +52,11 @@ export function flagAnomalies(cell: Cell, w: Workload, node: Cell | undefined): 
   const p50 = cell.median.p50_us;
   const p99 = cell.median.p99_us;
   const wake = cell.runs.map((r) => r.server?.wake).find((x) => typeof x === 'string');
-  const hint = cell.impl.startsWith('ringwire')
+  // A machine busy with others' work stretches every tail: say so first.
+  const busy = cell.busy_pct !== null && cell.busy_pct >= 90 ? `; the machine was ${cell.busy_pct.toFixed(0)}% busy during this row (others' load stretches tails)` : '';
+  const hint = busy + (cell.impl.startsWith('ringwire')
     ? `; check \`ringwire doctor\` (io_uring.wake)${wake ? `, wake mode was ${wake}` : ''}, and compare the ringwire-epoll row`
-    : '';
+    : '');
   if (w.latency && p50 !== undefined && p99 !== undefined && p50 > 0 && p99 > P99_OVER_P50_LIMIT * p50) {
     const lat = (v: number) => (v >= 10_000 ? `${(v / 1000).toFixed(1)} ms` : `${fmtUs(v)} µs`);
     out.push(`p99 ${lat(p99)} is ${(p99 / p50).toFixed(0)}x its p50 (${lat(p50)})${hint}`);
