@@ -214,7 +214,7 @@ void LoopBinding::Prepare() {
     }
     if (uringError_ == 0) {
       uring_.Flush();
-      if (uring_.CqReady()) uring_.Reap();
+      if (uring_.CqReady()) uring_.Reap(false);
     }
     // Events raised outside a wake (a close that finished at once, a send
     // that completed or failed synchronously) are delivered here.

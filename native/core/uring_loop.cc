@@ -165,8 +165,8 @@ int UringLoop::DrainCq() {
   return total;
 }
 
-unsigned UringLoop::Reap() {
-  stats_.wakeups++;
+unsigned UringLoop::Reap(bool wake) {
+  if (wake) stats_.wakeups++;
   // E2: drain the eventfd before the local work runs, so that work queued
   // after our enter signals it again instead of being consumed unseen.
   if (eventfd_ >= 0) DrainEventfd();

@@ -161,8 +161,9 @@ class UringLoop {
   // Whether CQEs are waiting in the CQ (a read of the shared tail).
   bool CqReady() { return io_uring_cq_ready(&ring_) != 0; }
   // Reaps every available CQE and dispatches them (E2 order in eventfd
-  // mode). Returns the number of CQEs.
-  unsigned Reap();
+  // mode). Returns the number of CQEs. `wake`: counted as a wake-up (the
+  // poll fired), not a reap of our own flush's completions.
+  unsigned Reap(bool wake = true);
   // The fd libuv should poll for readability.
   int PollFd() const { return mode_ == WakeMode::kEventfd ? eventfd_ : ring_.ring_fd; }
 
