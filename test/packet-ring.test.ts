@@ -448,9 +448,12 @@ describe('packet ring, software backend (UDP socket on loopback)', () => {
   it('rings dropped without close are closed by GC (fd count returns to baseline)', () => {
     const code = `
       const fs = require('node:fs');
-      const { openPacketRing } = require(${JSON.stringify(dist)});
+      const { openPacketRing, capabilities } = require(${JSON.stringify(dist)});
       const fds = () => fs.readdirSync('/proc/self/fd').length;
       (async () => {
+        // The thread's io_uring (started by capabilities(), which
+        // openPacketRing consults) lives as long as the thread: not a ring's.
+        capabilities();
         const before = fds();
         for (let i = 0; i < 20; i++) await openPacketRing({ interface: 'lo', backend: 'socket', filter: { protocol: 'udp', port: 41000 + i }, frameCount: 16 });
         const opened = fds();

@@ -110,6 +110,19 @@ async function roundTrips(proto: 'udp' | 'tcp', port: number, cpu: number): Prom
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
+/** Median and slowest round trip (ms) against one server. */
+async function measure(impl: string, proto: 'udp' | 'tcp', serverCpu: number, clientCpu: number, env: NodeJS.ProcessEnv): Promise<{ p50: number; max: number }> {
+  const srv = await startServer(impl, proto === 'udp' ? 'udp-echo' : 'tcp-echo', serverCpu, env);
+  try {
+    const rtts = await roundTrips(proto, srv.port, clientCpu);
+    expect(rtts.length).toBe(ROUND_TRIPS);
+    return { p50: median(rtts) / 1000, max: Math.max(...rtts) / 1000 };
+  } finally {
+    srv.child.kill('SIGTERM');
+    await collect(srv.child, 10_000).catch(() => undefined);
+  }
+}
+
 interface Config {
   name: string;
   impl: string;
@@ -145,18 +158,22 @@ describe('every request wakes the loop: sequential round trips with an idle paus
           // Same CPU: both ends on CPU 1, the load on CPU 0. Across: the
           // server shares CPU 0 with the load, the client is on CPU 1.
           const [serverCpu, clientCpu] = placement === 'same CPU' ? cpus(1, 1) : cpus(0, 1);
-          const srv = await startServer(cfg.impl, proto === 'udp' ? 'udp-echo' : 'tcp-echo', serverCpu, cfg.env);
-          try {
-            const rtts = await roundTrips(proto, srv.port, clientCpu);
-            expect(rtts.length).toBe(ROUND_TRIPS);
-            const p50 = median(rtts) / 1000;
-            const max = Math.max(...rtts) / 1000;
-            expect(p50, `median round trip ${p50.toFixed(3)} ms`).toBeLessThan(MEDIAN_MS);
-            expect(max, `slowest round trip ${max.toFixed(1)} ms`).toBeLessThan(STALL_MS);
-          } finally {
-            srv.child.kill('SIGTERM');
-            await collect(srv.child, 10_000).catch(() => undefined);
+          const got = await measure(cfg.impl, proto, serverCpu, clientCpu, cfg.env);
+          let medianBound = MEDIAN_MS;
+          let stallBound = STALL_MS;
+          let control = '';
+          if (got.p50 >= MEDIAN_MS || got.max >= STALL_MS) {
+            // Over a bound: is the machine itself that slow right now (other
+            // work on both CPUs)? Node's own server, same placement, same
+            // moment, is the control. A late wake path (the ~14 ms RCU-deferred
+            // signal) stays far above it; a loaded scheduler moves both.
+            const ctl = await measure('node', proto, serverCpu, clientCpu, {});
+            medianBound = Math.max(MEDIAN_MS, 2 * ctl.p50 + 0.5);
+            stallBound = Math.max(STALL_MS, 2 * ctl.max + 50);
+            control = ` (bounds raised by node:${proto === 'udp' ? 'dgram' : 'net'}'s own run now: median ${ctl.p50.toFixed(3)} ms, slowest ${ctl.max.toFixed(1)} ms)`;
           }
+          expect(got.p50, `median round trip ${got.p50.toFixed(3)} ms${control}`).toBeLessThan(medianBound);
+          expect(got.max, `slowest round trip ${got.max.toFixed(1)} ms${control}`).toBeLessThan(stallBound);
         }, 60_000);
       }
     }
