@@ -40,13 +40,19 @@ struct ZfThread {
   int32_t* records = nullptr;  // the JS Int32Array's memory (kMaxRecords x 6)
   napi_ref recordsRef = nullptr, poolRef = nullptr;
   double primeErrors = 0;
+  bool primeFailed = false;
 
   void Wake();
   void Dispatch();
   uint64_t lastActive = 0;
   uint64_t spinNs = 100 * 1000;  // tcpdirectSpin(us)
+  // JS queued something: note the activity (it opens a spin window) and
+  // run the reactor on the next loop turn.
   void Kick() {
     lastActive = uv_hrtime();
+    Spin();
+  }
+  void Spin() {
     if (torn || idling) return;
     idling = true;
     uv_idle_start(&idle, [](uv_idle_t* h) { static_cast<ZfThread*>(h->data)->Wake(); });
@@ -95,7 +101,7 @@ void ZfThread::Wake() {
   // what we just sent is usually a few microseconds away, and a prime +
   // wake-up (or, without a waitable fd, the 1 ms timer) costs far more.
   if (stack.HasPendingWork() || stack.Busy() || now - lastActive < spinNs) {
-    Kick();  // spin through the loop (one reactor pass per turn)
+    Spin();  // one reactor pass per loop turn; the window is not extended
     return;
   }
   if (idling) {
@@ -104,9 +110,11 @@ void ZfThread::Wake() {
   }
   if (stack.fd() < 0) return;  // the fallback timer wakes us
   // About to sleep: arm the waitable fd (NIC events and a 10 ms TCP timer).
-  if (stack.Prime() < 0) {
+  if (stack.Prime() < 0 && !primeFailed) {
+    // Not armed: poll on the fallback timer rather than sleep forever.
     primeErrors++;
-    Kick();  // not armed: keep polling rather than sleep forever
+    primeFailed = true;
+    uv_timer_start(&timer, [](uv_timer_t* h) { static_cast<ZfThread*>(h->data)->Wake(); }, 1, 1);
   }
 }
 
@@ -302,6 +310,17 @@ Napi::Value Spin(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// One reactor pass + dispatch from JS: what a busy-polling thread calls
+// while it spins instead of sleeping in libuv. Returns records delivered.
+Napi::Value PollNow(const Napi::CallbackInfo& info) {
+  ZF_THREAD();
+  uint32_t n = t->stack.Poll();
+  if (n) t->Dispatch();
+  t->stack.ResetBatch();
+  if (n) t->lastActive = uv_hrtime();
+  return Num(info.Env(), n);
+}
+
 Napi::Value Stats(const Napi::CallbackInfo& info) {
   ZF_THREAD();
   return Num(info.Env(), t->primeErrors);
@@ -336,6 +355,7 @@ void InitTcpdirect(Napi::Env env, Napi::Object exports) {
   fn("tcpdirectSetRef", SetRef);
   fn("tcpdirectPrimeErrors", Stats);
   fn("tcpdirectSpin", Spin);
+  fn("tcpdirectPoll", PollNow);
   auto layout = Napi::Object::New(env);
   layout.Set("recordWords", Num(env, zf::kRecordWords));
   layout.Set("maxRecords", Num(env, kMaxRecords));

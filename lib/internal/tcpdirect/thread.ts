@@ -4,7 +4,7 @@
 // them. Nothing here is API.
 import * as net from 'node:net';
 import { capabilities, tcpdirectReason } from '../../capabilities';
-import { invalidArgValue, systemError, type SystemError } from '../../errors';
+import { invalidArgValue, systemError, type SystemError, validateInteger } from '../../errors';
 import { native } from '../../native';
 import type { AddressInfo } from '../../sockaddr';
 
@@ -78,6 +78,22 @@ export class ZfThread {
 }
 
 let thread: ZfThread | undefined;
+
+/**
+ * For a thread that busy-polls (spins instead of sleeping in libuv): one
+ * reactor pass over this thread's stack, records delivered to their owners
+ * before it returns. 0 when nothing arrived (or no stack was started).
+ */
+export function pollTcpdirect(): number {
+  return thread ? native().tcpdirectPoll() : 0;
+}
+
+/** How long (µs) the stack keeps the reactor spinning after traffic before it sleeps (default 100; 0 = sleep at once). */
+export function setTcpdirectSpin(us: number): void {
+  validateInteger(us, 'us', 0, 1_000_000);
+  zfThread();
+  native().tcpdirectSpin(us);
+}
 
 /** This thread's stack; throws the reason TCPDirect cannot be used here. */
 export function zfThread(): ZfThread {
