@@ -61,7 +61,14 @@ export class TcpdirectUdpBatch {
   }
 }
 
-const registry = new FinalizationRegistry<number>((id) => native().tcpdirectFree(id));
+// A socket dropped without close() (unref'd, unreachable): free its zockets.
+const registry = new FinalizationRegistry<{ id: number; t: ZfThread; drop: () => void }>(({ id, t, drop }) => {
+  t.unregister(id);
+  drop();
+  native().tcpdirectFree(id);
+});
+// Ref'd sockets are held here, like a Node handle; unref'd ones only weakly.
+const strong = new Set<TcpdirectUdpSocket>();
 
 export class TcpdirectUdpSocket extends EventEmitter {
   readonly type = 'udp4' as const;
@@ -86,15 +93,18 @@ export class TcpdirectUdpSocket extends EventEmitter {
     const id = native().tcpdirectUdpOpen();
     if (id < 0) throw zfError(id, 'zfur_alloc', 'max_udp_rx_endpoints');
     this.id = id;
-    this.batch = new TcpdirectUdpBatch(this.t.pool);
+    const batch = (this.batch = new TcpdirectUdpBatch(this.t.pool));
+    const udpData = this.t.layout.udpData;
+    const self = new WeakRef(this);
     this.t.register(id, (kind, a, b, c, d) => {
-      if (kind !== this.t.layout.udpData) return;
-      this.batch.d.push(a, b, c, d);
-      this.batch.count++;
+      if (kind !== udpData) return;
+      batch.d.push(a, b, c, d);
+      batch.count++;
     });
-    this.dropHook = this.t.onDispatchEnd(() => this.deliver());
+    this.dropHook = this.t.onDispatchEnd(() => self.deref()?.deliver());
     this.t.ref();
-    registry.register(this, id, this);
+    strong.add(this);
+    registry.register(this, { id, t: this.t, drop: this.dropHook }, this);
   }
 
   private deliver(): void {
@@ -219,6 +229,7 @@ export class TcpdirectUdpSocket extends EventEmitter {
     if (!this.refed && !this.closed) {
       this.refed = true;
       this.t.ref();
+      strong.add(this);
     }
     return this;
   }
@@ -227,6 +238,7 @@ export class TcpdirectUdpSocket extends EventEmitter {
     if (this.refed && !this.closed) {
       this.refed = false;
       this.t.unref();
+      strong.delete(this);
     }
     return this;
   }
@@ -244,6 +256,7 @@ export class TcpdirectUdpSocket extends EventEmitter {
       native().tcpdirectFree(this.id);
       if (this.refed) this.t.unref();
       this.refed = false;
+      strong.delete(this);
       process.nextTick(() => this.emit('close'));
     }
     const p = new Promise<void>((r) => process.nextTick(r));
