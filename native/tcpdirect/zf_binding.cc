@@ -1,9 +1,9 @@
 // N-API side of the TCPDirect backend: one zf stack per JS thread, driven
 // from that thread's libuv loop. Sleeping: the stack's waitable fd
 // (zf_waitable_fd_get) in a uv_poll, primed (zf_waitable_fd_prime) just
-// before the loop blocks. Busy (a connect in flight, queued sends, or
-// right after JS queued something): a uv_idle calls the reactor once per
-// loop turn instead, so nothing waits for the prime's 10 ms timer. Without
+// before the loop blocks. Right after traffic (or after JS queued
+// something) a uv_idle calls the reactor once per loop turn for a short
+// spin window instead, since a reply is usually microseconds away. Without
 // a waitable fd (zf_waitable_fd_get fails under TCPDirect's software
 // emulator: its driver handle cannot join an epoll set) a 1 ms uv_timer
 // stands in for the wake-ups.
@@ -34,6 +34,7 @@ struct ZfThread {
   uv_timer_t timer{};  // only without a waitable fd
   int handles = 0;
   bool pollInit = false;
+  bool dispatching = false;
   bool idling = false, polling = false, torn = false;
   napi_ref dispatch = nullptr;
   napi_async_context ctx = nullptr;
@@ -64,13 +65,14 @@ struct ZfThread {
 thread_local ZfThread* tls = nullptr;
 
 void ZfThread::Dispatch() {
+  dispatching = true;
   const auto& recs = stack.records;
   for (size_t at = 0; at < recs.size() && !torn;) {
     uint32_t n = static_cast<uint32_t>(recs.size() - at < kMaxRecords ? recs.size() - at : kMaxRecords);
     memcpy(records, recs.data() + at, n * sizeof(zf::Record));
     at += n;
     napi_handle_scope scope;
-    if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) break;
     napi_value fn = nullptr, recv, argv[1], result;
     napi_get_reference_value(env, dispatch, &fn);
     napi_get_global(env, &recv);
@@ -83,6 +85,7 @@ void ZfThread::Dispatch() {
     }
     napi_close_handle_scope(env, scope);
   }
+  dispatching = false;
 }
 
 void ZfThread::Wake() {
@@ -100,7 +103,9 @@ void ZfThread::Wake() {
   // Keep calling the reactor for a short while after traffic: the reply to
   // what we just sent is usually a few microseconds away, and a prime +
   // wake-up (or, without a waitable fd, the 1 ms timer) costs far more.
-  if (stack.HasPendingWork() || stack.Busy() || now - lastActive < spinNs) {
+  // (A connect in flight or queued sends need no spinning: the ACKs that
+  // move them are NIC events, and the primed fd's 10 ms timer runs TCP's.)
+  if (stack.HasPendingWork() || now - lastActive < spinNs) {
     Spin();  // one reactor pass per loop turn; the window is not extended
     return;
   }
@@ -314,6 +319,8 @@ Napi::Value Spin(const Napi::CallbackInfo& info) {
 // while it spins instead of sleeping in libuv. Returns records delivered.
 Napi::Value PollNow(const Napi::CallbackInfo& info) {
   ZF_THREAD();
+  // From inside a batch callback the batch's records and pool are in use.
+  if (t->dispatching) return Num(info.Env(), 0);
   uint32_t n = t->stack.Poll();
   if (n) t->Dispatch();
   t->stack.ResetBatch();

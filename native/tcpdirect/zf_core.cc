@@ -96,12 +96,6 @@ int Stack::Prime() { return st_ && fd_ >= 0 ? zf_waitable_fd_prime(st_) : -EBADF
 
 bool Stack::HasPendingWork() const { return st_ && zf_stack_has_pending_work(st_); }
 
-bool Stack::Busy() const {
-  for (const Entry& e : entries_)
-    if (e.type == Type::kConn && (e.connecting || !e.sendq.empty())) return true;
-  return false;
-}
-
 Stack::Entry* Stack::Get(int id, Type t) {
   if (id < 1 || static_cast<size_t>(id) > entries_.size()) return nullptr;
   Entry& e = entries_[id - 1];

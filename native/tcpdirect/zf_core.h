@@ -78,7 +78,6 @@ class Stack {
   // after JS consumed the batch).
   uint32_t Poll();
   bool HasPendingWork() const;
-  bool Busy() const;  // connections connecting or with queued sends
 
   std::vector<Record> records;
   uint8_t* pool() { return pool_.data(); }
