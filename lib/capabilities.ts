@@ -49,7 +49,10 @@ export interface Capabilities {
   nofile: { soft: number | null; hard: number | null };
   seccomp: { mode: number | null; reason?: string };
   numa: { nodes: number[] };
-  ef_vi: Facility & { compiled: boolean };
+  /** available: compiled in and ef_driver_open() succeeds (/dev/sfc_char). */
+  ef_vi: Facility & { compiled: boolean; driverOpen: string };
+  /** available: compiled in, zf_init() and a zf_stack_alloc() succeed (ZF_ATTR). */
+  tcpdirect: Facility & { compiled: boolean; version: string | null; stackAlloc: string };
 }
 
 const CAP_NET_ADMIN = 12;
@@ -94,6 +97,45 @@ function limit(v: number): number | null {
 }
 
 let cachedCaps: Capabilities | undefined;
+
+const ENOENT = -2;
+const ENODEV = -19;
+const ENOKEY = -126;
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function efviCapability(p: any, noAddon: string | undefined): Capabilities['ef_vi'] {
+  if (!p) return { available: false, compiled: false, driverOpen: 'unknown', reason: noAddon };
+  if (!p.efviCompiled) {
+    return { available: false, compiled: false, driverOpen: 'not compiled', reason: 'not compiled in (rebuild: npx cmake-js compile --CDRINGWIRE_EFVI_ROOT=/usr, the Onload install prefix)' };
+  }
+  const r = p.efviDriverOpen as number;
+  let reason: string | undefined;
+  if (r === ENOENT) reason = 'ef_driver_open failed (ENOENT): no /dev/sfc_char, the sfc/Onload driver is not loaded';
+  else if (r < 0) reason = `ef_driver_open failed (${errName(r)})`;
+  return { available: r === 0, compiled: true, driverOpen: errName(r), reason };
+}
+
+/** Why zf_stack_alloc() failed, in the words a user can act on. */
+export function tcpdirectReason(step: 'zf_init' | 'zf_stack_alloc', r: number): string {
+  const name = errName(r);
+  if (r === ENOKEY) return `${step} failed (ENOKEY): the adapter is not licensed for TCPDirect`;
+  if (r === ENOENT && step === 'zf_init') return 'zf_init failed (ENOENT): Onload is not installed here (no libefcp.so.1, its control plane library) or its driver is not loaded';
+  if (r === ENOENT) return `${step} failed (ENOENT): no /dev/onload, the Onload driver is not loaded`;
+  if (r === ENODEV) return `${step} failed (ENODEV): ZF_ATTR names no usable Solarflare/AMD interface (ZF_ATTR=interface=<ethX>)`;
+  return `${step} failed (${name})`;
+}
+
+function tcpdirectCapability(loaded: boolean, noAddon: string | undefined): Capabilities['tcpdirect'] {
+  if (!loaded) return { available: false, compiled: false, version: null, stackAlloc: 'unknown', reason: noAddon };
+  const probe = native().tcpdirectProbe as undefined | (() => { version: string; init: number; stack: number });
+  if (!probe) {
+    return { available: false, compiled: false, version: null, stackAlloc: 'not compiled', reason: 'not compiled in (rebuild: npx cmake-js compile --CDRINGWIRE_TCPDIRECT_ROOT=/usr, the TCPDirect install prefix)' };
+  }
+  const r = probe();
+  r.version = r.version.trim();  // zf_version_short() pads with build info
+  if (r.init < 0) return { available: false, compiled: true, version: r.version, stackAlloc: 'not tried', reason: tcpdirectReason('zf_init', r.init) };
+  return { available: r.stack === 0, compiled: true, version: r.version, stackAlloc: errName(r.stack), reason: r.stack < 0 ? tcpdirectReason('zf_stack_alloc', r.stack) : undefined };
+}
 
 /** Probes once per thread; pass `{ refresh: true }` to probe again. */
 export function capabilities(opts: { refresh?: boolean } = {}): Capabilities {
@@ -228,11 +270,8 @@ export function capabilities(opts: { refresh?: boolean } = {}): Capabilities {
     nofile: { soft: p ? limit(p.nofileSoft) : null, hard: p ? limit(p.nofileHard) : null },
     seccomp: { mode: seccompMode, reason: seccompMode === 2 ? 'a seccomp filter is active; some syscalls may be blocked' : undefined },
     numa: { nodes: numaOnline ? parseRange(numaOnline) : [0] },
-    ef_vi: {
-      available: !!p && p.efviCompiled,
-      compiled: !!p && p.efviCompiled,
-      reason: p?.efviCompiled ? undefined : 'not compiled in (build with -DRINGWIRE_EFVI_ROOT=<onload prefix>)',
-    },
+    ef_vi: efviCapability(p, noAddon),
+    tcpdirect: tcpdirectCapability(p !== null, noAddon),
   };
   return cachedCaps;
 }

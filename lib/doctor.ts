@@ -127,7 +127,18 @@ export function doctor(): DoctorReport {
   add(ml === null || ml >= 64 * 2 ** 20
     ? { id: 'memlock', status: 'ok', detail: `RLIMIT_MEMLOCK ${ml === null ? 'unlimited' : `${ml / 2 ** 20} MiB`}` }
     : { id: 'memlock', status: 'warn', detail: `RLIMIT_MEMLOCK is ${ml / 2 ** 20} MiB`, remedy: 'ulimit -l unlimited (or LimitMEMLOCK=infinity in the systemd unit)' });
-  add(caps.ef_vi.compiled ? { id: 'ef_vi', status: 'ok', detail: 'ef_vi backend compiled in' } : { id: 'ef_vi', status: 'info', detail: caps.ef_vi.reason ?? 'not compiled' });
+  const ev = caps.ef_vi;
+  add(ev.available
+    ? { id: 'ef_vi', status: 'ok', detail: 'ef_vi compiled in; ef_driver_open works' }
+    : ev.compiled
+      ? { id: 'ef_vi', status: 'missing', detail: `ef_vi compiled in but unusable: ${ev.reason}`, remedy: 'install and load Onload (onload_tool reload) on a host with a Solarflare/AMD adapter' }
+      : { id: 'ef_vi', status: 'info', detail: ev.reason ?? 'not compiled' });
+  const td = caps.tcpdirect;
+  add(td.available
+    ? { id: 'tcpdirect', status: 'ok', detail: `TCPDirect ${td.version} compiled in; a zf stack can be allocated` }
+    : td.compiled
+      ? { id: 'tcpdirect', status: 'missing', detail: `TCPDirect ${td.version} compiled in but unusable: ${td.reason}`, remedy: 'load Onload, set ZF_ATTR=interface=<ethX>, reserve huge pages (sysctl -w vm.nr_hugepages=...), use a TCPDirect-licensed adapter' }
+      : { id: 'tcpdirect', status: 'info', detail: td.reason ?? 'not compiled' });
 
   const cpus = os.cpus();
   const isolated = read('/sys/devices/system/cpu/isolated') ?? '';
@@ -181,6 +192,7 @@ const FACILITIES: Record<string, (c: Capabilities) => boolean> = {
   shm: (c) => c.shm.available,
   hugepages: (c) => c.hugepages.available,
   ef_vi: (c) => c.ef_vi.available,
+  tcpdirect: (c) => c.tcpdirect.available,
   futex_wait: (c) => c.io_uring.futexWait,
   send_zc: (c) => c.io_uring.sendZc,
 };

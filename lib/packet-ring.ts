@@ -97,9 +97,11 @@ export function resolvePacketBackend(requested: 'auto' | PacketRingBackend, ifac
     if (!caps.af_xdp.available) throw systemError(caps.af_xdp.capNetAdmin ? EOPNOTSUPP : -1 /* EPERM */, 'socket(AF_XDP)', { message: `AF_XDP unavailable: ${caps.af_xdp.reason}` });
     return { backend: 'af_xdp', reason: 'requested' };
   }
-  if (caps.ef_vi.compiled && iface.driver === 'sfc') return { backend: 'ef_vi', reason: `ef_vi compiled in and ${iface.name} uses the sfc driver` };
-  if (caps.af_xdp.available) return { backend: 'af_xdp', reason: 'AF_XDP available' };
-  return { backend: 'socket', reason: `AF_XDP unavailable: ${caps.af_xdp.reason}` };
+  if (caps.ef_vi.available && iface.driver === 'sfc') return { backend: 'ef_vi', reason: `ef_vi available and ${iface.name} uses the sfc driver` };
+  // Say why ef_vi was passed over where it would have been the choice.
+  const efvi = iface.driver === 'sfc' ? `ef_vi unavailable: ${caps.ef_vi.reason}; ` : '';
+  if (caps.af_xdp.available) return { backend: 'af_xdp', reason: `${efvi}AF_XDP available` };
+  return { backend: 'socket', reason: `${efvi}AF_XDP unavailable: ${caps.af_xdp.reason}` };
 }
 
 interface Resolved {

@@ -13,6 +13,8 @@ import {
 import { native } from './native';
 
 import { REC, TcpBatch, TcpEvent, TcpListener } from './tcp-batch';
+import { chooseBackend } from './internal/tcpdirect/thread';
+import { TcpdirectEndpoint } from './internal/tcpdirect/tcp';
 
 export { configureTcpBuffers, tcpStats } from './tcp-core';
 export { TcpBatch, TcpEvent, TcpListener } from './tcp-batch';
@@ -22,7 +24,8 @@ export type { TcpStats, TcpConnStats, BufferConfig } from './tcp-core';
 export interface TcpEndpointOptions {
   /** Called once per loop wake with every event of the endpoint's connections. */
   onBatch: (batch: TcpBatch) => void;
-  backend?: 'auto' | Backend;
+  /** 'tcpdirect' (createTcpEndpoint only): AMD TCPDirect, when compiled in; see lib/internal/tcpdirect/tcp.ts. */
+  backend?: 'auto' | Backend | 'tcpdirect';
   /** Queued bytes per connection above which send() returns false (default 1 MiB). */
   highWaterMark?: number;
   /** Keep a connection open after the peer's FIN until end() (default false: end with it). */
@@ -564,5 +567,15 @@ export class TcpEndpoint {
 
 /** A TCP endpoint: listeners and connections whose events arrive in one batch callback. */
 export function createTcpEndpoint(opts: TcpEndpointOptions): TcpEndpoint {
+  validateObject(opts, 'options');
+  const requested = opts.backend ?? 'auto';
+  if (requested === 'tcpdirect' || requested === 'auto') {
+    const choice = chooseBackend(requested, () => ({ backend: 'kernel', reason: '' }), opts as unknown as Record<string, unknown>, TCPDIRECT_UNSUPPORTED);
+    // Same batch API (TcpBatch, TcpEvent), minus what TCPDirect lacks.
+    if (choice.backend === 'tcpdirect') return new TcpdirectEndpoint(opts, choice.reason) as unknown as TcpEndpoint;
+  }
   return new TcpEndpoint(opts);
 }
+
+// Options only the kernel stack has: 'auto' keeps such endpoints off TCPDirect.
+const TCPDIRECT_UNSUPPORTED = ['keepAlive', 'keepAliveInitialDelay', 'recvBufferSize', 'sendBufferSize', 'zeroCopyThreshold', 'idleTimeout', 'highWaterMark'] as const;

@@ -13,6 +13,8 @@ import { loop, type ThreadLoop } from './loop';
 import { native } from './native';
 import { type AddressInfo, SockaddrCache, decodeSockaddr, encodeSockaddr, mapIPv4, parseIPv6 } from './sockaddr';
 import { UdpBatch } from './udp-batch';
+import { chooseBackend, tcpdirectNote } from './internal/tcpdirect/thread';
+import { TcpdirectUdpSocket } from './internal/tcpdirect/udp';
 import { SOCKOPT, UDP_STAT_NAMES, type UdpStats, UdpStatsView } from './udp-stats';
 
 export type { AddressInfo } from './sockaddr';
@@ -23,7 +25,8 @@ export type Backend = 'io_uring' | 'epoll';
 
 export interface UdpSocketOptions {
   type: 'udp4' | 'udp6';
-  backend?: 'auto' | Backend;
+  /** 'tcpdirect': AMD TCPDirect, when compiled in (see lib/internal/tcpdirect/udp.ts for what differs). */
+  backend?: 'auto' | Backend | 'tcpdirect';
   reuseAddr?: boolean;
   reusePort?: boolean;
   ipv6Only?: boolean;
@@ -69,6 +72,8 @@ const udpSendNative = (id: number, b: Uint8Array, off: number, len: number, to: 
 const INLINE_SEND = () => inlineSend || (inlineSend = native().udpLayout.inlineSend as number);
 
 let defaultBackend: Backend | undefined;
+// Options only the kernel stack has: 'auto' keeps such sockets off TCPDirect.
+const TCPDIRECT_UNSUPPORTED = ['reuseAddr', 'reusePort', 'ipv6Only', 'recvBufferSize', 'sendBufferSize', 'bufferCount', 'bufferSize', 'timestamps', 'zeroCopyThreshold', 'busyPoll'] as const;
 
 /** The backend 'auto' resolves to here, and why. */
 export function resolveBackend(requested: 'auto' | Backend = 'auto'): { backend: Backend; reason: string } {
@@ -76,7 +81,8 @@ export function resolveBackend(requested: 'auto' | Backend = 'auto'): { backend:
   if (requested === 'auto' && (env === 'epoll' || env === 'io_uring')) return { backend: env, reason: `RINGWIRE_BACKEND=${env}` };
   if (requested !== 'auto') return { backend: requested, reason: 'requested' };
   if (!defaultBackend) defaultBackend = capabilities().io_uring.available ? 'io_uring' : 'epoll';
-  return { backend: defaultBackend, reason: defaultBackend === 'io_uring' ? 'io_uring available' : `io_uring unavailable: ${capabilities().io_uring.reason}` };
+  const why = defaultBackend === 'io_uring' ? 'io_uring available' : `io_uring unavailable: ${capabilities().io_uring.reason}`;
+  return { backend: defaultBackend, reason: why + tcpdirectNote() };
 }
 
 function validatePort(port: unknown, name = 'port', allowZero = true): number {
@@ -101,6 +107,8 @@ const registry = new FinalizationRegistry<number>((id) => {
 export class UdpSocket extends EventEmitter {
   readonly type: 'udp4' | 'udp6';
   readonly backend: Backend;
+  /** Why this backend: 'requested', or what 'auto' found (and passed over). */
+  readonly backendReason: string;
   private readonly fam: 4 | 6;
   private id: number;
   private readonly loop: ThreadLoop;
@@ -126,7 +134,10 @@ export class UdpSocket extends EventEmitter {
     super();
     validateObject(opts, 'options');
     this.type = validateOneOf(opts.type, 'options.type', ['udp4', 'udp6'] as const);
-    const backend = opts.backend === undefined ? 'auto' : validateOneOf(opts.backend, 'options.backend', ['auto', 'io_uring', 'epoll'] as const);
+    const backend = opts.backend === undefined ? 'auto' : validateOneOf(opts.backend, 'options.backend', ['auto', 'io_uring', 'epoll', 'tcpdirect'] as const);
+    if (backend === 'tcpdirect') throw invalidArgValue('options.backend', backend, 'is served by createUdpSocket() (a TCPDirect socket is its own class)');
+    const choice = resolveBackend(backend);
+    this.backendReason = choice.reason;
     const bufferCount = opts.bufferCount === undefined ? 1024 : validatePowerOfTwo(opts.bufferCount, 'options.bufferCount', 1, 32768);
     const bufferSize = opts.bufferSize === undefined ? 2048 : validatePowerOfTwo(opts.bufferSize, 'options.bufferSize', 256, 65536 * 2);
     const timestamps = opts.timestamps === undefined ? false : validateBoolean(opts.timestamps, 'options.timestamps');
@@ -137,8 +148,7 @@ export class UdpSocket extends EventEmitter {
     if (opts.ipv6Only && this.type !== 'udp6') throw invalidArgValue('options.ipv6Only', opts.ipv6Only, 'is only valid for udp6 sockets');
 
     this.fam = this.type === 'udp6' ? 6 : 4;
-    const resolved = resolveBackend(backend);
-    this.backend = resolved.backend;
+    this.backend = choice.backend;
     this.loop = loop();
     const stats = new Float64Array(UDP_STAT_NAMES.length);
     const r = native().udpOpen(this.backend === 'io_uring' ? 0 : 1, this.fam, bufferCount, bufferSize, timestamps, zc, stats);
@@ -658,5 +668,12 @@ export class UdpSocket extends EventEmitter {
 }
 
 export function createUdpSocket(opts: UdpSocketOptions): UdpSocket {
+  validateObject(opts, 'options');
+  const requested = opts.backend ?? 'auto';
+  if (requested === 'tcpdirect' || requested === 'auto') {
+    const choice = chooseBackend(requested, () => ({ backend: 'kernel', reason: '' }), opts as unknown as Record<string, unknown>, TCPDIRECT_UNSUPPORTED);
+    // The TCPDirect socket has this class's surface, minus what TCPDirect lacks.
+    if (choice.backend === 'tcpdirect') return new TcpdirectUdpSocket(opts, choice.reason) as unknown as UdpSocket;
+  }
   return new UdpSocket(opts);
 }

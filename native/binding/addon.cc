@@ -22,6 +22,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitRing(env, exports);
   InitFutex(env, exports);
   InitPacketRing(env, exports);
+#ifdef RINGWIRE_HAVE_TCPDIRECT
+  InitTcpdirect(env, exports);
+#endif
   return exports;
 }
 

@@ -36,6 +36,9 @@ void InitShm(Napi::Env env, Napi::Object exports);
 void InitRing(Napi::Env env, Napi::Object exports);
 void InitFutex(Napi::Env env, Napi::Object exports);
 void InitPacketRing(Napi::Env env, Napi::Object exports);
+#ifdef RINGWIRE_HAVE_TCPDIRECT
+void InitTcpdirect(Napi::Env env, Napi::Object exports);  // native/tcpdirect/
+#endif
 
 // Small conversions shared by the binding files.
 inline Napi::Value Num(Napi::Env env, double v) { return Napi::Number::New(env, v); }

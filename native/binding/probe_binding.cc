@@ -43,6 +43,7 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
   o.Set("nofileHard", Num(env, static_cast<double>(r.nofileHard)));
   o.Set("memfdHuge", Num(env, r.memfdHuge));
   o.Set("efviCompiled", r.efviCompiled);
+  o.Set("efviDriverOpen", Num(env, r.efviDriverOpen));
   return o;
 }
 

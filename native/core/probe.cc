@@ -1,5 +1,9 @@
 #include "probe.h"
 
+#ifdef RINGWIRE_HAVE_EFVI
+#include "../efvi/efvi.h"
+#endif
+
 #include <arpa/inet.h>
 #include <linux/bpf.h>
 #include <linux/capability.h>
@@ -210,6 +214,7 @@ void RunProbe(ProbeResult* out) {
   if (m >= 0) close(m);
 #ifdef RINGWIRE_HAVE_EFVI
   out->efviCompiled = true;
+  out->efviDriverOpen = EfviProbeDriver();
 #endif
 }
 

@@ -4,6 +4,8 @@
 // 0 / positive for success, -errno for the failure the kernel gave.
 #pragma once
 
+#include <cerrno>
+
 #include <cstdint>
 #include <string>
 
@@ -33,6 +35,7 @@ struct ProbeResult {
   uint64_t nofileSoft = 0, nofileHard = 0;
   int memfdHuge = 0;     // memfd_create(MFD_HUGETLB) result
   bool efviCompiled = false;
+  int efviDriverOpen = -ENOSYS;  // ef_driver_open() result when compiled in (fd closed again)
 };
 
 void RunProbe(ProbeResult* out);

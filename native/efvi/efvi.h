@@ -7,8 +7,14 @@
 // buffers, then poll the event queue (primed so the driver handle becomes
 // readable for libuv when an event arrives).
 //
-// Status: written against the documented ef_vi API but never compiled or
-// run in this repository's CI (no Onload SDK or Solarflare NIC there).
+// Two receive models, chosen per VI: EF10/EF100 DMA into frames we post
+// (ef_vi_receive_init, pushed in groups of 8); X3/X4 (EFCT, EF10CT) receive
+// into kernel-managed buffers and report RX_REF events whose packet must be
+// copied out and released (etherfabric/efct_vi.h).
+//
+// Status: compiled with -Werror against Onload's public headers and libciul
+// (see README "ef_vi and TCPDirect"); never run on a Solarflare/X3 NIC, and
+// not part of CI (no Onload SDK there).
 #pragma once
 
 #ifdef RINGWIRE_HAVE_EFVI
@@ -18,6 +24,7 @@
 #include <etherfabric/pd.h>
 #include <etherfabric/memreg.h>
 #include <etherfabric/vi.h>
+#include <etherfabric/efct_vi.h>
 
 #include <cstdint>
 #include <vector>
@@ -48,7 +55,8 @@ class EfviBackend final : public PacketBackend {
   uint32_t Fill(const uint64_t* addrs, uint32_t n) override;
   uint32_t Receive(PacketDesc* out, uint32_t max) override;
   uint32_t Transmit(const PacketDesc* descs, uint32_t n) override;
-  int Kick() override { return 0; }  // ef_vi_transmit rings the doorbell itself
+  // ef_vi_transmit rings the doorbell itself; after a NIC reset the VI is dead.
+  int Kick() override { return dead_; }
   uint32_t Complete(uint64_t* out, uint32_t max) override;
   bool TxBacklog() const override { return false; }
   void KernelStats(PacketStats* s) override;
@@ -56,7 +64,8 @@ class EfviBackend final : public PacketBackend {
 
  private:
   void PollEvents(uint32_t maxRx);
-  void Prime();
+  void PrimeBeforeSleep();
+  void RxRef(uint32_t pktId, uint32_t len, bool discard);
 
   EfviConfig cfg_;
   ef_driver_handle dh_ = -1;
@@ -66,12 +75,22 @@ class EfviBackend final : public PacketBackend {
   ef_filter_cookie cookie_{};
   bool pd_ok_ = false, vi_ok_ = false, mr_ok_ = false, filter_ok_ = false;
   int prefix_ = 0;
+  bool efct_ = false;    // RX_REF model: frames stay with us until a packet is copied in
+  bool primed_ = false;  // a prime is armed and no event was consumed since
+  int dead_ = 0;         // -errno once the VI is unusable (NIC reset)
   std::vector<ef_addr> dma_;          // per frame: DMA address of its base
+  std::vector<uint64_t> efctFree_;    // EFCT: frames to copy RX_REF packets into
   std::vector<PacketDesc> rxReady_;   // RX events seen while reaping TX
   std::vector<uint64_t> done_;        // completed TX frame bases
   std::vector<uint64_t> refill_;      // frames the NIC gave back unused
   double discards_ = 0;
+  double noDesc_ = 0;      // RX_NO_DESC_TRUNC: a packet arrived with no descriptor posted
+  double overflows_ = 0;   // OFLOW: the event queue overflowed and events were lost
+  double kickErrors_ = 0, kickErrorsReported_ = 0;  // failed primes + NIC resets
 };
+
+// ef_driver_open() then close: 0 when /dev/sfc_char opens, else -errno.
+int EfviProbeDriver();
 
 }  // namespace rw
 
