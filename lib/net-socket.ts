@@ -67,6 +67,9 @@ export class Socket extends Duplex {
   private keptEnd: number[] = [];
   private reading = true;
   private refed = true;
+  // Whether this socket holds the loop now: as a libuv stream, only while
+  // it connects, reads, or has a write or shutdown waiting for the kernel.
+  private holding = false;
   private released = false;
   private finalCb?: (err?: Error | null) => void;
   private timer?: NodeJS.Timeout;
@@ -121,7 +124,16 @@ export class Socket extends Duplex {
     this.pool = t.pool(this.backend);
     [this.st, this.so] = t.statsSlot(id);
     t.loop.register(id, this.onEvent);
-    if (this.refed) t.loop.ref();
+    this.syncRef();
+  }
+
+  private syncRef(): void {
+    const want = this.refed && this.id >= 0 && !this.released &&
+      (this.connecting || this.reading || this.waiting.length > 0 || this.finalCb !== undefined);
+    if (want === this.holding) return;
+    this.holding = want;
+    if (want) this.t!.loop.ref();
+    else this.t!.loop.unref();
   }
 
   // ---- native events ----------------------------------------------------------
@@ -156,6 +168,7 @@ export class Socket extends Duplex {
       case EV.shutdown: {
         const cb = this.finalCb;
         this.finalCb = undefined;
+        this.syncRef();
         // ENOTCONN: the peer is already gone; the stream still finishes.
         cb?.(a < 0 && a !== -107 ? systemError(a, 'shutdown') : null);
         return;
@@ -170,6 +183,7 @@ export class Socket extends Duplex {
   private onConnected(): void {
     if (this.destroyed) return;
     this.connecting = false;
+    this.syncRef();
     this._unrefTimer();
     this.emit('connect');
     this.emit('ready');
@@ -183,26 +197,30 @@ export class Socket extends Duplex {
       this.keptEnd.shift();
     }
     while (this.waiting.length && this.waiting[0].end <= sent) this.waiting.shift()!.cb(null);
+    this.syncRef();
   }
 
   private readStop(): void {
     if (!this.reading || this.id < 0 || this.released) return;
     this.reading = false;
     native().tcpSetReading(this.id, false);
+    this.syncRef();
   }
 
   private readStart(): void {
     if (this.reading || this.id < 0 || this.released) return;
     this.reading = true;
     native().tcpSetReading(this.id, true);
+    this.syncRef();
   }
 
   private release(): void {
     if (this.released) return;
     this.released = true;
-    if (this.id >= 0) {
-      this.t!.loop.unregister(this.id);
-      if (this.refed) this.t!.loop.unref();
+    if (this.id >= 0) this.t!.loop.unregister(this.id);
+    if (this.holding) {
+      this.holding = false;
+      this.t!.loop.unref();
     }
     const err = errCode('Cannot call write after a stream was destroyed', 'ERR_STREAM_DESTROYED');
     for (const w of this.waiting.splice(0)) w.cb(err);
@@ -267,6 +285,7 @@ export class Socket extends Duplex {
     }
     this.waiting.push({ end: this.written, cb });
     native().tcpNotifySent(this.id);
+    this.syncRef();
   }
 
   override _final(cb: (err?: Error | null) => void): void {
@@ -285,6 +304,7 @@ export class Socket extends Duplex {
       return;
     }
     this.finalCb = cb;
+    this.syncRef();
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
@@ -314,8 +334,26 @@ export class Socket extends Duplex {
   connect(port: number, connectionListener?: () => void): this;
   connect(...args: unknown[]): this {
     const [options, cb] = normalizeConnectArgs(args);
+    if (this.destroyed) {
+      // A closed socket may connect again (node:net undestroys it).
+      this.id = -1;
+      this.released = false;
+      this.peer = undefined;
+      this.written = 0;
+      this.final = { read: 0, written: 0 };
+      this.hadErrorForClose = false;
+      this.resetOnDestroy = false;
+      this.nextAddrs = undefined;
+      (this as unknown as { _undestroy(): void })._undestroy();
+    }
+    if (Object.prototype.hasOwnProperty.call(this, 'write')) delete (this as { write?: unknown }).write;
     if (cb) this.once('connect', cb);
-    if ((options as { path?: string }).path !== undefined) throw invalidArgValue('options.path', (options as { path?: string }).path, 'is not supported by ringwire/net (TCP only)');
+    const path = (options as { path?: unknown }).path;
+    if (path !== undefined && path !== null) {
+      // IPC: reported like a failed connect, as an 'error' event.
+      process.nextTick(() => this.destroy(ipcUnavailable('connect', String(path))));
+      return this;
+    }
     if (options.port === undefined) throw Object.assign(new TypeError('The "options" or "port" or "path" argument must be specified'), { code: 'ERR_MISSING_ARGS' });
     if (typeof options.port !== 'number' && typeof options.port !== 'string') throw invalidArgType('options.port', 'of type number or string', options.port);
     const port = validatePort(options.port, 'Port', false);
@@ -342,10 +380,17 @@ export class Socket extends Duplex {
     const family = options.family === 4 || options.family === 6 ? options.family : 0;
     lookup(host, { family, all: true }, (err: NodeJS.ErrnoException | null, addrs: dns.LookupAddress[] | string) => {
       if (!this.connecting) return;
-      const list = Array.isArray(addrs) ? addrs.map((x) => x.address) : typeof addrs === 'string' ? [addrs] : [];
+      const list = Array.isArray(addrs) ? addrs.map((x) => x?.address) : [addrs];
       this.emit('lookup', err, list[0], list[0] ? net.isIP(list[0]) : undefined, host);
-      if (err || list.length === 0) {
-        process.nextTick(() => this.destroy(err ?? errCode(`getaddrinfo ENOTFOUND ${host}`, 'ENOTFOUND')));
+      if (err) {
+        process.nextTick(() => this.destroy(err));
+        return;
+      }
+      // A custom lookup that answers without an address: node:net's error.
+      const bad = list.findIndex((a) => typeof a !== 'string' || !net.isIP(a));
+      if (list.length === 0 || bad >= 0) {
+        const shown = list.length === 0 ? undefined : list[bad];
+        process.nextTick(() => this.destroy(errCode(`Invalid IP address: ${String(shown)}`, 'ERR_INVALID_IP_ADDRESS', TypeError as ErrorConstructor)));
         return;
       }
       this.connectTo(list, port, options);
@@ -387,7 +432,10 @@ export class Socket extends Duplex {
     const next = this.nextAddrs!;
     native().tcpClose(this.id, false);
     this.t!.loop.unregister(this.id);
-    if (this.refed) this.t!.loop.unref();
+    if (this.holding) {
+      this.holding = false;
+      this.t!.loop.unref();
+    }
     this.id = -1;
     this.connectTo(next.addrs, next.port, next.options);
   }
@@ -496,24 +544,29 @@ export class Socket extends Duplex {
   }
 
   ref(): this {
-    if (!this.refed) {
-      this.refed = true;
-      if (this.id >= 0 && !this.released) this.t!.loop.ref();
-    }
+    this.refed = true;
+    if (this.id >= 0) this.syncRef();
     return this;
   }
 
   unref(): this {
-    if (this.refed) {
-      this.refed = false;
-      if (this.id >= 0 && !this.released) this.t!.loop.unref();
-    }
+    this.refed = false;
+    if (this.id >= 0) this.syncRef();
     return this;
   }
 
   /** Closes with RST instead of FIN (SO_LINGER 0). */
   resetAndDestroy(): this {
-    if (this.id < 0) return this.destroy(errCode('Socket is closed', 'ERR_SOCKET_CLOSED'));
+    // Still connecting (a lookup or a connect in flight): reset once
+    // connected, as node:net does, rather than report a closed socket.
+    if (this.connecting && !this.destroyed) {
+      this.once('connect', () => {
+        this.resetOnDestroy = true;
+        this.destroy();
+      });
+      return this;
+    }
+    if (this.id < 0 || this.released) return this.destroy(errCode('Socket is closed', 'ERR_SOCKET_CLOSED'));
     this.resetOnDestroy = true;
     return this.destroy();
   }
@@ -545,10 +598,22 @@ function onReadableStreamEnd(this: Socket): void {
   } as Socket['write'];
 }
 
+/** IPC (Unix domain socket) paths: ringwire/net is TCP only. */
+export function ipcUnavailable(syscall: string, path: string): Error {
+  return Object.assign(
+    new Error(`${syscall} ${path}: the feature IPC paths (Unix domain sockets) is unavailable in ringwire/net, which is TCP only; use node:net for IPC`),
+    { code: 'ERR_FEATURE_UNAVAILABLE_ON_PLATFORM', syscall, path },
+  );
+}
+
+/** node:net's rule: a string that is not a non-negative number is a pipe path. */
+export const isPipeName = (s: unknown): s is string => typeof s === 'string' && !(Number(s) >= 0);
+
 export function normalizeConnectArgs(args: unknown[]): [TcpSocketConnectOpts, (() => void) | undefined] {
   let options: TcpSocketConnectOpts;
   const a0 = args[0];
   if (typeof a0 === 'object' && a0 !== null) options = { ...(a0 as TcpSocketConnectOpts) };
+  else if (isPipeName(a0)) options = { path: a0 } as unknown as TcpSocketConnectOpts;
   else {
     options = { port: a0 as number };
     if (typeof args[1] === 'string') options.host = args[1];

@@ -328,6 +328,42 @@ const scenarios: Record<string, Scenario> = {
     grab(() => net.connect({ port: 80, localAddress: 'nope' }).destroy());
     return codes;
   },
+
+  async 'a closed socket connects again'(net) {
+    const server = net.createServer((s) => s.end('hi'));
+    const port = await listen(server, 0, '127.0.0.1');
+    const t: string[] = [];
+    const c = net.connect(port, '127.0.0.1');
+    trace(c, t);
+    await closed(c);
+    t.push('reconnect');
+    c.connect(port, '127.0.0.1');
+    await closed(c);
+    server.close();
+    return { t };
+  },
+
+  async 'resetAndDestroy while connecting resets once connected, without an error'(net) {
+    const server = net.createServer();
+    const port = await listen(server, 0, '127.0.0.1');
+    const t: string[] = [];
+    const c = net.connect({ port, host: 'slow.test', autoSelectFamily: false, lookup: ((_h: string, _o: unknown, cb: (e: null, a: string, f: number) => void) => setTimeout(() => cb(null, '127.0.0.1', 4), 10)) as never });
+    trace(c, t);
+    c.resetAndDestroy();
+    await closed(c);
+    server.close();
+    return { t };
+  },
+
+  async 'a custom lookup that yields no address is an ERR_INVALID_IP_ADDRESS error event'(net) {
+    const t: string[] = [];
+    const c = net.connect({ port: 9, host: 'none.test', autoSelectFamily: false, lookup: ((_h: string, _o: unknown, cb: (e: null, a?: string, f?: number) => void) => cb(null, undefined, 4)) as never });
+    trace(c, t);
+    let err: Error | undefined;
+    c.on('error', (e) => { err = e; });
+    await closed(c);
+    return { t, name: err?.name, message: err?.message };
+  },
 };
 
 describe('ringwire/net behaves like node:net', () => {
@@ -346,4 +382,102 @@ describe('ringwire/net behaves like node:net', () => {
       expect({ mod, status: r.status, out: r.stdout.trim() }).toEqual({ mod, status: 0, out: 'listening' });
     }
   });
+});
+
+// A libuv stream holds the loop only while it connects, reads or has a
+// write waiting; the child connects to a server in this process (which must
+// keep running meanwhile, hence an async spawn) and must exit by itself -
+// or, for a connection still reading, must not.
+function moduleSurface(net: unknown): unknown[] {
+  const n = net as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const out: unknown[] = [];
+  for (const name of ['Server', 'Socket', 'Stream']) {
+    try {
+      const o = n[name]() as { constructor: unknown; destroy?: () => void; close?: () => void };
+      out.push([name, o instanceof (n[name] as unknown as new () => object)]);
+      o.destroy?.();
+    } catch (e) {
+      out.push([name, (e as Error).message]);
+    }
+  }
+  out.push(typeof n.getDefaultAutoSelectFamily?.(), typeof n.getDefaultAutoSelectFamilyAttemptTimeout?.());
+  out.push(typeof n.setDefaultAutoSelectFamily, typeof n.setDefaultAutoSelectFamilyAttemptTimeout, typeof n._setSimultaneousAccepts);
+  return out;
+}
+
+describe('ringwire/net module surface matches node:net', () => {
+  it('constructors without new; autoSelectFamily defaults; _setSimultaneousAccepts', () => {
+    expect(moduleSurface(rwNet)).toEqual(moduleSurface(nodeNet));
+  });
+});
+
+describe('ringwire/net: IPC paths are a reported difference, not a throw', () => {
+  for (const backend of ['io_uring', 'epoll'] as const) {
+    const skip = backend === 'io_uring' ? needs('io_uring') : undefined;
+    it.skipIf(!!skip)(`listen(path) and connect(path) emit ERR_FEATURE_UNAVAILABLE_ON_PLATFORM — ${backend}${skip ? ` (skipped: ${skip})` : ''}`, async () => {
+      const impl = rwImpl(backend).net;
+      const server = impl.createServer();
+      const e1 = await new Promise<NodeJS.ErrnoException>((r) => { server.on('error', r); server.listen('/tmp/ringwire-no-ipc.sock'); });
+      const c = impl.connect('/tmp/ringwire-no-ipc.sock' as never);
+      const t: string[] = [];
+      trace(c, t);
+      await closed(c);
+      expect({ code: e1.code, names: /IPC paths/.test(e1.message), t }).toEqual({ code: 'ERR_FEATURE_UNAVAILABLE_ON_PLATFORM', names: true, t: ['error:ERR_FEATURE_UNAVAILABLE_ON_PLATFORM:connect', 'close:true'] });
+    });
+  }
+});
+
+describe('ringwire/net connections keep the process alive as node:net does', () => {
+  const { spawn } = require('node:child_process') as typeof import('node:child_process');
+  const runChild = (mod: string, body: string, backend: string, ms: number) =>
+    new Promise<{ status: number | null; signal: string | null; out: string }>((resolve) => {
+      const child = spawn(process.execPath, ['-e', `const net=require(${JSON.stringify(mod)});${body}`], {
+        env: { ...process.env, RINGWIRE_BACKEND: backend },
+      });
+      let out = '';
+      child.stdout.on('data', (d) => { out += d; });
+      const timer = setTimeout(() => child.kill('SIGTERM'), ms);
+      child.on('exit', (status, signal) => {
+        clearTimeout(timer);
+        resolve({ status, signal, out: out.trim() });
+      });
+    });
+  const cases: Record<string, { server: (s: nodeNet.Socket) => void; body: string; ms: number }> = {
+    'a half-closed connection after the peer FIN (allowHalfOpen) lets the process exit': {
+      server: (s) => s.end('bye'),
+      body: `const c=net.connect({port:+process.argv[1],host:'127.0.0.1',allowHalfOpen:true}); c.on('data',d=>console.log(String(d))); c.on('end',()=>console.log('end'))`,
+      ms: 5000,
+    },
+    'an unread connection whose buffer is full lets the process exit': {
+      server: (s) => { s.on('error', () => {}); s.write(Buffer.alloc(4 << 20)); },
+      body: `const c=net.connect(+process.argv[1],'127.0.0.1',()=>console.log('connected'))`,
+      ms: 5000,
+    },
+    'a paused connection whose buffer is full lets the process exit': {
+      server: (s) => { s.on('error', () => {}); s.write(Buffer.alloc(4 << 20)); },
+      body: `const c=net.connect(+process.argv[1],'127.0.0.1',()=>{c.pause();console.log('paused')}); c.on('data',()=>{})`,
+      ms: 5000,
+    },
+    'an idle connection that is still reading keeps the process alive': {
+      server: () => {},
+      body: `const c=net.connect(+process.argv[1],'127.0.0.1',()=>console.log('connected')); c.on('data',()=>{})`,
+      ms: 1500,
+    },
+  };
+  for (const [name, k] of Object.entries(cases)) {
+    for (const backend of ['io_uring', 'epoll']) {
+      const skip = backend === 'io_uring' ? needs('io_uring') : undefined;
+      it.skipIf(!!skip)(`${name} — ${backend}${skip ? ` (skipped: ${skip})` : ''}`, async () => {
+        const results: unknown[] = [];
+        for (const mod of ['node:net', `${dist}/net.js`]) {
+          const server = nodeNet.createServer(k.server);
+          const port = await listen(server, 0, '127.0.0.1');
+          const r = await runChild(mod, k.body.replace(/\+process\.argv\[1\]/g, String(port)), backend, k.ms);
+          results.push(r);
+          server.close();
+        }
+        expect(results[1]).toEqual(results[0]);
+      }, 15_000);
+    }
+  }
 });
