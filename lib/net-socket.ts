@@ -48,6 +48,7 @@ interface Waiter {
 }
 
 const kAttach = Symbol('ringwire.attach');
+const CHUNK_MAX = 64 * 1024;
 const errCode = (msg: string, code: string, Ctor: ErrorConstructor = Error): Error => Object.assign(new Ctor(msg), { code });
 
 export class Socket extends Duplex {
@@ -58,6 +59,7 @@ export class Socket extends Duplex {
   private id = -1;
   private t?: TcpThreadState;
   private pool?: Uint8Array;
+  private poolBuf?: Buffer;
   private st?: Float64Array;
   private so = 0;
   private readonly backend: Backend;
@@ -122,6 +124,7 @@ export class Socket extends Duplex {
     this.id = id;
     this.t = t;
     this.pool = t.pool(this.backend);
+    this.poolBuf = undefined;
     [this.st, this.so] = t.statsSlot(id);
     t.loop.register(id, this.onEvent);
     this.syncRef();
@@ -141,10 +144,21 @@ export class Socket extends Duplex {
   private handle(kind: number, a: number, b: number): void {
     switch (kind) {
       case EV.data: {
-        const chunk = Buffer.allocUnsafe(b);
-        chunk.set(this.pool!.subarray(a, a + b));
         this._unrefTimer();
-        if (!this.push(chunk) && this.reading) this.readStop();
+        const pool = (this.poolBuf ??= Buffer.from(this.pool!.buffer, this.pool!.byteOffset, this.pool!.byteLength));
+        // Chunks of at most 64 KiB, as libuv reads them for node:net: a
+        // larger allocation is a fresh mmap (glibc's threshold) whose page
+        // faults cost more than the copy (measured: 582 KiB per event made
+        // the 64 KiB stream row spend 35-60 us of user time per 64 KiB).
+        let more = true;
+        for (let off = a, end = a + b; off < end; off += CHUNK_MAX) {
+          const n = Math.min(CHUNK_MAX, end - off);
+          const chunk = Buffer.allocUnsafe(n);
+          pool.copy(chunk, 0, off, off + n);
+          more = this.push(chunk);
+          if (this.destroyed) return;
+        }
+        if (!more && this.reading) this.readStop();
         return;
       }
       case EV.sent:

@@ -329,6 +329,22 @@ const scenarios: Record<string, Scenario> = {
     return codes;
   },
 
+  async 'a large transfer arrives in data chunks of at most 64 KiB, as libuv reads them'(net) {
+    const total = 8 << 20;
+    const server = net.createServer((s) => s.end(Buffer.alloc(total, 7)));
+    const port = await listen(server, 0, '127.0.0.1');
+    const c = net.connect(port, '127.0.0.1');
+    let max = 0;
+    let got = 0;
+    // A slow first reader lets the kernel queue more than 64 KiB per read.
+    c.pause();
+    setTimeout(() => c.resume(), 50);
+    c.on('data', (d: Buffer) => { max = Math.max(max, d.length); got += d.length; });
+    await closed(c);
+    server.close();
+    return { atMost64KiB: max <= 65536, got };
+  },
+
   async 'a closed socket connects again'(net) {
     const server = net.createServer((s) => s.end('hi'));
     const port = await listen(server, 0, '127.0.0.1');
