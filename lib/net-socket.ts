@@ -64,6 +64,10 @@ export class Socket extends Duplex {
   private so = 0;
   private readonly backend: Backend;
   private written = 0;
+  // Bytes pushed to the stream so far: exact at each 'data', as node:net's.
+  private readCount = 0;
+  // Bytes given to write() while the connection is still being made.
+  private connectPending = 0;
   private waiting: Waiter[] = [];
   private kept: Uint8Array[] = [];
   private keptEnd: number[] = [];
@@ -76,7 +80,6 @@ export class Socket extends Duplex {
   private finalCb?: (err?: Error | null) => void;
   private timer?: NodeJS.Timeout;
   private peer?: net.AddressInfo;
-  private final = { read: 0, written: 0 };
   private hadErrorForClose = false;
   private resetOnDestroy = false;
   private noDelayOpt: boolean;
@@ -155,6 +158,7 @@ export class Socket extends Duplex {
           const n = Math.min(CHUNK_MAX, end - off);
           const chunk = Buffer.allocUnsafe(n);
           pool.copy(chunk, 0, off, off + n);
+          this.readCount += n;
           more = this.push(chunk);
           if (this.destroyed) return;
         }
@@ -262,10 +266,14 @@ export class Socket extends Duplex {
 
   private writeChunks(bufs: Uint8Array[], cb: (err?: Error | null) => void): void {
     if (this.connecting) {
+      let n = 0;
+      for (const b of bufs) n += b.length;
+      this.connectPending += n;
       const onClose = () => cb(errCode('Socket closed before the connection was established', 'ERR_SOCKET_CLOSED_BEFORE_CONNECTION'));
       this.once('close', onClose);
       this.once('connect', () => {
         this.off('close', onClose);
+        this.connectPending -= n;
         this.writeChunks(bufs, cb);
       });
       return;
@@ -330,7 +338,6 @@ export class Socket extends Duplex {
     this._server?._socketClosed();
     this._server = null;
     if (this.id >= 0 && !this.released) {
-      this.final = { read: this.st![this.so], written: this.st![this.so + 1] };
       native().tcpClose(this.id, this.resetOnDestroy);
       cb(err);
     } else {
@@ -354,7 +361,8 @@ export class Socket extends Duplex {
       this.released = false;
       this.peer = undefined;
       this.written = 0;
-      this.final = { read: 0, written: 0 };
+      this.readCount = 0;
+      this.connectPending = 0;
       this.hadErrorForClose = false;
       this.resetOnDestroy = false;
       this.nextAddrs = undefined;
@@ -527,13 +535,15 @@ export class Socket extends Duplex {
     return (this.address() as net.AddressInfo).family;
   }
 
+  // The counters read as undefined on the prototype, as node:net's do.
   get bytesRead(): number {
-    return this.id >= 0 && !this.destroyed ? this.st![this.so] : this.final.read;
+    return this.readCount;
   }
 
   /** Bytes handed to the kernel queue plus those still buffered in the stream, as node:net counts. */
   get bytesWritten(): number {
-    let n = this.written;
+    if (this.written === undefined) return undefined as unknown as number;
+    let n = this.written + this.connectPending;
     const buffered = (this as unknown as { writableBuffer: { chunk: Buffer | string; encoding: BufferEncoding }[] }).writableBuffer;
     for (const c of buffered) {
       n += typeof c.chunk === 'string' ? Buffer.byteLength(c.chunk, c.encoding) : c.chunk.length;
@@ -541,12 +551,18 @@ export class Socket extends Duplex {
     return n;
   }
 
+  /** node:net: the writable length while a handle exists (connecting included). */
   get bufferSize(): number | undefined {
-    return this.id >= 0 ? this.writableLength : undefined;
+    return (this.id >= 0 || this.connecting === true) && !this.released ? this.writableLength : undefined;
   }
 
   get pending(): boolean {
-    return this.id < 0 || this.connecting;
+    return !(this.id >= 0) || this.connecting === true;
+  }
+
+  /** node:net's old name for `connecting`. */
+  get _connecting(): boolean | undefined {
+    return this.connecting;
   }
 
   get readyState(): string {

@@ -345,6 +345,25 @@ const scenarios: Record<string, Scenario> = {
     return { atMost64KiB: max <= 65536, got };
   },
 
+  async 'byte counters: on the prototype, before and while connecting, exact per data chunk'(net) {
+    const proto = net.Socket.prototype as unknown as Record<string, unknown>;
+    const onProto = ['bytesRead', 'bytesWritten', 'bufferSize', 'pending', '_connecting'].map((k) => [k, proto[k]]);
+    const server = net.createServer((s) => { s.write(Buffer.alloc(300000)); s.end(); });
+    const port = await listen(server, 0, '127.0.0.1');
+    const c = new net.Socket();
+    const before = [c.bytesWritten, c.bytesRead, c.bufferSize, (c as unknown as { _connecting: boolean })._connecting, c.pending];
+    c.connect(port, '127.0.0.1');
+    c.write('abc');
+    c.write(Buffer.alloc(10));
+    const connecting = [c.bytesWritten, c.bytesRead, c.bufferSize, (c as unknown as { _connecting: boolean })._connecting];
+    let exact = true;
+    let sum = 0;
+    c.on('data', (d: Buffer) => { sum += d.length; if (c.bytesRead !== sum) exact = false; });
+    await closed(c);
+    server.close();
+    return { onProto, before, connecting, exact, after: [c.bytesRead, c.bytesWritten, c.bufferSize] };
+  },
+
   async 'a closed socket connects again'(net) {
     const server = net.createServer((s) => s.end('hi'));
     const port = await listen(server, 0, '127.0.0.1');
