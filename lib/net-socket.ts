@@ -5,6 +5,7 @@
 import * as dns from 'node:dns';
 import * as net from 'node:net';
 import { Duplex } from 'node:stream';
+import { inspect } from 'node:util';
 import { invalidArgType, invalidArgValue, outOfRange, systemError, validateFunction } from './errors';
 import { native } from './native';
 import { encodeSockaddr } from './sockaddr';
@@ -376,14 +377,23 @@ export class Socket extends Duplex {
       process.nextTick(() => this.destroy(ipcUnavailable('connect', String(path))));
       return this;
     }
+    // node:net's checks, in its order (lookupAndConnect).
     if (options.port === undefined) throw Object.assign(new TypeError('The "options" or "port" or "path" argument must be specified'), { code: 'ERR_MISSING_ARGS' });
-    if (typeof options.port !== 'number' && typeof options.port !== 'string') throw invalidArgType('options.port', 'of type number or string', options.port);
-    const port = validatePort(options.port, 'Port', false);
-    if (options.localAddress !== undefined && !net.isIP(options.localAddress)) {
+    if (options.localAddress && !net.isIP(options.localAddress)) {
       throw Object.assign(new TypeError(`Invalid IP address: ${String(options.localAddress)}`), { code: 'ERR_INVALID_IP_ADDRESS' });
     }
-    if (options.localPort !== undefined && typeof options.localPort !== 'number') throw invalidArgType('options.localPort', 'of type number', options.localPort);
-    if (options.lookup !== undefined) validateFunction(options.lookup, 'options.lookup');
+    if (options.localPort && typeof options.localPort !== 'number') throw invalidArgType('options.localPort', 'of type number', options.localPort);
+    if (typeof options.port !== 'number' && typeof options.port !== 'string') throw invalidArgType('options.port', 'one of type number or string', options.port);
+    const port = nodePort(options.port);
+    const asf = (options as { autoSelectFamily?: unknown }).autoSelectFamily;
+    if (asf != null && typeof asf !== 'boolean') throw invalidArgType('options.autoSelectFamily', 'of type boolean', asf);
+    const asfTimeout = (options as { autoSelectFamilyAttemptTimeout?: unknown }).autoSelectFamilyAttemptTimeout;
+    if (asfTimeout != null) {
+      if (typeof asfTimeout !== 'number') throw invalidArgType('options.autoSelectFamilyAttemptTimeout', 'of type number', asfTimeout);
+      if (!Number.isInteger(asfTimeout)) throw outOfRange('options.autoSelectFamilyAttemptTimeout', 'an integer', asfTimeout);
+      if (asfTimeout < 1 || asfTimeout > 2 ** 31 - 1) throw outOfRange('options.autoSelectFamilyAttemptTimeout', '>= 1 && <= 2147483647', asfTimeout);
+    }
+    if (options.lookup != null && !net.isIP(String(options.host))) validateFunction(options.lookup, 'options.lookup');
     if (options.family !== undefined && options.family !== 0 && options.family !== 4 && options.family !== 6) {
       throw invalidArgValue('options.family', options.family, 'must be one of: 0, 4, 6');
     }
@@ -626,6 +636,24 @@ function onReadableStreamEnd(this: Socket): void {
     this.destroy(er);
     return false;
   } as Socket['write'];
+}
+
+function specificType(v: unknown): string {
+  if (v == null) return String(v);
+  if (typeof v === 'function') return `function ${v.name}`;
+  if (typeof v === 'object') return v.constructor?.name ? `an instance of ${v.constructor.name}` : inspect(v, { depth: -1 });
+  let shown = inspect(v, { colors: false });
+  if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
+  return `type ${typeof v} (${shown})`;
+}
+
+/** node:net's validatePort: numbers and numeric strings, 0-65535 (1- without allowZero). */
+export function nodePort(port: unknown, name = 'Port', allowZero = true): number {
+  if ((typeof port !== 'number' && typeof port !== 'string') || (typeof port === 'string' && port.trim().length === 0) ||
+      +port !== (+port >>> 0) || +port > 0xffff || (+port === 0 && !allowZero)) {
+    throw Object.assign(new RangeError(`${name} should be ${allowZero ? '>=' : '>'} 0 and < 65536. Received ${specificType(port)}.`), { code: 'ERR_SOCKET_BAD_PORT' });
+  }
+  return +port | 0;
 }
 
 /** IPC (Unix domain socket) paths: ringwire/net is TCP only. */

@@ -7,7 +7,7 @@ import * as dns from 'node:dns';
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import { invalidArgType, invalidArgValue, validateFunction } from './errors';
-import { Socket as SocketClass, type SocketConstructorOpts, type TcpSocketConnectOpts, ipcUnavailable, isPipeName, kAttach, normalizeConnectArgs } from './net-socket';
+import { Socket as SocketClass, type SocketConstructorOpts, type TcpSocketConnectOpts, ipcUnavailable, isPipeName, kAttach, nodePort, normalizeConnectArgs } from './net-socket';
 import { type Backend, EV, type TcpThreadState, backendOf, isResourceError, openListener, opError, sockName, tcpThread, validatePort } from './tcp-core';
 import { native } from './native';
 
@@ -126,19 +126,28 @@ class ServerImpl extends EventEmitter {
     }
     const last = args[args.length - 1];
     const cb = typeof last === 'function' ? (last as () => void) : undefined;
-    const path = (options as { path?: unknown }).path;
-    if (path !== undefined && path !== null && (options.port === undefined || options.port === null)) {
-      // IPC: reported like a failed listen, as an 'error' event.
-      if (cb) this.once('listening', cb);
-      process.nextTick(() => this.emit('error', ipcUnavailable('listen', String(path))));
-      return this;
-    }
     if (this.lid >= 0) throw Object.assign(new Error('Listen method has been called more than once without closing.'), { code: 'ERR_SERVER_ALREADY_LISTEN' });
-    if (options.port === undefined || options.port === null) options.port = 0;
-    const port = validatePort(options.port, 'options.port');
+    const signal = (options as { signal?: unknown }).signal;
+    if (signal !== undefined && (signal === null || typeof signal !== 'object' || !('aborted' in signal))) {
+      throw invalidArgType('options.signal', 'an instance of AbortSignal', signal);
+    }
+    if (args.length === 0 || typeof a0 === 'function' || (options.port === undefined && 'port' in options) || options.port === null) options.port = 0;
+    const path = (options as { path?: unknown }).path;
+    if (typeof options.port !== 'number' && typeof options.port !== 'string') {
+      if (path !== undefined && path !== null) {
+        // IPC: reported like a failed listen, as an 'error' event.
+        if (cb) this.once('listening', cb);
+        process.nextTick(() => this.emit('error', ipcUnavailable('listen', String(path))));
+        return this;
+      }
+      if (!('port' in options)) throw invalidArgValue('options', options, 'must have the property "port" or "path"');
+      throw invalidArgValue('options', options, 'is invalid');
+    }
+    const port = nodePort(options.port, 'options.port');
     const num = (x: unknown) => (typeof x === 'number' && x >= 0 ? x : undefined);
     const backlog = num(options.backlog) ?? num(args[1]) ?? num(args[2]) ?? 511;
-    if (options.host !== undefined && typeof options.host !== 'string') throw invalidArgType('options.host', 'of type string', options.host);
+    // A host is looked up (dns.lookup names its argument 'hostname').
+    if (options.host && typeof options.host !== 'string') throw invalidArgType('hostname', 'of type string', options.host);
     if (options.deferAccept !== undefined && (typeof options.deferAccept !== 'number' || options.deferAccept < 0)) {
       throw invalidArgValue('options.deferAccept', options.deferAccept, 'must be a non-negative number of seconds');
     }

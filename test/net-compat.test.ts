@@ -364,6 +364,31 @@ const scenarios: Record<string, Scenario> = {
     return { onProto, before, connecting, exact, after: [c.bytesRead, c.bytesWritten, c.bufferSize] };
   },
 
+  async 'listen() and connect() validate arguments in node:net\'s order, with its messages'(net) {
+    const out: string[] = [];
+    const grab = (fn: () => unknown) => {
+      try {
+        fn();
+        out.push('no throw');
+      } catch (e) {
+        out.push(`${(e as Error).name}:${(e as NodeJS.ErrnoException).code}:${(e as Error).message}`);
+      }
+    };
+    grab(() => net.createServer().listen(-1));
+    grab(() => net.createServer().listen(1.5));
+    grab(() => net.createServer().listen({ port: true } as never));
+    grab(() => net.createServer().listen({}));
+    grab(() => net.createServer().listen({ port: 0, host: 1 } as never));
+    grab(() => net.createServer().listen({ port: 0, signal: 1 } as never));
+    grab(() => net.connect({ port: 80, host: '127.0.0.1', autoSelectFamily: 1 } as never));
+    grab(() => net.connect({ port: 80, host: '127.0.0.1', autoSelectFamilyAttemptTimeout: 0 }));
+    grab(() => net.connect({ port: 80, host: '127.0.0.1', autoSelectFamilyAttemptTimeout: 'x' } as never));
+    grab(() => net.connect({ port: {} } as never));
+    grab(() => net.connect({ port: 'abc' } as never));
+    grab(() => net.connect({ port: 80, localPort: 'x' } as never));
+    return out;
+  },
+
   async 'a closed socket connects again'(net) {
     const server = net.createServer((s) => s.end('hi'));
     const port = await listen(server, 0, '127.0.0.1');
