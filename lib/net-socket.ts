@@ -26,6 +26,8 @@ export interface SocketConstructorOpts {
   readableHighWaterMark?: number;
   writableHighWaterMark?: number;
   signal?: AbortSignal;
+  /** As node:net: reads land in `buffer` (or one it returns) and go to `callback`, not 'data'. */
+  onread?: { buffer: Uint8Array | (() => Uint8Array); callback: (nread: number, buf: Uint8Array) => unknown };
   /** ringwire: 'auto' (default; RINGWIRE_BACKEND honoured), 'io_uring' or 'epoll'. */
   backend?: 'auto' | Backend;
 }
@@ -60,6 +62,10 @@ export class Socket extends Duplex {
   private id = -1;
   private t?: TcpThreadState;
   private pool?: Uint8Array;
+  private onread?: SocketConstructorOpts['onread'];
+  // onread bytes that arrived after the callback asked to pause, and an EOF behind them.
+  private onreadStash?: Buffer[];
+  private onreadEof = false;
   private poolBuf?: Buffer;
   private st?: Float64Array;
   private so = 0;
@@ -113,6 +119,12 @@ export class Socket extends Duplex {
     this.keepAliveOpt = Boolean(options.keepAlive);
     this.keepAliveDelay = Math.max(0, options.keepAliveInitialDelay ?? 0);
     this.on('end', onReadableStreamEnd);
+    // node:net takes onread only when well formed, and ignores it otherwise.
+    const onread = options.onread;
+    if (onread !== null && typeof onread === 'object' && (onread.buffer instanceof Uint8Array || typeof onread.buffer === 'function') &&
+        typeof onread.callback === 'function') {
+      this.onread = onread;
+    }
   }
 
   /** @internal An accepted connection. */
@@ -150,6 +162,10 @@ export class Socket extends Duplex {
       case EV.data: {
         this._unrefTimer();
         const pool = (this.poolBuf ??= Buffer.from(this.pool!.buffer, this.pool!.byteOffset, this.pool!.byteLength));
+        if (this.onread) {
+          this.feedOnread(pool, a, a + b);
+          return;
+        }
         // Chunks of at most 64 KiB, as libuv reads them for node:net: a
         // larger allocation is a fresh mmap (glibc's threshold) whose page
         // faults cost more than the copy (measured: 582 KiB per event made
@@ -171,6 +187,10 @@ export class Socket extends Duplex {
         return;
       case EV.end:
         this.readStop();
+        if (this.onreadStash?.length) {
+          this.onreadEof = true;
+          return;
+        }
         this.push(null);
         this.read(0);
         return;
@@ -217,6 +237,46 @@ export class Socket extends Duplex {
     }
     while (this.waiting.length && this.waiting[0].end <= sent) this.waiting.shift()!.cb(null);
     this.syncRef();
+  }
+
+  /** node:net's onread: each read copied into the user's buffer, at most its length at a time. */
+  private feedOnread(src: Buffer, off: number, end: number): void {
+    const o = this.onread!;
+    while (off < end) {
+      if (!this.reading || this.destroyed) {
+        // Paused by the callback: the rest waits for resume(), in order.
+        if (!this.destroyed) (this.onreadStash ??= []).push(Buffer.from(src.subarray(off, end)));
+        return;
+      }
+      const buf = typeof o.buffer === 'function' ? o.buffer() : o.buffer;
+      const n = Math.min(buf.length, end - off);
+      src.copy(buf, 0, off, off + n);
+      off += n;
+      this.readCount += n;
+      if (o.callback.call(this, n, buf) === false) this.readStop();
+    }
+  }
+
+  override pause(): this {
+    // With onread there is no stream buffer to fill: pausing stops reading.
+    if (this.onread && !this.connecting) this.readStop();
+    return super.pause();
+  }
+
+  override resume(): this {
+    if (this.onread && !this.connecting && !this.reading && !this.destroyed) {
+      this.readStart();
+      const stash = this.onreadStash;
+      this.onreadStash = undefined;
+      if (stash) for (const b of stash) this.feedOnread(b, 0, b.length);
+      if (this.onreadEof && !(this.onreadStash as Buffer[] | undefined)?.length) {
+        this.onreadEof = false;
+        this.readStop();
+        this.push(null);
+        this.read(0);
+      }
+    }
+    return super.resume();
   }
 
   private readStop(): void {

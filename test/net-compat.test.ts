@@ -389,6 +389,38 @@ const scenarios: Record<string, Scenario> = {
     return out;
   },
 
+  async 'onread: reads land in the given buffer; a false return pauses until resume()'(net) {
+    const server = net.createServer((s) => s.end(Buffer.alloc(100000, 1)));
+    const port = await listen(server, 0, '127.0.0.1');
+    const buf = Buffer.alloc(4096);
+    let total = 0;
+    let calls = 0;
+    let same = true;
+    let max = 0;
+    const ev: string[] = [];
+    const c = net.connect({
+      port, host: '127.0.0.1',
+      onread: {
+        buffer: buf,
+        callback(n: number, b: Uint8Array) {
+          total += n;
+          calls++;
+          max = Math.max(max, n);
+          if (b !== buf) same = false;
+          if (calls === 3) {
+            setTimeout(() => { ev.push('resume'); c.resume(); }, 30);
+            return false;
+          }
+          return true;
+        },
+      },
+    });
+    for (const e of ['connect', 'end', 'data', 'finish']) c.on(e, () => ev.push(e));
+    await closed(c);
+    server.close();
+    return { total, max: max <= 4096, same, ev, bytesRead: c.bytesRead };
+  },
+
   async 'a closed socket connects again'(net) {
     const server = net.createServer((s) => s.end('hi'));
     const port = await listen(server, 0, '127.0.0.1');
