@@ -89,3 +89,37 @@ describe('ringwire/http connections keep the process alive as node:http does', (
     }, 15_000);
   }
 });
+
+// A peer that floods pipelined requests and never reads the answers: the
+// server's socket timeout must still fire (the inactivity that counts is
+// node:net's: completed writes and reads refresh it, a write stuck behind
+// a full window does not).
+describe('ringwire/http times out a peer that never reads', () => {
+  const flood = (http: { createServer: (o: object, l: nodeHttp.RequestListener) => nodeHttp.Server }, backend?: string) =>
+    new Promise<string>((resolve) => {
+      const t0 = Date.now();
+      const srv = http.createServer(backend ? { backend } : {}, (_req, res) => res.end(Buffer.alloc(16384)));
+      srv.setTimeout(300);
+      srv.listen(0, '127.0.0.1', () => {
+        const c = nodeNet.connect((srv.address() as nodeNet.AddressInfo).port, '127.0.0.1');
+        c.pause();
+        const req = Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(64));
+        const timer = setInterval(() => { if (!c.destroyed) c.write(req); }, 1);
+        const give = setTimeout(() => c.destroy(), 5000);
+        c.on('error', () => {});
+        c.on('close', () => {
+          clearInterval(timer);
+          clearTimeout(give);
+          srv.close();
+          resolve(Date.now() - t0 < 5000 ? 'closed by the server timeout' : 'no timeout within 5 s');
+        });
+      });
+    });
+  for (const backend of ['io_uring', 'epoll']) {
+    const skip = backend === 'io_uring' ? needs('io_uring') : undefined;
+    it.skipIf(!!skip)(`pipelined requests, responses never read — ${backend}${skip ? ` (skipped: ${skip})` : ''}`, async () => {
+      const expected = await flood(nodeHttp as never);
+      for (let run = 0; run < 3; run++) expect(await flood(rwHttp as never, backend)).toBe(expected);
+    }, 30_000);
+  }
+});
