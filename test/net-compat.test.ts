@@ -421,6 +421,34 @@ const scenarios: Record<string, Scenario> = {
     return { total, max: max <= 4096, same, ev, bytesRead: c.bytesRead };
   },
 
+  async 'writes the kernel has taken complete without another wake-up (small writes to a paused peer)'(net) {
+    // The peer never reads, but loopback buffers take a few MiB: 1 MiB of
+    // 1 KiB writes must all complete (drain) with nothing else happening.
+    const peer = nodeNet.createServer((s) => s.pause());
+    const port = await listen(peer, 0, '127.0.0.1');
+    const c = net.connect(port, '127.0.0.1');
+    await new Promise((r) => c.once('connect', r));
+    const chunk = Buffer.alloc(1024, 3);
+    let queued = 0;
+    const done = new Promise<boolean>((resolve) => {
+      const give = setTimeout(() => resolve(false), 3000);
+      const pump = () => {
+        while (queued < 1 << 20) {
+          queued += chunk.length;
+          if (!c.write(chunk)) return;
+        }
+        clearTimeout(give);
+        resolve(true);
+      };
+      c.on('drain', pump);
+      pump();
+    });
+    const allQueued = await done;
+    c.destroy();
+    peer.close();
+    return { allQueued };
+  },
+
   async 'a closed socket connects again'(net) {
     const server = net.createServer((s) => s.end('hi'));
     const port = await listen(server, 0, '127.0.0.1');
