@@ -1,13 +1,20 @@
 // `ringwire/dgram`: node:dgram's API over ringwire's UDP sockets, so
 // existing code moves by changing one import. Behaviour follows node:dgram
-// (event order, error codes, implicit bind on first send); test/dgram-compat
-// runs the same scenarios against both and compares what they observe.
+// (argument shuffling and validation order, event order, error shapes,
+// implicit bind on first send, handles that keep the loop alive only once
+// bound); test/dgram-compat runs the same scenarios against both and
+// compares what they observe.
+//
+// Deliberate differences (README: "Drop-in differences"): bind({ fd }) and
+// bind(handle) throw ERR_FEATURE_UNAVAILABLE_ON_PLATFORM; cluster
+// round-robin sharing of a bound port does not exist (each socket binds).
 import { EventEmitter } from 'node:events';
 import * as dns from 'node:dns';
 import * as net from 'node:net';
-import { invalidArgType, outOfRange, systemError, validateFunction } from './errors';
+import * as util from 'node:util';
+import { invalidArgType, validateFunction } from './errors';
 import type { AddressInfo } from './sockaddr';
-import { type Backend, UdpSocket } from './udp';
+import { type Backend, type UdpBatch, UdpSocket, scopeIndex } from './udp';
 
 export type SocketType = 'udp4' | 'udp6';
 
@@ -32,326 +39,629 @@ export interface RemoteInfo {
 }
 
 type Msg = string | Uint8Array | DataView | readonly (string | Uint8Array | DataView)[];
+type SendCb = (err: Error | null, bytes?: number) => void;
+type LookupFn = (host: string, family: number, cb: (err: Error | null, ip: string) => void) => void;
 
-const NOT_RUNNING = () => Object.assign(new Error('Not running'), { code: 'ERR_SOCKET_DGRAM_NOT_RUNNING' });
-const BAD_STATE = (what: string) => systemError(-9, what); // EBADF, as node:dgram before bind
+const coded = <E extends Error>(e: E, code: string): E => Object.assign(e, { code });
+const NOT_RUNNING = () => coded(new Error('Not running'), 'ERR_SOCKET_DGRAM_NOT_RUNNING');
+const IS_CONNECTED = () => coded(new Error('Already connected'), 'ERR_SOCKET_DGRAM_IS_CONNECTED');
+const NOT_CONNECTED = () => coded(new Error('Not connected'), 'ERR_SOCKET_DGRAM_NOT_CONNECTED');
+const ALREADY_BOUND = () => coded(new Error('Socket is already bound'), 'ERR_SOCKET_ALREADY_BOUND');
+const BAD_TYPE = () => coded(new TypeError('Bad socket type specified. Valid types are: udp4, udp6'), 'ERR_SOCKET_BAD_TYPE');
+const BUF_TYPES = 'of type string or an instance of Buffer, TypedArray, or DataView';
+const EINVAL = -22;
+const EBADF = -9;
+const ECANCELED = -125;
 
-function toBuffer(m: string | Uint8Array | DataView): Buffer {
-  if (typeof m === 'string') return Buffer.from(m);
-  return Buffer.from(m.buffer, m.byteOffset, m.byteLength);
+/** node:dgram's ErrnoException: "<syscall> <CODE>", nothing else. */
+function errnoException(errno: number, syscall: string): Error {
+  const code = util.getSystemErrorName(errno);
+  return Object.assign(new Error(`${syscall} ${code}`), { errno, code, syscall });
 }
 
+/** node:dgram's ExceptionWithHostPort: the address always, the port only when non-zero. */
+function exceptionWithHostPort(errno: number, syscall: string, address: string | undefined, port: number | undefined): Error {
+  const code = util.getSystemErrorName(errno);
+  let details = '';
+  if (port && port > 0) details = ` ${address}:${port}`;
+  else if (address) details = ` ${address}`;
+  const e = Object.assign(new Error(`${syscall} ${code}${details}`), { errno, code, syscall, address });
+  if (port) (e as { port?: number }).port = port;
+  return e;
+}
+
+const errnoOf = (e: unknown): number => {
+  const n = (e as { errno?: unknown })?.errno;
+  return typeof n === 'number' && n < 0 ? n : EINVAL;
+};
+
+/** node's validatePort(port, 'Port', false): numbers and numeric strings 1-65535. */
+function validateSendPort(port: unknown): number {
+  if ((typeof port !== 'number' && typeof port !== 'string') || (typeof port === 'string' && port.trim().length === 0) ||
+      +port !== (+port >>> 0) || +port > 0xffff || +port === 0) {
+    throw coded(new RangeError(`Port should be > 0 and < 65536. Received ${describeValue(port)}.`), 'ERR_SOCKET_BAD_PORT');
+  }
+  return +port | 0;
+}
+
+function describeValue(v: unknown): string {
+  if (v == null) return String(v);
+  if (typeof v === 'function') return `function ${v.name}`;
+  if (typeof v === 'object') return v.constructor?.name ? `an instance of ${v.constructor.name}` : util.inspect(v, { depth: -1 });
+  let s = util.inspect(v, { colors: false });
+  if (s.length > 28) s = `${s.slice(0, 25)}...`;
+  return `type ${typeof v} (${s})`;
+}
+
+function validateNumber(v: unknown, name: string): number {
+  if (typeof v !== 'number') throw invalidArgType(name, 'of type number', v);
+  return v;
+}
+
+function validateString(v: unknown, name: string): string {
+  if (typeof v !== 'string') throw invalidArgType(name, 'of type string', v);
+  return v;
+}
+
+const bufferOutOfBounds = (name: string) => coded(new RangeError(`"${name}" is outside of buffer bounds`), 'ERR_BUFFER_OUT_OF_BOUNDS');
+
+// The native send reads bytes through a pointer: a zero-length view of a
+// real allocation sends an empty datagram (an empty ArrayBuffer has none).
+const EMPTY = new Uint8Array(1).subarray(0, 0);
+
+function asBytes(m: Uint8Array | DataView | ArrayBufferView): Uint8Array {
+  return m instanceof Uint8Array ? m : new Uint8Array(m.buffer, m.byteOffset, m.byteLength);
+}
+
+function sliceBuffer(buffer: unknown, offset: unknown, length: unknown): Uint8Array {
+  let b: Uint8Array;
+  if (typeof buffer === 'string') b = Buffer.from(buffer);
+  else if (ArrayBuffer.isView(buffer)) b = asBytes(buffer);
+  else throw invalidArgType('buffer', BUF_TYPES, buffer);
+  const off = (offset as number) >>> 0;
+  const len = (length as number) >>> 0;
+  if (off > b.byteLength) throw bufferOutOfBounds('offset');
+  if (off + len > b.byteLength) throw bufferOutOfBounds('length');
+  return b.subarray(off, off + len);
+}
+
+/** One buffer for a list (node:dgram sends them as one iovec array: the same datagram). */
+function fixBufferList(list: readonly unknown[]): Uint8Array | null {
+  const parts: Uint8Array[] = new Array(list.length);
+  for (let i = 0; i < list.length; i++) {
+    const b = list[i];
+    if (typeof b === 'string') parts[i] = Buffer.from(b);
+    else if (ArrayBuffer.isView(b)) parts[i] = asBytes(b);
+    else return null;
+  }
+  return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+}
+
+const enum Bind { Unbound, Binding, Bound }
+const enum Conn { None, Connecting, Connected }
+
+const V4_CACHE_LIMIT = 1024;
+
 export class Socket extends EventEmitter {
+  readonly type: SocketType;
+  private handle: UdpSocket | null;
   private readonly sock: UdpSocket;
-  private readonly type: SocketType;
-  private readonly lookup: typeof dns.lookup;
-  private state: 'unbound' | 'binding' | 'bound' | 'closed' = 'unbound';
-  private connectState: 'none' | 'connecting' | 'connected' = 'none';
-  private queue: (() => void)[] = [];
+  private readonly lookupFn: LookupFn;
+  private readonly defaultLookup: boolean;
+  private bindState = Bind.Unbound;
+  private connectState = Conn.None;
+  private queue?: (() => void)[];
+  private queuedBytes = 0;
+  private queuedCount = 0;
+  private wantRef = true;
+  private readonly recvBufferSize?: number;
+  private readonly sendBufferSize?: number;
   // Destinations already known to be numeric: skips net.isIP per send.
   private readonly numericHosts = new Set<string>();
-  private readonly opts: SocketOptions;
+  // Source address strings per IPv4 peer: one string per peer, not per datagram.
+  private readonly v4Names = new Map<number, string>();
+  private poolBuf?: Buffer;
+  private readonly onBatch = (batch: UdpBatch): void => this.deliver(batch);
+  private abortCleanup?: () => void;
 
-  constructor(opts: SocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void) {
+  constructor(type: SocketType | SocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void) {
     super();
-    this.opts = opts;
-    this.type = opts.type;
-    this.lookup = opts.lookup ?? dns.lookup;
-    this.sock = new UdpSocket({
-      type: opts.type,
-      backend: opts.backend,
-      reuseAddr: opts.reuseAddr,
-      reusePort: opts.reusePort,
-      ipv6Only: opts.ipv6Only,
-    });
-    this.sock.on('message', (msg: Buffer, rinfo: RemoteInfo) => this.emit('message', msg, rinfo));
-    this.sock.on('error', (err: Error) => this.emit('error', err));
-    if (listener) this.on('message', listener);
-    if (opts.signal) {
-      const onAbort = () => this.close();
-      if (opts.signal.aborted) process.nextTick(onAbort);
-      else opts.signal.addEventListener('abort', onAbort, { once: true });
+    // Everything is validated before a socket exists: a throwing
+    // constructor leaves nothing open (node:dgram's order: lookup, type, signal).
+    let opts: SocketOptions | undefined;
+    let t: unknown = type;
+    if (type !== null && typeof type === 'object') {
+      opts = type;
+      t = type.type;
     }
-  }
-
-  private healthCheck(): void {
-    if (this.state === 'closed') throw NOT_RUNNING();
-  }
-
-  bind(port?: number | { port?: number; address?: string; exclusive?: boolean } | (() => void), address?: string | (() => void), callback?: () => void): this {
-    this.healthCheck();
-    if (this.state !== 'unbound') throw Object.assign(new Error('Socket is already bound'), { code: 'ERR_SOCKET_ALREADY_BOUND' });
-    let p: number | undefined;
-    let addr: string | undefined;
-    let cb: (() => void) | undefined;
-    if (typeof port === 'function') cb = port;
-    else if (port !== null && typeof port === 'object') {
-      p = port.port;
-      addr = port.address;
-      cb = typeof address === 'function' ? address : callback;
-    } else {
-      p = port;
-      if (typeof address === 'function') cb = address;
+    const lookup = opts?.lookup;
+    if (lookup !== undefined) validateFunction(lookup, 'lookup');
+    if (t !== 'udp4' && t !== 'udp6') throw BAD_TYPE();
+    const signal = opts?.signal;
+    if (signal !== undefined && (signal === null || typeof signal !== 'object' || !('aborted' in signal))) {
+      throw invalidArgType('options.signal', 'an instance of AbortSignal', signal);
+    }
+    this.type = t;
+    const fam = t === 'udp4' ? 4 : 6;
+    this.defaultLookup = lookup === undefined || lookup === dns.lookup;
+    const lk = (lookup ?? dns.lookup) as unknown as LookupFn;
+    // As node:dgram: lookup(host, family, cb), the empty host meaning loopback.
+    this.lookupFn = (host, _f, cb) => lk(host || (fam === 4 ? '127.0.0.1' : '::1'), fam, cb);
+    this.recvBufferSize = opts?.recvBufferSize;
+    this.sendBufferSize = opts?.sendBufferSize;
+    this.handle = this.sock = new UdpSocket({
+      type: t,
+      backend: opts?.backend,
+      reuseAddr: opts?.reuseAddr,
+      reusePort: opts?.reusePort,
+      ipv6Only: opts?.ipv6Only,
+    });
+    // A socket that is not bound receives nothing and holds nothing: like
+    // libuv's UDP handle it keeps the loop alive only once bound.
+    this.handle.unref();
+    this.handle.onBatch(this.onBatch);
+    this.handle.on('error', (err: Error & { syscall?: string }) => {
+      // node:dgram reports send failures only to a send callback.
+      if (err.syscall === 'send' || err.syscall === 'sendmmsg') return;
+      this.emit('error', err);
+    });
+    if (typeof listener === 'function') this.on('message', listener);
+    if (signal !== undefined) {
+      const onAborted = () => {
+        if (this.handle) this.close();
+      };
+      if (signal.aborted) onAborted();
       else {
-        addr = address;
-        cb = callback;
+        signal.addEventListener('abort', onAborted, { once: true });
+        this.abortCleanup = () => signal.removeEventListener('abort', onAborted);
       }
     }
-    if (p !== undefined && (typeof p !== 'number' || !Number.isInteger(p) || p < 0 || p > 65535)) {
-      throw Object.assign(new RangeError(`Port should be >= 0 and < 65536. Received ${p}.`), { code: 'ERR_SOCKET_BAD_PORT' });
+  }
+
+  // ---- receive -------------------------------------------------------------------
+
+  private deliver(batch: UdpBatch): void {
+    const pool = (this.poolBuf ??= Buffer.from(batch.pool.buffer, batch.pool.byteOffset, batch.pool.byteLength));
+    const family = this.type === 'udp4' ? 'IPv4' : 'IPv6';
+    for (let i = 0; i < batch.count; i++) {
+      // A listener may close the socket: the pool is gone with it.
+      if (this.handle === null) return;
+      const off = batch.offset(i);
+      const len = batch.length(i);
+      const msg = Buffer.allocUnsafe(len); // 'message' owns its bytes, as in node:dgram
+      pool.copy(msg, 0, off, off + len);
+      const ip = batch.ipv4(i);
+      let address: string;
+      let fam: 'IPv4' | 'IPv6' = family;
+      if (ip !== 0 && family === 'IPv4') {
+        address = this.v4Names.get(ip) ?? this.nameV4(ip);
+      } else {
+        const src = batch.source(i);
+        address = src.address;
+        fam = src.family;
+      }
+      this.emit('message', msg, { address, family: fam, port: batch.port(i), size: len });
     }
-    if (cb) this.once('listening', cb);
-    this.state = 'binding';
-    const host = addr ?? (this.type === 'udp4' ? '0.0.0.0' : '::');
-    this.lookup(host, { family: this.type === 'udp4' ? 4 : 6 }, (err, ip) => {
-      if (this.state === 'closed') return;
+  }
+
+  private nameV4(ip: number): string {
+    if (this.v4Names.size >= V4_CACHE_LIMIT) this.v4Names.clear();
+    const s = `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`;
+    this.v4Names.set(ip, s);
+    return s;
+  }
+
+  // ---- bind / connect ----------------------------------------------------------------
+
+  private healthCheck(): UdpSocket {
+    if (this.handle === null) throw NOT_RUNNING();
+    return this.handle;
+  }
+
+  bind(port?: unknown, address?: unknown, ..._rest: unknown[]): this {
+    // eslint-disable-next-line prefer-rest-params
+    const args = arguments;
+    this.healthCheck();
+    if (this.bindState !== Bind.Unbound) throw ALREADY_BOUND();
+    const last = args.length ? args[args.length - 1] : undefined;
+    let p: unknown = port;
+    let addr: unknown;
+    if (port !== null && typeof port === 'object') {
+      const o = port as { port?: unknown; address?: unknown; fd?: unknown; recvStart?: unknown };
+      if (typeof o.recvStart === 'function' || (Number.isInteger(o.fd) && (o.fd as number) > 0)) {
+        throw coded(new Error('bind() to an existing handle or file descriptor is not available in ringwire/dgram'), 'ERR_FEATURE_UNAVAILABLE_ON_PLATFORM');
+      }
+      addr = o.address || '';
+      p = o.port;
+    } else {
+      addr = typeof address === 'function' ? '' : address;
+    }
+    this.bindState = Bind.Binding;
+    if (typeof last === 'function') {
+      // node:dgram's pair: either outcome removes both, so a retried bind
+      // does not accumulate listeners.
+      const cb = last as () => void;
+      const removeListeners = function (this: Socket) {
+        this.removeListener('error', removeListeners);
+        this.removeListener('listening', onListening);
+      };
+      const onListening = function (this: Socket) {
+        removeListeners.call(this);
+        cb.call(this);
+      };
+      this.on('error', removeListeners);
+      this.on('listening', onListening);
+    }
+    const host = (addr as string) || (this.type === 'udp4' ? '0.0.0.0' : '::');
+    // The C++ side of node:dgram takes the port as a uint32 and keeps 16 bits.
+    const portNum = ((Number(p) >>> 0) & 0xffff);
+    this.lookupFn(host, 0, (err, ip) => {
+      const h = this.handle;
+      if (h === null) return;
       if (err) {
-        this.state = 'unbound';
+        this.bindState = Bind.Unbound;
         this.emit('error', err);
         return;
       }
       try {
-        this.sock.bind(p ?? 0, ip);
-        if (this.opts.recvBufferSize) this.sock.setRecvBufferSize(this.opts.recvBufferSize);
-        if (this.opts.sendBufferSize) this.sock.setSendBufferSize(this.opts.sendBufferSize);
+        h.bind(portNum, ip);
       } catch (e) {
-        this.state = 'unbound';
-        this.emit('error', e);
+        this.bindState = Bind.Unbound;
+        this.emit('error', exceptionWithHostPort(errnoOf(e), 'bind', ip, p as number));
         return;
       }
-      this.state = 'bound';
+      this.bindState = Bind.Bound;
+      if (this.wantRef) h.ref();
+      if (this.recvBufferSize) this.setRecvBufferSize(this.recvBufferSize);
+      if (this.sendBufferSize) this.setSendBufferSize(this.sendBufferSize);
       this.emit('listening');
-      const q = this.queue;
-      this.queue = [];
-      for (const f of q) f();
     });
     return this;
   }
 
-  connect(port: number, address?: string | (() => void), callback?: () => void): void {
-    this.healthCheck();
+  connect(port: unknown, address?: unknown, callback?: unknown): void {
+    const p = validateSendPort(port);
     if (typeof address === 'function') {
       callback = address;
-      address = undefined;
+      address = '';
+    } else if (address === undefined) address = '';
+    validateString(address, 'address');
+    if (this.connectState !== Conn.None) throw IS_CONNECTED();
+    this.healthCheck();
+    this.connectState = Conn.Connecting;
+    if (this.bindState === Bind.Unbound) this.bind({ port: 0, exclusive: true }, null);
+    if (this.bindState !== Bind.Bound) {
+      this.enqueue(() => this.doConnect(p, address as string, callback as (() => void) | undefined));
+      return;
     }
-    if (typeof port !== 'number' || !Number.isInteger(port) || port <= 0 || port > 65535) {
-      throw Object.assign(new RangeError(`Port should be > 0 and < 65536. Received ${port}.`), { code: 'ERR_SOCKET_BAD_PORT' });
-    }
-    if (this.connectState !== 'none') throw Object.assign(new Error('Already connected'), { code: 'ERR_SOCKET_DGRAM_IS_CONNECTED' });
-    this.connectState = 'connecting';
-    if (callback) this.once('connect', callback);
-    const go = () => {
-      const host = (address as string | undefined) ?? (this.type === 'udp4' ? '127.0.0.1' : '::1');
-      this.lookup(host, { family: this.type === 'udp4' ? 4 : 6 }, (err, ip) => {
-        if (this.state === 'closed') return;
+    this.doConnect(p, address as string, callback as (() => void) | undefined);
+  }
+
+  private doConnect(port: number, address: string, callback?: (err?: Error) => void): void {
+    if (typeof callback === 'function') this.once('connect', callback);
+    this.lookupFn(address, 0, (ex, ip) => {
+      const h = this.handle;
+      if (h === null) return;
+      let err: Error | null = ex;
+      if (!err) {
         try {
-          if (err) throw err;
-          this.sock.connect(port, ip);
+          h.connect(port, ip);
         } catch (e) {
-          this.connectState = 'none';
-          process.nextTick(() => this.emit('error', e));
-          return;
+          err = exceptionWithHostPort(errnoOf(e), 'connect', address, port);
         }
-        this.connectState = 'connected';
-        this.emit('connect');
-      });
-    };
-    if (this.state === 'unbound') {
-      this.bind(0);
-      this.queue.push(go);
-    } else if (this.state === 'binding') this.queue.push(go);
-    else go();
+      }
+      if (err) {
+        this.connectState = Conn.None;
+        process.nextTick(() => {
+          if (typeof callback === 'function') {
+            this.removeListener('connect', callback);
+            callback(err!);
+          } else this.emit('error', err);
+        });
+        return;
+      }
+      this.connectState = Conn.Connected;
+      process.nextTick(() => this.emit('connect'));
+    });
   }
 
   disconnect(): void {
-    this.healthCheck();
-    if (this.connectState !== 'connected') throw Object.assign(new Error('Not connected'), { code: 'ERR_SOCKET_DGRAM_NOT_CONNECTED' });
-    this.sock.disconnect();
-    this.connectState = 'none';
+    if (this.connectState !== Conn.Connected) throw NOT_CONNECTED();
+    try {
+      this.healthCheck().disconnect();
+    } catch (e) {
+      throw errnoException(errnoOf(e), 'connect');
+    }
+    this.connectState = Conn.None;
   }
 
-  send(msg: Msg, ...args: unknown[]): void {
-    this.healthCheck();
+  // Work waiting for 'listening' (node:dgram's send queue): dropped if the bind fails.
+  private enqueue(fn: () => void): void {
+    if (this.queue === undefined) {
+      this.queue = [];
+      const onError = () => {
+        this.removeListener('listening', onSuccess);
+        this.queue = undefined;
+        this.queuedBytes = this.queuedCount = 0;
+      };
+      const onSuccess = () => {
+        this.removeListener(EventEmitter.errorMonitor, onError);
+        const q = this.queue!;
+        this.queue = undefined;
+        this.queuedBytes = this.queuedCount = 0;
+        for (const f of q) f();
+      };
+      this.once(EventEmitter.errorMonitor, onError);
+      this.once('listening', onSuccess);
+    }
+    this.queue.push(fn);
+  }
+
+  // ---- send --------------------------------------------------------------------
+
+  send(buffer: Msg, offset?: unknown, length?: unknown, port?: unknown, address?: unknown, callback?: unknown): void {
     // Argument shuffling exactly as node:dgram does it, quirks included
     // (e.g. a connected socket given (msg, port, address) sends to its peer).
-    let [offset, length, port, address, cb] = args as [unknown, unknown, unknown, unknown, unknown];
-    const connected = this.connectState === 'connected';
-    let sliceIt = false;
+    const connected = this.connectState === Conn.Connected;
+    let data: Uint8Array | undefined;
     if (!connected) {
-      if (address || (port && typeof port !== 'function')) sliceIt = true;
+      if (address || (port && typeof port !== 'function')) data = sliceBuffer(buffer, offset, length);
       else {
-        cb = port;
+        callback = port;
         port = offset;
         address = length;
       }
     } else {
       if (typeof length === 'number') {
-        sliceIt = true;
+        data = sliceBuffer(buffer, offset, length);
         if (typeof port === 'function') {
-          cb = port;
+          callback = port;
           port = null;
         }
-      } else cb = offset;
-      if (port || address) throw Object.assign(new Error('Already connected'), { code: 'ERR_SOCKET_DGRAM_IS_CONNECTED' });
+      } else callback = offset;
+      if (port || address) throw IS_CONNECTED();
     }
-    if (typeof address === 'function') {
-      cb = address;
-      address = undefined;
-    }
-    if (typeof cb !== 'function') cb = undefined;
-    if (!sliceIt) {
-      offset = undefined;
-      length = undefined;
-    }
-    if (!connected && this.connectState !== 'connecting') {
-      if (typeof port !== 'number' || !Number.isInteger(port) || port <= 0 || port > 65535) {
-        throw Object.assign(new RangeError(`Port should be > 0 and < 65536. Received ${port}.`), { code: 'ERR_SOCKET_BAD_PORT' });
+    if (data === undefined) {
+      if (!Array.isArray(buffer)) {
+        if (typeof buffer === 'string') data = Buffer.from(buffer);
+        else if (!ArrayBuffer.isView(buffer)) throw invalidArgType('buffer', BUF_TYPES, buffer);
+        else data = asBytes(buffer);
+      } else {
+        const joined = fixBufferList(buffer);
+        if (joined === null) throw invalidArgType('buffer list arguments', BUF_TYPES, buffer);
+        data = joined;
       }
     }
-    const done0 = cb as ((err: Error | null, bytes?: number) => void) | undefined;
-    let data: Buffer;
-    if (Array.isArray(msg)) data = Buffer.concat(msg.map((m) => toBuffer(m)));
-    else if (typeof msg === 'string' || ArrayBuffer.isView(msg)) data = toBuffer(msg as string | Uint8Array | DataView);
-    else throw invalidArgType('buffer', 'of type string or an instance of Buffer, TypedArray, or DataView', msg);
-    if (typeof offset === 'number') {
-      if (offset < 0 || offset > data.length) throw outOfRange('offset', `>= 0 && <= ${data.length}`, offset);
-      const len = typeof length === 'number' ? length : data.length - offset;
-      if (len < 0 || offset + len > data.length) throw outOfRange('length', `>= 0 && <= ${data.length - offset}`, length);
-      data = data.subarray(offset, offset + len);
+    let p: number | undefined;
+    if (!connected) p = validateSendPort(port);
+    if (typeof callback !== 'function') callback = undefined;
+    if (typeof address === 'function') {
+      callback = address;
+      address = undefined;
+    } else if (address != null) validateString(address, 'address');
+    const h = this.healthCheck();
+    if (this.bindState === Bind.Unbound) this.bind({ port: 0, exclusive: true }, null);
+    if (data.length === 0) data = EMPTY;
+    if (this.bindState !== Bind.Bound) {
+      const d = data;
+      this.queuedBytes += d.length;
+      this.queuedCount++;
+      this.enqueue(() => this.send(d, p, address, callback));
+      return;
     }
-    if (address !== undefined && address !== null && typeof address !== 'string') throw invalidArgType('address', 'of type string', address);
-    const done = (err: Error | null, bytes?: number) => {
-      if (done0) done0(err, bytes);
-      else if (err) this.emit('error', err);
-    };
-    // Without a callback nobody waits for the completion (as in node:dgram,
-    // where such a send is fire-and-forget): queue() needs no completion
-    // event at all, and failures still reach 'error'.
-    const out = (p: number | undefined, host: string | undefined) => {
-      if (done0) this.sock.send(data, p, host, done);
-      else this.sock.queue(data, p, host);
-    };
-    const go = () => {
-      if (this.state === 'closed') return;
-      if (this.connectState === 'connected') return out(undefined, undefined);
-      const p = port as number;
-      const host = (address as string | undefined) ?? (this.type === 'udp4' ? '127.0.0.1' : '::1');
-      if (this.numericHosts.has(host)) return out(p, host);
+    const cb = callback as SendCb | undefined;
+    if (connected) return this.doSend(h, null, data, undefined, undefined, cb);
+    const host = address as string | undefined;
+    // The default lookup answers a numeric host with itself: skip it.
+    if (this.defaultLookup && host) {
+      if (this.numericHosts.has(host)) return this.doSend(h, host, data, host, p, cb);
       if (net.isIP(host)) {
         if (this.numericHosts.size > 1024) this.numericHosts.clear();
         this.numericHosts.add(host);
-        return out(p, host);
+        return this.doSend(h, host, data, host, p, cb);
       }
-      this.lookup(host, { family: this.type === 'udp4' ? 4 : 6 }, (err, ip) => {
-        if (err) return done(err);
-        out(p, ip);
-      });
-    };
-    if (this.state === 'unbound') {
-      this.bind(0);
-      this.queue.push(go);
-    } else if (this.state === 'binding' || this.connectState === 'connecting') this.queue.push(go);
-    else go();
+    }
+    const d = data;
+    this.lookupFn(host ?? '', 0, (ex, ip) => {
+      if (ex) {
+        if (cb) process.nextTick(cb, ex);
+        else process.nextTick(() => this.emit('error', ex));
+        return;
+      }
+      if (this.handle) this.doSend(this.handle, ip, d, host, p, cb);
+    });
   }
 
+  private doSend(h: UdpSocket, ip: string | null, data: Uint8Array, address: string | undefined, port: number | undefined, cb: SendCb | undefined): void {
+    try {
+      // Without a callback nobody waits for the completion (as in node:dgram,
+      // where such a send is fire-and-forget and its failure unreported).
+      if (cb === undefined) return h.queue(data, port, ip ?? undefined);
+      h.send(data, port, ip ?? undefined, (err, bytes) => {
+        if (!err) return cb(null, bytes);
+        // Cancelled by close(): libuv reports ECANCELED for the same case.
+        const errno = (err as { code?: string }).code === 'ERR_SOCKET_DGRAM_NOT_RUNNING' ? ECANCELED : errnoOf(err);
+        cb(exceptionWithHostPort(errno, 'send', address, port));
+      });
+    } catch (e) {
+      if (cb) process.nextTick(cb, exceptionWithHostPort(errnoOf(e), 'send', address, port));
+    }
+  }
+
+  sendto(buffer: Msg, offset: unknown, length: unknown, port: unknown, address: unknown, callback?: unknown): void {
+    validateNumber(offset, 'offset');
+    validateNumber(length, 'length');
+    validateNumber(port, 'port');
+    validateString(address, 'address');
+    this.send(buffer, offset, length, port, address, callback);
+  }
+
+  getSendQueueSize(): number {
+    return this.queuedBytes;
+  }
+
+  getSendQueueCount(): number {
+    return this.queuedCount;
+  }
+
+  // ---- close ---------------------------------------------------------------------
+
   close(callback?: () => void): this {
-    if (this.state === 'closed') throw NOT_RUNNING();
-    if (typeof callback === 'function') this.once('close', callback);
-    this.state = 'closed';
-    this.queue = [];
-    // node:dgram emits 'close' on the next tick of a synchronous close.
-    this.sock.close().then(() => this.emit('close'));
+    if (typeof callback === 'function') this.on('close', callback);
+    if (this.queue !== undefined) {
+      // Sends waiting for the bind go first, as in node:dgram.
+      this.queue.push(() => this.close());
+      return this;
+    }
+    const h = this.healthCheck();
+    this.handle = null;
+    this.abortCleanup?.();
+    h.close().then(() => this.emit('close'));
     return this;
   }
 
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.handle === null) return;
+    await new Promise<void>((resolve) => this.close(resolve));
+  }
+
   address(): AddressInfo {
-    this.healthCheck();
-    if (this.state !== 'bound') throw BAD_STATE('getsockname');
-    return this.sock.address();
+    const h = this.healthCheck();
+    if (this.bindState !== Bind.Bound) throw errnoException(EBADF, 'getsockname');
+    return h.address();
   }
 
   remoteAddress(): AddressInfo {
-    this.healthCheck();
-    if (this.connectState !== 'connected') throw Object.assign(new Error('Not connected'), { code: 'ERR_SOCKET_DGRAM_NOT_CONNECTED' });
-    return this.sock.remoteAddress();
+    const h = this.healthCheck();
+    if (this.connectState !== Conn.Connected) throw NOT_CONNECTED();
+    return h.remoteAddress();
   }
 
-  private bound(what: string): UdpSocket {
-    this.healthCheck();
-    if (this.state !== 'bound') throw BAD_STATE(what);
-    return this.sock;
+  // ---- options -------------------------------------------------------------------
+
+  /** The socket for an option call: node:dgram's handle has no fd before bind (EBADF). */
+  private opt<T>(syscall: string, f: (h: UdpSocket) => T): T {
+    const h = this.healthCheck();
+    if (this.bindState !== Bind.Bound) throw errnoException(EBADF, syscall);
+    try {
+      return f(h);
+    } catch (e) {
+      throw errnoException(errnoOf(e), syscall);
+    }
   }
 
-  setBroadcast(flag: boolean): void {
-    this.bound('setBroadcast').setBroadcast(flag);
+  setBroadcast(arg: unknown): void {
+    this.opt('setBroadcast', (h) => h.setBroadcast(!!arg));
   }
 
   setTTL(ttl: number): number {
-    if (typeof ttl !== 'number') throw invalidArgType('ttl', 'of type number', ttl);
-    return this.bound('setTTL').setTTL(ttl);
+    validateNumber(ttl, 'ttl');
+    return this.opt('setTTL', (h) => {
+      const v = ttl | 0; // the binding's Int32 conversion; libuv allows 1-255
+      if (v < 1 || v > 255) throw errnoException(EINVAL, 'setTTL');
+      h.setTTL(v);
+      return ttl;
+    });
   }
 
   setMulticastTTL(ttl: number): number {
-    if (typeof ttl !== 'number') throw invalidArgType('ttl', 'of type number', ttl);
-    return this.bound('setMulticastTTL').setMulticastTTL(ttl);
+    validateNumber(ttl, 'ttl');
+    return this.opt('setMulticastTTL', (h) => {
+      const v = ttl | 0;
+      if (v < 0 || v > 255) throw errnoException(EINVAL, 'setMulticastTTL');
+      h.setMulticastTTL(v);
+      return ttl;
+    });
   }
 
-  setMulticastLoopback(flag: boolean): boolean {
-    return this.bound('setMulticastLoopback').setMulticastLoopback(flag);
+  setMulticastLoopback<T>(arg: T): T {
+    this.opt('setMulticastLoopback', (h) => h.setMulticastLoopback(!!arg));
+    return arg;
   }
 
-  setMulticastInterface(iface: string): void {
-    this.bound('setMulticastInterface').setMulticastInterface(iface);
-  }
-
-  addMembership(group: string, iface?: string): void {
+  setMulticastInterface(interfaceAddress: string): void {
     this.healthCheck();
-    if (typeof group !== 'string') throw invalidArgType('multicastAddress', 'of type string', group);
-    // node:dgram binds implicitly here if needed; the option works unbound.
-    this.sock.addMembership(group, iface);
+    validateString(interfaceAddress, 'interfaceAddress');
+    this.opt('setMulticastInterface', (h) => {
+      if (this.type === 'udp4') {
+        if (!net.isIPv4(interfaceAddress)) throw errnoException(EINVAL, 'setMulticastInterface');
+        h.setMulticastInterface(interfaceAddress);
+      } else {
+        // '::%eth0' / '::%2': the interface is the scope.
+        if (!net.isIPv6(interfaceAddress.replace(/%.*$/, ''))) throw errnoException(EINVAL, 'setMulticastInterface');
+        h.setMulticastInterface(scopeIndex(interfaceAddress) ?? 0);
+      }
+    });
   }
 
-  dropMembership(group: string, iface?: string): void {
-    this.healthCheck();
-    if (typeof group !== 'string') throw invalidArgType('multicastAddress', 'of type string', group);
-    this.sock.dropMembership(group, iface);
-  }
-
-  private bufferSizeSock(): UdpSocket {
-    this.healthCheck();
-    if (this.state !== 'bound') {
-      // The shape of node:dgram's SystemError for the same mistake.
-      const which = 'uv_recv_buffer_size';
-      const e = new Error(`Could not get or set buffer size: ${which} returned EBADF (bad file descriptor)`);
-      Object.defineProperty(e, 'name', { value: 'SystemError' });
-      throw Object.assign(e, { code: 'ERR_SOCKET_BUFFER_SIZE', info: { errno: -9, code: 'EBADF', message: 'bad file descriptor', syscall: which }, errno: -9, syscall: which });
+  private membership(join: boolean, group: unknown, iface: unknown): void {
+    const h = this.healthCheck();
+    const syscall = join ? 'addMembership' : 'dropMembership';
+    if (!group) throw coded(new TypeError('The "multicastAddress" argument must be specified'), 'ERR_MISSING_ARGS');
+    // The binding converts both to strings; libuv parses them (EINVAL).
+    const g = String(group);
+    const i = iface === undefined || iface === null ? undefined : String(iface);
+    let ifArg: string | number | undefined;
+    if (net.isIPv4(g)) {
+      if (i !== undefined && !net.isIPv4(i)) throw errnoException(EINVAL, syscall);
+      ifArg = i;
+    } else if (net.isIPv6(g)) {
+      if (i !== undefined && !net.isIPv6(i.replace(/%.*$/, ''))) throw errnoException(EINVAL, syscall);
+      ifArg = i === undefined ? undefined : scopeIndex(i) ?? 0;
+    } else throw errnoException(EINVAL, syscall);
+    try {
+      if (join) h.addMembership(g, ifArg);
+      else h.dropMembership(g, ifArg);
+    } catch (e) {
+      throw errnoException(errnoOf(e), syscall);
     }
-    return this.sock;
+  }
+
+  addMembership(multicastAddress: string, interfaceAddress?: string): void {
+    this.membership(true, multicastAddress, interfaceAddress);
+  }
+
+  dropMembership(multicastAddress: string, interfaceAddress?: string): void {
+    this.membership(false, multicastAddress, interfaceAddress);
+  }
+
+  private bufferSizeSock(which: 'recv' | 'send'): UdpSocket {
+    const h = this.healthCheck();
+    if (this.bindState !== Bind.Bound) {
+      // The shape of node:dgram's SystemError for the same mistake.
+      const syscall = which === 'recv' ? 'uv_recv_buffer_size' : 'uv_send_buffer_size';
+      const e = new Error(`Could not get or set buffer size: ${syscall} returned EBADF (bad file descriptor)`);
+      Object.defineProperty(e, 'name', { value: 'SystemError' });
+      throw Object.assign(e, { code: 'ERR_SOCKET_BUFFER_SIZE', info: { errno: EBADF, code: 'EBADF', message: 'bad file descriptor', syscall }, errno: EBADF, syscall });
+    }
+    return h;
   }
 
   setRecvBufferSize(size: number): void {
-    this.bufferSizeSock().setRecvBufferSize(size);
+    this.bufferSizeSock('recv').setRecvBufferSize(size);
   }
 
   setSendBufferSize(size: number): void {
-    this.bufferSizeSock().setSendBufferSize(size);
+    this.bufferSizeSock('send').setSendBufferSize(size);
   }
 
   getRecvBufferSize(): number {
-    return this.bufferSizeSock().getRecvBufferSize();
+    return this.bufferSizeSock('recv').getRecvBufferSize();
   }
 
   getSendBufferSize(): number {
-    return this.bufferSizeSock().getSendBufferSize();
+    return this.bufferSizeSock('send').getSendBufferSize();
   }
 
   ref(): this {
-    this.sock.ref();
+    this.wantRef = true;
+    if (this.handle && this.bindState === Bind.Bound) this.handle.ref();
     return this;
   }
 
   unref(): this {
-    this.sock.unref();
+    this.wantRef = false;
+    this.handle?.unref();
     return this;
   }
 
@@ -362,10 +672,5 @@ export class Socket extends EventEmitter {
 }
 
 export function createSocket(type: SocketType | SocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void): Socket {
-  const opts = typeof type === 'string' ? { type } : type;
-  if (opts === null || typeof opts !== 'object') throw invalidArgType('type', "one of 'udp4' or 'udp6'", type);
-  if (opts.type !== 'udp4' && opts.type !== 'udp6') {
-    throw Object.assign(new TypeError(`Bad socket type specified. Valid types are: udp4, udp6`), { code: 'ERR_SOCKET_BAD_TYPE' });
-  }
-  return new Socket(opts, listener);
+  return new Socket(type, listener);
 }

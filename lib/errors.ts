@@ -53,16 +53,25 @@ function describe(v: unknown): string {
   if (v === null) return 'null';
   if (v === undefined) return 'undefined';
   if (typeof v === 'function') return `function ${(v as { name?: string }).name || '<anonymous>'}`;
-  if (typeof v === 'object') return `an instance of ${(v as object).constructor?.name ?? 'Object'}`;
-  return `type ${typeof v} (${util.inspect(v).slice(0, 40)})`;
+  if (typeof v === 'object') {
+    const ctor = (v as object).constructor?.name;
+    return ctor ? `an instance of ${ctor}` : util.inspect(v, { depth: -1 });
+  }
+  // Node shortens the inspected value to 25 characters past 28.
+  let shown = util.inspect(v, { colors: false });
+  if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
+  return `type ${typeof v} (${shown})`;
 }
 
+// As Node words it: a dotted name is a "property", anything else an "argument".
+const argKind = (name: string) => (name.includes('.') ? 'property' : 'argument');
+
 export function invalidArgType(name: string, expected: string, actual: unknown): TypeError {
-  return coded(new TypeError(`The "${name}" argument must be ${expected}. Received ${describe(actual)}`), 'ERR_INVALID_ARG_TYPE');
+  return coded(new TypeError(`The "${name}" ${argKind(name)} must be ${expected}. Received ${describe(actual)}`), 'ERR_INVALID_ARG_TYPE');
 }
 
 export function invalidArgValue(name: string, value: unknown, reason: string): TypeError {
-  return coded(new TypeError(`The argument '${name}' ${reason}. Received ${util.inspect(value).slice(0, 60)}`), 'ERR_INVALID_ARG_VALUE');
+  return coded(new TypeError(`The ${argKind(name)} '${name}' ${reason}. Received ${util.inspect(value).slice(0, 60)}`), 'ERR_INVALID_ARG_VALUE');
 }
 
 export function outOfRange(name: string, range: string, value: unknown): RangeError {

@@ -5,10 +5,10 @@
 import * as http from 'node:http';
 import type * as net from 'node:net';
 import { invalidArgType } from './errors';
-import { Server as NetServer, type ListenOptions } from './net';
+import { Server as NetServer, type ListenOptions, callable } from './net';
 import type { Backend } from './tcp-core';
 
-export { Agent, ClientRequest, IncomingMessage, METHODS, OutgoingMessage, STATUS_CODES, ServerResponse, get, globalAgent, request, validateHeaderName, validateHeaderValue, maxHeaderSize } from 'node:http';
+export { Agent, ClientRequest, IncomingMessage, METHODS, OutgoingMessage, STATUS_CODES, ServerResponse, get, globalAgent, request, validateHeaderName, validateHeaderValue, maxHeaderSize, setMaxIdleHTTPParsers } from 'node:http';
 
 export interface ServerOptions extends http.ServerOptions {
   /** ringwire: 'auto' (default; RINGWIRE_BACKEND honoured), 'io_uring' or 'epoll'. */
@@ -19,7 +19,7 @@ type RequestListener = (req: http.IncomingMessage, res: http.ServerResponse) => 
 
 const kInterval = 'http.server.connectionsCheckingInterval';
 
-export class Server extends http.Server {
+class ServerImpl extends http.Server {
   /** @internal */ readonly transport: NetServer;
 
   constructor(options?: ServerOptions | RequestListener, requestListener?: RequestListener) {
@@ -28,7 +28,8 @@ export class Server extends http.Server {
       options = {};
     } else if (options == null) {
       options = {};
-    } else if (typeof options !== 'object') {
+    } else if (typeof options !== 'object' || Array.isArray(options)) {
+      // node:http's validateObject: an array is not an options object.
       throw invalidArgType('options', 'of type object', options);
     }
     const { backend, ...httpOptions } = options;
@@ -91,17 +92,21 @@ export class Server extends http.Server {
 
 // `listening` and `maxConnections` are the transport's (plain properties in
 // Node's typings, so defined here rather than as class accessors).
-Object.defineProperty(Server.prototype, 'listening', {
-  get(this: Server) {
+export type Server = ServerImpl;
+/** Callable with or without `new`, as node:http's Server. */
+export const Server = callable(ServerImpl);
+
+Object.defineProperty(ServerImpl.prototype, 'listening', {
+  get(this: ServerImpl) {
     return this.transport?.listening ?? false;
   },
   configurable: true,
 });
-Object.defineProperty(Server.prototype, 'maxConnections', {
-  get(this: Server) {
+Object.defineProperty(ServerImpl.prototype, 'maxConnections', {
+  get(this: ServerImpl) {
     return this.transport?.maxConnections;
   },
-  set(this: Server, n: number) {
+  set(this: ServerImpl, n: number) {
     if (this.transport) this.transport.maxConnections = n;
   },
   configurable: true,

@@ -7,13 +7,30 @@ import * as dns from 'node:dns';
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import { invalidArgType, invalidArgValue, validateFunction } from './errors';
-import { type Socket as SocketType, Socket, type SocketConstructorOpts, type TcpSocketConnectOpts, kAttach, normalizeConnectArgs } from './net-socket';
+import { Socket as SocketClass, type SocketConstructorOpts, type TcpSocketConnectOpts, ipcUnavailable, isPipeName, kAttach, nodePort, normalizeConnectArgs } from './net-socket';
 import { type Backend, EV, type TcpThreadState, backendOf, isResourceError, openListener, opError, sockName, tcpThread, validatePort } from './tcp-core';
 import { native } from './native';
 
-export { Socket } from './net-socket';
 export type { SocketConstructorOpts, TcpSocketConnectOpts } from './net-socket';
 export const { isIP, isIPv4, isIPv6, BlockList, SocketAddress } = net;
+// Process-wide defaults shared with node:net (they only steer lookups).
+export const { getDefaultAutoSelectFamily, setDefaultAutoSelectFamily, getDefaultAutoSelectFamilyAttemptTimeout, setDefaultAutoSelectFamilyAttemptTimeout } = net;
+
+/** A no-op on Linux in node:net too (it only matters for Windows). */
+export function _setSimultaneousAccepts(_handle?: unknown): void {}
+
+/**
+ * node:net's constructors work with and without `new`; an ES class does
+ * not, so the exported binding forwards a plain call to `new`.
+ */
+export function callable<C extends new (...args: any[]) => any>(C: C): C & ((...args: ConstructorParameters<C>) => InstanceType<C>) {
+  return new Proxy(C, { apply: (target, _this, args) => new target(...args) }) as C & ((...args: ConstructorParameters<C>) => InstanceType<C>);
+}
+
+type SocketType = SocketClass;
+export type Socket = SocketClass;
+export const Socket = callable(SocketClass);
+export type Stream = SocketClass;
 export const Stream = Socket;
 
 export interface ServerOpts {
@@ -42,7 +59,12 @@ export interface ListenOptions {
 
 const notRunning = () => Object.assign(new Error('Server is not running.'), { code: 'ERR_SERVER_NOT_RUNNING' });
 
-export class Server extends EventEmitter {
+export interface ServerOptsAll extends ServerOpts {
+  /** As in EventEmitter: rejected promises of async listeners become 'error'. */
+  captureRejections?: boolean;
+}
+
+class ServerImpl extends EventEmitter {
   maxConnections?: number;
   /** @internal */ _connections = 0;
   private lid = -1;
@@ -54,8 +76,8 @@ export class Server extends EventEmitter {
   private readonly onEvent = (kind: number, a: number, b: number, id: number): void => this.handle(kind, a, b, id);
   private readonly tracker = { _socketClosed: () => this.socketClosed() };
 
-  constructor(options?: ServerOpts | ((socket: SocketType) => void), connectionListener?: (socket: SocketType) => void) {
-    super();
+  constructor(options?: ServerOptsAll | ((socket: SocketType) => void), connectionListener?: (socket: SocketType) => void) {
+    super({ captureRejections: typeof options === 'object' && options !== null ? Boolean(options.captureRejections) : false });
     if (typeof options === 'function') {
       connectionListener = options;
       options = {};
@@ -96,6 +118,7 @@ export class Server extends EventEmitter {
     let options: ListenOptions;
     const a0 = args[0];
     if (typeof a0 === 'object' && a0 !== null) options = { ...(a0 as ListenOptions) };
+    else if (isPipeName(a0)) options = { path: a0 } as ListenOptions;
     else if (typeof a0 === 'function' || a0 === undefined || a0 === null) options = { port: 0 };
     else {
       options = { port: a0 as number };
@@ -103,13 +126,28 @@ export class Server extends EventEmitter {
     }
     const last = args[args.length - 1];
     const cb = typeof last === 'function' ? (last as () => void) : undefined;
-    if ((options as { path?: string }).path !== undefined) throw invalidArgValue('options.path', (options as { path?: string }).path, 'is not supported by ringwire/net (TCP only)');
     if (this.lid >= 0) throw Object.assign(new Error('Listen method has been called more than once without closing.'), { code: 'ERR_SERVER_ALREADY_LISTEN' });
-    if (options.port === undefined || options.port === null) options.port = 0;
-    const port = validatePort(options.port, 'options.port');
+    const signal = (options as { signal?: unknown }).signal;
+    if (signal !== undefined && (signal === null || typeof signal !== 'object' || !('aborted' in signal))) {
+      throw invalidArgType('options.signal', 'an instance of AbortSignal', signal);
+    }
+    if (args.length === 0 || typeof a0 === 'function' || (options.port === undefined && 'port' in options) || options.port === null) options.port = 0;
+    const path = (options as { path?: unknown }).path;
+    if (typeof options.port !== 'number' && typeof options.port !== 'string') {
+      if (path !== undefined && path !== null) {
+        // IPC: reported like a failed listen, as an 'error' event.
+        if (cb) this.once('listening', cb);
+        process.nextTick(() => this.emit('error', ipcUnavailable('listen', String(path))));
+        return this;
+      }
+      if (!('port' in options)) throw invalidArgValue('options', options, 'must have the property "port" or "path"');
+      throw invalidArgValue('options', options, 'is invalid');
+    }
+    const port = nodePort(options.port, 'options.port');
     const num = (x: unknown) => (typeof x === 'number' && x >= 0 ? x : undefined);
     const backlog = num(options.backlog) ?? num(args[1]) ?? num(args[2]) ?? 511;
-    if (options.host !== undefined && typeof options.host !== 'string') throw invalidArgType('options.host', 'of type string', options.host);
+    // A host is looked up (dns.lookup names its argument 'hostname').
+    if (options.host && typeof options.host !== 'string') throw invalidArgType('hostname', 'of type string', options.host);
     if (options.deferAccept !== undefined && (typeof options.deferAccept !== 'number' || options.deferAccept < 0)) {
       throw invalidArgValue('options.deferAccept', options.deferAccept, 'must be a non-negative number of seconds');
     }
@@ -163,7 +201,7 @@ export class Server extends EventEmitter {
         });
         return;
       }
-      const socket = new Socket({
+      const socket = new SocketClass({
         allowHalfOpen: this.opts.allowHalfOpen, backend: this.backend, noDelay: this.opts.noDelay,
         keepAlive: this.opts.keepAlive, keepAliveInitialDelay: this.opts.keepAliveInitialDelay,
         readableHighWaterMark: this.opts.highWaterMark, writableHighWaterMark: this.opts.highWaterMark,
@@ -258,7 +296,10 @@ export class Server extends EventEmitter {
   }
 }
 
-export function createServer(options?: ServerOpts | ((socket: SocketType) => void), connectionListener?: (socket: SocketType) => void): Server {
+export type Server = ServerImpl;
+export const Server = callable(ServerImpl);
+
+export function createServer(options?: ServerOptsAll | ((socket: SocketType) => void), connectionListener?: (socket: SocketType) => void): Server {
   return new Server(options, connectionListener);
 }
 
@@ -269,7 +310,7 @@ export function connect(port: number, host?: string, connectionListener?: () => 
 export function connect(port: number, connectionListener?: () => void): SocketType;
 export function connect(...args: unknown[]): SocketType {
   const [options, cb] = normalizeConnectArgs(args);
-  const socket = new Socket(options as SocketConstructorOpts);
+  const socket = new SocketClass(options as SocketConstructorOpts);
   if (options.timeout) socket.setTimeout(options.timeout);
   return socket.connect(options, cb);
 }

@@ -1,6 +1,7 @@
 // sockaddr_in / sockaddr_in6 in their kernel byte layout, built and read in
 // TypeScript so the native side only copies bytes. Encodings are cached per
 // destination: a hot send loop to one peer allocates nothing.
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 
 export const AF_INET = 2;
@@ -97,8 +98,32 @@ export function decodeSockaddr(b: Uint8Array, at = 0): AddressInfo {
   const fam = b[at] | (b[at + 1] << 8);
   const port = (b[at + 2] << 8) | b[at + 3];
   if (fam === AF_INET) return { address: `${b[at + 4]}.${b[at + 5]}.${b[at + 6]}.${b[at + 7]}`, family: 'IPv4', port };
-  if (fam === AF_INET6) return { address: formatIPv6(b, at + 8), family: 'IPv6', port };
+  if (fam === AF_INET6) {
+    const scope = (b[at + 24] | (b[at + 25] << 8) | (b[at + 26] << 16) | (b[at + 27] << 24)) >>> 0;
+    const text = formatIPv6(b, at + 8);
+    // A scoped (link-local) address names its interface, as libuv prints it.
+    return { address: scope === 0 ? text : `${text}%${interfaceName(scope)}`, family: 'IPv6', port };
+  }
   return { address: '', family: 'IPv4', port: 0 };
+}
+
+let ifNames: Map<number, string> | undefined;
+
+/** if_indextoname from /sys/class/net (read again for an index not seen before). */
+function interfaceName(index: number): string {
+  let name = ifNames?.get(index);
+  if (name !== undefined) return name;
+  ifNames = new Map();
+  try {
+    for (const n of fs.readdirSync('/sys/class/net')) {
+      const i = Number(fs.readFileSync(`/sys/class/net/${n}/ifindex`, 'utf8'));
+      if (i > 0) ifNames.set(i, n);
+    }
+  } catch {
+    // No sysfs: the number stands for the interface, as libuv falls back to.
+  }
+  name = ifNames.get(index) ?? String(index);
+  return name;
 }
 
 /** Maps an IPv4 address into ::ffff:a.b.c.d for a dual-stack IPv6 socket. */

@@ -3,6 +3,7 @@
 // and ring operations only.
 import { EventEmitter } from 'node:events';
 import * as dns from 'node:dns';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { capabilities } from './capabilities';
 import {
@@ -89,6 +90,23 @@ function validatePort(port: unknown, name = 'port', allowZero = true): number {
   if (typeof port !== 'number') throw invalidArgType(name, 'of type number', port);
   if (!Number.isInteger(port) || port < (allowZero ? 0 : 1) || port > 65535) throw outOfRange(name, `>= ${allowZero ? 0 : 1} and <= 65535`, port);
   return port;
+}
+
+/**
+ * The interface index of an IPv6 `%scope` suffix (a name or a number), as
+ * libuv's uv_ip6_addr reads it: undefined without one, 0 for an unknown name.
+ */
+export function scopeIndex(addr: string): number | undefined {
+  const pct = addr.indexOf('%');
+  if (pct < 0) return undefined;
+  const s = addr.slice(pct + 1);
+  if (/^\d+$/.test(s)) return Number(s);
+  if (s.length === 0 || s.includes('/') || s === '.' || s === '..') return 0;
+  try {
+    return Number(fs.readFileSync(`/sys/class/net/${s}/ifindex`, 'utf8')) || 0;
+  } catch {
+    return 0;
+  }
 }
 
 let tokenSeq = 0;
@@ -198,12 +216,14 @@ export class UdpSocket extends EventEmitter {
   }
 
   private deliver(count: number): void {
+    // Closed by a callback earlier in this dispatch: the pool is detached.
+    if (this.closed) return;
     const batch = this.batch;
     batch.count = count;
     if (this.batchListener) this.batchListener(batch);
     const q = this.iterQueue;
     if (this.listenerCount('message') === 0 && !q) return;
-    for (let i = 0; i < count; i++) {
+    for (let i = 0; i < count && !this.closed; i++) {
       const msg = Buffer.from(batch.payload(i)); // 'message' owns its bytes
       const rinfo = { ...batch.source(i), size: msg.length };
       if (q) q.items.push({ msg, rinfo });
@@ -301,7 +321,8 @@ export class UdpSocket extends EventEmitter {
     validatePort(port);
     const addr = address === undefined ? (this.fam === 4 ? '0.0.0.0' : '::') : this.checkAddress(address);
     if (this.bound) throw Object.assign(new Error('Socket is already bound'), { code: 'ERR_SOCKET_ALREADY_BOUND' });
-    check(native().udpBind(this.id, encodeSockaddr(this.fam, this.fam === 6 ? mapIPv4(addr) : addr, port)), 'bind', { address: addr, port });
+    const sa = encodeSockaddr(this.fam, this.fam === 6 ? mapIPv4(addr) : addr, port, this.fam === 6 ? scopeIndex(addr) ?? 0 : 0);
+    check(native().udpBind(this.id, sa), 'bind', { address: addr, port });
     this.bound = true;
     if (this.batchListener || this.listenerCount('message') || this.iterQueue) this.startReceiving();
     return this.address();

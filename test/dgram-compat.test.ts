@@ -165,6 +165,184 @@ const scenarios: Record<string, (api: Api) => Promise<Trace>> = {
   },
 };
 
+const scenarios2: Record<string, (api: Api) => Promise<Trace>> = {
+  async 'argument validation: createSocket, send forms, sendto, membership, connect'(api) {
+    const t: Trace = [];
+    const grab = (f: () => unknown) => {
+      try {
+        f();
+        t.push('no throw');
+      } catch (e: any) {
+        t.push([e.name, e.code, e.message]);
+      }
+    };
+    grab(() => api.createSocket({ type: 'udp4', lookup: null }));
+    grab(() => api.createSocket({ type: 'udp4', signal: 1 }));
+    grab(() => api.createSocket({ type: 'udp9', lookup: 1 }));
+    grab(() => api.createSocket('udp4', 42).close()); // a non-function listener is ignored
+    const s = api.createSocket('udp4');
+    await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
+    grab(() => s.send('x', 0, '127.0.0.1'));
+    grab(() => s.send('x', 'a', '127.0.0.1'));
+    grab(() => s.send('x', 1234, 5));
+    grab(() => s.send(5, 1234));
+    grab(() => s.send([5], 1234));
+    grab(() => s.send('abc', 5, 1, 1234, '127.0.0.1'));
+    grab(() => s.send('abc', 1, 5, 1234, '127.0.0.1'));
+    grab(() => s.sendto('abc', 'a', 1, 1234, '127.0.0.1'));
+    grab(() => s.sendto('abc', 0, 1, 1234, 5));
+    grab(() => s.sendto('abc', 0, 1, 'x', '1.1.1.1'));
+    grab(() => s.addMembership());
+    grab(() => s.addMembership(1));
+    grab(() => s.addMembership('1.2.3.4'));
+    grab(() => s.addMembership('239.1.1.1', 'zz'));
+    grab(() => s.dropMembership('239.1.1.1'));
+    grab(() => s.connect(0));
+    grab(() => s.connect(1234, 5));
+    // A numeric-string port is a port, as in node:dgram.
+    const got = new Promise<string>((r) => s.once('message', (m: Buffer) => r(m.toString())));
+    s.send('str-port', String(s.address().port), '127.0.0.1');
+    t.push(await got);
+    s.close();
+    return t;
+  },
+
+  async 'option setters: TTL ranges, truthy loopback, multicast interface errors'(api) {
+    const t: Trace = [];
+    const grab = (f: () => unknown) => {
+      try {
+        t.push(['ok', f()]);
+      } catch (e: any) {
+        t.push([e.name, e.code, e.message, e.syscall, e.errno]);
+      }
+    };
+    const s = api.createSocket('udp4');
+    await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
+    grab(() => s.setTTL(1000));
+    grab(() => s.setTTL(0));
+    grab(() => s.setTTL('a'));
+    grab(() => s.setTTL(64));
+    grab(() => s.setMulticastTTL(1000));
+    grab(() => s.setMulticastTTL(0));
+    grab(() => s.setMulticastLoopback(5));
+    grab(() => s.setMulticastLoopback(0));
+    grab(() => s.setMulticastInterface('zz'));
+    grab(() => s.setMulticastInterface(5));
+    grab(() => s.setMulticastInterface('127.0.0.1'));
+    grab(() => s.setBroadcast(1));
+    s.close();
+    return t;
+  },
+
+  async 'zero-length datagrams are sent and delivered'(api) {
+    const t: Trace = [];
+    const a = api.createSocket('udp4');
+    a.on('message', (m: Buffer, r: any) => t.push(['message', m.length, r.size]));
+    await new Promise<void>((r) => a.bind(0, '127.0.0.1', r));
+    const port = a.address().port;
+    for (const send of [(cb: any) => a.send([], port, '127.0.0.1', cb), (cb: any) => a.send(Buffer.alloc(3), 0, 0, port, '127.0.0.1', cb), (cb: any) => a.send(Buffer.alloc(0), port, '127.0.0.1', cb)]) {
+      await new Promise<void>((r) => send((e: any, n: number) => { t.push(['sent', errInfo(e), n]); r(); }));
+    }
+    await until(() => t.length >= 6);
+    a.close();
+    // Sends and receives on one socket interleave by scheduling: compare each kind in order.
+    return [t.filter((x: any) => x[0] === 'sent'), t.filter((x: any) => x[0] === 'message')];
+  },
+
+  async 'error shapes: send errors name host and port, bind to port 0 has no port'(api) {
+    const t: Trace = [];
+    const a = api.createSocket('udp4');
+    await new Promise<void>((r) => a.bind(0, '127.0.0.1', r));
+    const port = a.address().port;
+    const e1: any = await new Promise((r) => a.send(Buffer.alloc(100000), port, '127.0.0.1', r));
+    t.push([e1.code, e1.syscall, e1.errno, e1.message.replace(String(port), 'PORT'), e1.address, e1.port === port]);
+    for (const p of [0, 1]) {
+      const b = api.createSocket('udp4');
+      const e2: any = await new Promise((r) => { b.on('error', r); b.bind(p, '192.0.2.1'); });
+      t.push([e2.code, e2.syscall, e2.message, e2.address, 'port' in e2, e2.port]);
+      b.close();
+    }
+    a.close();
+    return t;
+  },
+
+  async 'send to host "" goes to loopback; abort after close is harmless'(api) {
+    const t: Trace = [];
+    const a = api.createSocket('udp4');
+    a.on('message', (m: Buffer) => t.push(['message', m.toString()]));
+    await new Promise<void>((r) => a.bind(0, '127.0.0.1', r));
+    const ac = new AbortController();
+    const b = api.createSocket({ type: 'udp4', signal: ac.signal });
+    b.on('close', () => t.push('b close'));
+    b.send('empty host', a.address().port, '', (e: any) => t.push(['sent', errInfo(e)]));
+    await until(() => t.length >= 2);
+    b.close();
+    ac.abort();
+    await wait(20);
+    const c = api.createSocket({ type: 'udp4', signal: AbortSignal.abort() });
+    c.on('close', () => t.push('c closed by an aborted signal'));
+    await wait(20);
+    a.close();
+    return t;
+  },
+
+  async 'bind retried after an error does not accumulate listeners'(api) {
+    const t: Trace = [];
+    const a = api.createSocket('udp4');
+    await new Promise<void>((r) => a.bind(0, '127.0.0.1', r));
+    const b = api.createSocket('udp4');
+    const errors: string[] = [];
+    b.on('error', (e: any) => errors.push(e.code));
+    for (let i = 0; i < 12; i++) {
+      b.bind(a.address().port, '127.0.0.1', () => t.push('never'));
+      await until(() => errors.length > i);
+    }
+    t.push([errors.length, b.listenerCount('listening'), b.listenerCount('error')]);
+    await new Promise<void>((r) => b.bind(0, '127.0.0.1', r));
+    t.push(['bound after retries', b.listenerCount('listening')]);
+    a.close();
+    b.close();
+    return t;
+  },
+
+  async 'send queue counters and asyncDispose'(api) {
+    const t: Trace = [];
+    const a = api.createSocket('udp4');
+    t.push([a.getSendQueueSize(), a.getSendQueueCount(), typeof a[Symbol.asyncDispose]]);
+    await new Promise<void>((r) => a.bind(0, '127.0.0.1', r));
+    t.push([a.getSendQueueSize(), a.getSendQueueCount()]);
+    a.on('close', () => t.push('close'));
+    await a[Symbol.asyncDispose]();
+    await a[Symbol.asyncDispose]();
+    t.push('disposed twice');
+    return t;
+  },
+
+  async 'close() inside a send callback while its own datagram is being received'(api) {
+    const t: Trace = [];
+    for (let round = 0; round < 40; round++) {
+      const a = api.createSocket('udp4');
+      a.on('message', () => {});
+      await new Promise<void>((r) => a.bind(0, '127.0.0.1', r));
+      const closed = new Promise<void>((r) => a.on('close', r));
+      let done = false;
+      const cb = () => {
+        if (!done) {
+          done = true;
+          a.close();
+        }
+      };
+      // Several datagrams to itself, so their receive completions share a
+      // batch with the send completion whose callback closes the socket.
+      for (let i = 0; i < 8; i++) a.send('self', a.address().port, '127.0.0.1', round % 2 ? cb : i === 7 ? cb : undefined);
+      await closed;
+    }
+    t.push('no exception');
+    return t;
+  },
+};
+Object.assign(scenarios, scenarios2);
+
 const apis: [string, Api][] = [
   ['ringwire (io_uring)', { createSocket: (t: any, l?: any) => rwDgram.createSocket(typeof t === 'string' ? { type: t, backend: 'io_uring' } : { backend: 'io_uring', ...t }, l) }],
   ['ringwire (epoll)', { createSocket: (t: any, l?: any) => rwDgram.createSocket(typeof t === 'string' ? { type: t, backend: 'epoll' } : { backend: 'epoll', ...t }, l) }],
@@ -178,6 +356,39 @@ describe('ringwire/dgram behaves like node:dgram', () => {
         const expected = await fn(nodeDgram as unknown as Api);
         const actual = await fn(api);
         expect(actual).toEqual(expected);
+      });
+    }
+  }
+});
+
+describe('ringwire/dgram handles keep the process alive as node:dgram does', () => {
+  const dist = require('node:path').resolve(__dirname, '..', 'dist');
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+  const run = (mod: string, body: string) => {
+    const r = spawnSync(process.execPath, ['-e', `const dgram=require(${JSON.stringify(mod)});${body}`], { encoding: 'utf8', timeout: 5000 });
+    return { status: r.status, signal: r.signal, out: r.stdout.trim(), err: r.stderr.trim().split('\n')[0] };
+  };
+  const cases: Record<string, string> = {
+    'a socket created but never bound lets the process exit': `dgram.createSocket('udp4'); dgram.createSocket({type:'udp6'}); console.log('created')`,
+    'a createSocket that throws leaves no open socket behind': `
+      for (const o of [{type:'udp4', signal: 1}, {type:'udp4', lookup: null}, {type:'udp5'}]) try { dgram.createSocket(o); } catch (e) { console.log(e.code); }`,
+    'a bound then unref()ed socket lets the process exit': `const s=dgram.createSocket('udp4'); s.bind(0,'127.0.0.1',()=>{s.unref();console.log('bound')})`,
+    'a bound socket keeps the process alive until closed': `const s=dgram.createSocket('udp4'); s.bind(0,'127.0.0.1',()=>setTimeout(()=>{console.log('closing');s.close()},200).unref())`,
+  };
+  for (const [name, body] of Object.entries(cases)) {
+    for (const backend of ['io_uring', 'epoll'] as const) {
+      const skip = backend === 'io_uring' ? needs('io_uring') : undefined;
+      it.skipIf(!!skip)(`${name} — ${backend}${skip ? ` (skipped: ${skip})` : ''}`, () => {
+        const expected = run('node:dgram', body);
+        const prev = process.env.RINGWIRE_BACKEND;
+        process.env.RINGWIRE_BACKEND = backend;
+        try {
+          const actual = run(`${dist}/dgram.js`, body);
+          expect(actual).toEqual(expected);
+        } finally {
+          if (prev === undefined) delete process.env.RINGWIRE_BACKEND;
+          else process.env.RINGWIRE_BACKEND = prev;
+        }
       });
     }
   }

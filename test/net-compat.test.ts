@@ -328,6 +328,162 @@ const scenarios: Record<string, Scenario> = {
     grab(() => net.connect({ port: 80, localAddress: 'nope' }).destroy());
     return codes;
   },
+
+  async 'a large transfer arrives in data chunks of at most 64 KiB, as libuv reads them'(net) {
+    const total = 8 << 20;
+    const server = net.createServer((s) => s.end(Buffer.alloc(total, 7)));
+    const port = await listen(server, 0, '127.0.0.1');
+    const c = net.connect(port, '127.0.0.1');
+    let max = 0;
+    let got = 0;
+    // A slow first reader lets the kernel queue more than 64 KiB per read.
+    c.pause();
+    setTimeout(() => c.resume(), 50);
+    c.on('data', (d: Buffer) => { max = Math.max(max, d.length); got += d.length; });
+    await closed(c);
+    server.close();
+    return { atMost64KiB: max <= 65536, got };
+  },
+
+  async 'byte counters: on the prototype, before and while connecting, exact per data chunk'(net) {
+    const proto = net.Socket.prototype as unknown as Record<string, unknown>;
+    const onProto = ['bytesRead', 'bytesWritten', 'bufferSize', 'pending', '_connecting'].map((k) => [k, proto[k]]);
+    const server = net.createServer((s) => { s.write(Buffer.alloc(300000)); s.end(); });
+    const port = await listen(server, 0, '127.0.0.1');
+    const c = new net.Socket();
+    const before = [c.bytesWritten, c.bytesRead, c.bufferSize, (c as unknown as { _connecting: boolean })._connecting, c.pending];
+    c.connect(port, '127.0.0.1');
+    c.write('abc');
+    c.write(Buffer.alloc(10));
+    const connecting = [c.bytesWritten, c.bytesRead, c.bufferSize, (c as unknown as { _connecting: boolean })._connecting];
+    let exact = true;
+    let sum = 0;
+    c.on('data', (d: Buffer) => { sum += d.length; if (c.bytesRead !== sum) exact = false; });
+    await closed(c);
+    server.close();
+    return { onProto, before, connecting, exact, after: [c.bytesRead, c.bytesWritten, c.bufferSize] };
+  },
+
+  async 'listen() and connect() validate arguments in node:net\'s order, with its messages'(net) {
+    const out: string[] = [];
+    const grab = (fn: () => unknown) => {
+      try {
+        fn();
+        out.push('no throw');
+      } catch (e) {
+        out.push(`${(e as Error).name}:${(e as NodeJS.ErrnoException).code}:${(e as Error).message}`);
+      }
+    };
+    grab(() => net.createServer().listen(-1));
+    grab(() => net.createServer().listen(1.5));
+    grab(() => net.createServer().listen({ port: true } as never));
+    grab(() => net.createServer().listen({}));
+    grab(() => net.createServer().listen({ port: 0, host: 1 } as never));
+    grab(() => net.createServer().listen({ port: 0, signal: 1 } as never));
+    grab(() => net.connect({ port: 80, host: '127.0.0.1', autoSelectFamily: 1 } as never));
+    grab(() => net.connect({ port: 80, host: '127.0.0.1', autoSelectFamilyAttemptTimeout: 0 }));
+    grab(() => net.connect({ port: 80, host: '127.0.0.1', autoSelectFamilyAttemptTimeout: 'x' } as never));
+    grab(() => net.connect({ port: {} } as never));
+    grab(() => net.connect({ port: 'abc' } as never));
+    grab(() => net.connect({ port: 80, localPort: 'x' } as never));
+    return out;
+  },
+
+  async 'onread: reads land in the given buffer; a false return pauses until resume()'(net) {
+    const server = net.createServer((s) => s.end(Buffer.alloc(100000, 1)));
+    const port = await listen(server, 0, '127.0.0.1');
+    const buf = Buffer.alloc(4096);
+    let total = 0;
+    let calls = 0;
+    let same = true;
+    let max = 0;
+    const ev: string[] = [];
+    const c = net.connect({
+      port, host: '127.0.0.1',
+      onread: {
+        buffer: buf,
+        callback(n: number, b: Uint8Array) {
+          total += n;
+          calls++;
+          max = Math.max(max, n);
+          if (b !== buf) same = false;
+          if (calls === 3) {
+            setTimeout(() => { ev.push('resume'); c.resume(); }, 30);
+            return false;
+          }
+          return true;
+        },
+      },
+    });
+    for (const e of ['connect', 'end', 'data', 'finish']) c.on(e, () => ev.push(e));
+    await closed(c);
+    server.close();
+    return { total, max: max <= 4096, same, ev, bytesRead: c.bytesRead };
+  },
+
+  async 'writes the kernel has taken complete without another wake-up (small writes to a paused peer)'(net) {
+    // The peer never reads, but loopback buffers take a few MiB: 1 MiB of
+    // 1 KiB writes must all complete (drain) with nothing else happening.
+    const peer = nodeNet.createServer((s) => s.pause());
+    const port = await listen(peer, 0, '127.0.0.1');
+    const c = net.connect(port, '127.0.0.1');
+    await new Promise((r) => c.once('connect', r));
+    const chunk = Buffer.alloc(1024, 3);
+    let queued = 0;
+    const done = new Promise<boolean>((resolve) => {
+      const give = setTimeout(() => resolve(false), 3000);
+      const pump = () => {
+        while (queued < 1 << 20) {
+          queued += chunk.length;
+          if (!c.write(chunk)) return;
+        }
+        clearTimeout(give);
+        resolve(true);
+      };
+      c.on('drain', pump);
+      pump();
+    });
+    const allQueued = await done;
+    c.destroy();
+    peer.close();
+    return { allQueued };
+  },
+
+  async 'a closed socket connects again'(net) {
+    const server = net.createServer((s) => s.end('hi'));
+    const port = await listen(server, 0, '127.0.0.1');
+    const t: string[] = [];
+    const c = net.connect(port, '127.0.0.1');
+    trace(c, t);
+    await closed(c);
+    t.push('reconnect');
+    c.connect(port, '127.0.0.1');
+    await closed(c);
+    server.close();
+    return { t };
+  },
+
+  async 'resetAndDestroy while connecting resets once connected, without an error'(net) {
+    const server = net.createServer();
+    const port = await listen(server, 0, '127.0.0.1');
+    const t: string[] = [];
+    const c = net.connect({ port, host: 'slow.test', autoSelectFamily: false, lookup: ((_h: string, _o: unknown, cb: (e: null, a: string, f: number) => void) => setTimeout(() => cb(null, '127.0.0.1', 4), 10)) as never });
+    trace(c, t);
+    c.resetAndDestroy();
+    await closed(c);
+    server.close();
+    return { t };
+  },
+
+  async 'a custom lookup that yields no address is an ERR_INVALID_IP_ADDRESS error event'(net) {
+    const t: string[] = [];
+    const c = net.connect({ port: 9, host: 'none.test', autoSelectFamily: false, lookup: ((_h: string, _o: unknown, cb: (e: null, a?: string, f?: number) => void) => cb(null, undefined, 4)) as never });
+    trace(c, t);
+    let err: Error | undefined;
+    c.on('error', (e) => { err = e; });
+    await closed(c);
+    return { t, name: err?.name, message: err?.message };
+  },
 };
 
 describe('ringwire/net behaves like node:net', () => {
@@ -346,4 +502,102 @@ describe('ringwire/net behaves like node:net', () => {
       expect({ mod, status: r.status, out: r.stdout.trim() }).toEqual({ mod, status: 0, out: 'listening' });
     }
   });
+});
+
+// A libuv stream holds the loop only while it connects, reads or has a
+// write waiting; the child connects to a server in this process (which must
+// keep running meanwhile, hence an async spawn) and must exit by itself -
+// or, for a connection still reading, must not.
+function moduleSurface(net: unknown): unknown[] {
+  const n = net as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const out: unknown[] = [];
+  for (const name of ['Server', 'Socket', 'Stream']) {
+    try {
+      const o = n[name]() as { constructor: unknown; destroy?: () => void; close?: () => void };
+      out.push([name, o instanceof (n[name] as unknown as new () => object)]);
+      o.destroy?.();
+    } catch (e) {
+      out.push([name, (e as Error).message]);
+    }
+  }
+  out.push(typeof n.getDefaultAutoSelectFamily?.(), typeof n.getDefaultAutoSelectFamilyAttemptTimeout?.());
+  out.push(typeof n.setDefaultAutoSelectFamily, typeof n.setDefaultAutoSelectFamilyAttemptTimeout, typeof n._setSimultaneousAccepts);
+  return out;
+}
+
+describe('ringwire/net module surface matches node:net', () => {
+  it('constructors without new; autoSelectFamily defaults; _setSimultaneousAccepts', () => {
+    expect(moduleSurface(rwNet)).toEqual(moduleSurface(nodeNet));
+  });
+});
+
+describe('ringwire/net: IPC paths are a reported difference, not a throw', () => {
+  for (const backend of ['io_uring', 'epoll'] as const) {
+    const skip = backend === 'io_uring' ? needs('io_uring') : undefined;
+    it.skipIf(!!skip)(`listen(path) and connect(path) emit ERR_FEATURE_UNAVAILABLE_ON_PLATFORM — ${backend}${skip ? ` (skipped: ${skip})` : ''}`, async () => {
+      const impl = rwImpl(backend).net;
+      const server = impl.createServer();
+      const e1 = await new Promise<NodeJS.ErrnoException>((r) => { server.on('error', r); server.listen('/tmp/ringwire-no-ipc.sock'); });
+      const c = impl.connect('/tmp/ringwire-no-ipc.sock' as never);
+      const t: string[] = [];
+      trace(c, t);
+      await closed(c);
+      expect({ code: e1.code, names: /IPC paths/.test(e1.message), t }).toEqual({ code: 'ERR_FEATURE_UNAVAILABLE_ON_PLATFORM', names: true, t: ['error:ERR_FEATURE_UNAVAILABLE_ON_PLATFORM:connect', 'close:true'] });
+    });
+  }
+});
+
+describe('ringwire/net connections keep the process alive as node:net does', () => {
+  const { spawn } = require('node:child_process') as typeof import('node:child_process');
+  const runChild = (mod: string, body: string, backend: string, ms: number) =>
+    new Promise<{ status: number | null; signal: string | null; out: string }>((resolve) => {
+      const child = spawn(process.execPath, ['-e', `const net=require(${JSON.stringify(mod)});${body}`], {
+        env: { ...process.env, RINGWIRE_BACKEND: backend },
+      });
+      let out = '';
+      child.stdout.on('data', (d) => { out += d; });
+      const timer = setTimeout(() => child.kill('SIGTERM'), ms);
+      child.on('exit', (status, signal) => {
+        clearTimeout(timer);
+        resolve({ status, signal, out: out.trim() });
+      });
+    });
+  const cases: Record<string, { server: (s: nodeNet.Socket) => void; body: string; ms: number }> = {
+    'a half-closed connection after the peer FIN (allowHalfOpen) lets the process exit': {
+      server: (s) => s.end('bye'),
+      body: `const c=net.connect({port:+process.argv[1],host:'127.0.0.1',allowHalfOpen:true}); c.on('data',d=>console.log(String(d))); c.on('end',()=>console.log('end'))`,
+      ms: 5000,
+    },
+    'an unread connection whose buffer is full lets the process exit': {
+      server: (s) => { s.on('error', () => {}); s.write(Buffer.alloc(4 << 20)); },
+      body: `const c=net.connect(+process.argv[1],'127.0.0.1',()=>console.log('connected'))`,
+      ms: 5000,
+    },
+    'a paused connection whose buffer is full lets the process exit': {
+      server: (s) => { s.on('error', () => {}); s.write(Buffer.alloc(4 << 20)); },
+      body: `const c=net.connect(+process.argv[1],'127.0.0.1',()=>{c.pause();console.log('paused')}); c.on('data',()=>{})`,
+      ms: 5000,
+    },
+    'an idle connection that is still reading keeps the process alive': {
+      server: () => {},
+      body: `const c=net.connect(+process.argv[1],'127.0.0.1',()=>console.log('connected')); c.on('data',()=>{})`,
+      ms: 1500,
+    },
+  };
+  for (const [name, k] of Object.entries(cases)) {
+    for (const backend of ['io_uring', 'epoll']) {
+      const skip = backend === 'io_uring' ? needs('io_uring') : undefined;
+      it.skipIf(!!skip)(`${name} — ${backend}${skip ? ` (skipped: ${skip})` : ''}`, async () => {
+        const results: unknown[] = [];
+        for (const mod of ['node:net', `${dist}/net.js`]) {
+          const server = nodeNet.createServer(k.server);
+          const port = await listen(server, 0, '127.0.0.1');
+          const r = await runChild(mod, k.body.replace(/\+process\.argv\[1\]/g, String(port)), backend, k.ms);
+          results.push(r);
+          server.close();
+        }
+        expect(results[1]).toEqual(results[0]);
+      }, 15_000);
+    }
+  }
 });
