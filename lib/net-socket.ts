@@ -369,22 +369,7 @@ export class Socket extends Duplex {
     this.waiting.push({ end: this.written, cb });
     native().tcpNotifySent(this.id);
     this.syncRef();
-    // Stopgap for the epoll backend: a send flushed by the loop's prepare
-    // hook after its dispatch (LoopBinding::Prepare's second runFlushes)
-    // raises its 'sent' event with no dispatch to follow until something
-    // else wakes the loop, so with an idle peer the write never completed.
-    // The counters are already current: read them once after the poll.
-    if (this.backend === 'epoll' && !this.sentCheck) {
-      this.sentCheck = true;
-      setImmediate(this.checkSent);
-    }
   }
-
-  private sentCheck = false;
-  private readonly checkSent = (): void => {
-    this.sentCheck = false;
-    if (!this.released && this.waiting.length) this.onSent();
-  };
 
   override _final(cb: (err?: Error | null) => void): void {
     if (this.connecting) {
