@@ -113,3 +113,20 @@ export function validateObject(v: unknown, name: string): Record<string, unknown
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw invalidArgType(name, 'of type object', v);
   return v as Record<string, unknown>;
 }
+
+/**
+ * A view whose ArrayBuffer was detached (transferred, or closed by its
+ * owner) reads as zero bytes; sending it would silently send nothing, so
+ * send paths refuse it. Only a zero-length view can be detached, so the
+ * common case costs one compare.
+ */
+export function assertAttached(v: ArrayBufferView, name: string): void {
+  if (v.byteLength !== 0) return;
+  const ab = v.buffer;
+  if (ab.byteLength !== 0 || (typeof SharedArrayBuffer !== 'undefined' && ab instanceof SharedArrayBuffer)) return;
+  try {
+    new Uint8Array(ab);
+  } catch {
+    throw invalidArgValue(name, v, 'is a view of a detached ArrayBuffer');
+  }
+}
