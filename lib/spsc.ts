@@ -302,9 +302,12 @@ export class SpscConsumer extends RingEndpoint {
     let off = pos & this.mask;
     let len = u32[(this.data + off) >> 2];
     if (len === 0xffffffff) {
+      // The lap's rest must lie inside the committed data (a padding record
+      // is never committed alone); otherwise the jump would carry readPos
+      // past the write index into stale records.
+      if (((this.cachedWrite - pos) >>> 0) <= this.capacity - off) throw corruptError('padding record outside the committed data');
       pos = (pos + this.capacity - off) >>> 0;
       off = 0;
-      if (pos === this.cachedWrite) throw corruptError('padding record at the end of the committed data');
       len = u32[this.data >> 2];
     }
     if (len > this.maxMessage) throw corruptError(`record length ${len} exceeds maxMessage ${this.maxMessage}`);
