@@ -3,7 +3,7 @@
 // the shared receive pool), writes to many connections go out in one
 // submission per loop turn, and counters are read from native memory.
 import {
-  invalidArgType, invalidArgValue, outOfRange, type SystemError, validateBoolean, validateFunction, validateInteger, validateObject,
+  assertAttached, invalidArgType, invalidArgValue, outOfRange, type SystemError, validateBoolean, validateFunction, validateInteger, validateObject,
 } from './errors';
 import type { AddressInfo } from './sockaddr';
 import {
@@ -11,6 +11,7 @@ import {
   opError, setKeepAlive, setOpt, sockName, sockaddrFor, tcpThread, validateMs, validatePort, IPPROTO_TCP, TCP_NODELAY,
 } from './tcp-core';
 import { native } from './native';
+import { rethrowLater } from './loop';
 
 import { REC, TcpBatch, TcpEvent, TcpListener } from './tcp-batch';
 
@@ -83,7 +84,14 @@ let hooked = false;
 
 function flushAll(): void {
   inDispatch = false;
-  while (pendingFlush.length) pendingFlush.shift()!.flush();
+  // One endpoint's throwing onBatch must not strand the others' batches.
+  while (pendingFlush.length) {
+    try {
+      pendingFlush.shift()!.flush();
+    } catch (err) {
+      rethrowLater(err);
+    }
+  }
 }
 
 export class TcpEndpoint {
@@ -191,6 +199,7 @@ export class TcpEndpoint {
     if (!c) throw this.unknown(conn);
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     if (!(bytes instanceof Uint8Array)) throw invalidArgType('data', 'of type string or an instance of Uint8Array', data);
+    assertAttached(bytes, 'data');
     if (c.destroyed) return false;
     if (c.ended) throw Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });
     return this.accepted(conn, c, bytes.length, native().tcpSend(conn, bytes, 0, bytes.length, false), bytes);
@@ -220,6 +229,9 @@ export class TcpEndpoint {
    * are now above the high-water mark.
    */
   sendBatch(conns: ArrayLike<number>, data: Uint8Array[]): number {
+    if (!Array.isArray(conns) && !(conns instanceof Int32Array) && !(conns instanceof Uint32Array) && !(conns instanceof Float64Array)) {
+      throw invalidArgType('conns', 'an Array or Int32Array of connection ids', conns);
+    }
     if (!Array.isArray(data)) throw invalidArgType('data', 'an Array of Uint8Array', data);
     const n = conns.length;
     if (data.length < n) throw invalidArgValue('data', data.length, `must hold one buffer per connection (${n})`);
@@ -229,9 +241,10 @@ export class TcpEndpoint {
     }
     const ids = this.ids;
     for (let i = 0; i < n; i++) {
-      const c = this.conns.get(conns[i]);
+      const c = this.conns.get(this.knownConn(conns[i]));
       if (!c) throw this.unknown(conns[i]);
       if (!(data[i] instanceof Uint8Array)) throw invalidArgType(`data[${i}]`, 'an instance of Uint8Array', data[i]);
+      assertAttached(data[i], `data[${i}]`);
       if (c.ended && !c.destroyed) throw Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });
       ids[i] = c.destroyed ? -1 : conns[i];
     }
@@ -300,15 +313,24 @@ export class TcpEndpoint {
   }
 
   setNoDelay(conn: number, noDelay = true): void {
-    this.checkOpt(conn, setOpt(conn, IPPROTO_TCP, TCP_NODELAY, validateBoolean(noDelay, 'noDelay') ? 1 : 0));
+    const v = validateBoolean(noDelay, 'noDelay') ? 1 : 0;
+    this.checkOpt(setOpt(this.knownConn(conn), IPPROTO_TCP, TCP_NODELAY, v));
   }
 
   setKeepAlive(conn: number, enable = false, initialDelay = 0): void {
-    this.checkOpt(conn, setKeepAlive(conn, validateBoolean(enable, 'enable'), validateMs(initialDelay, 'initialDelay')));
+    const on = validateBoolean(enable, 'enable');
+    const delay = validateMs(initialDelay, 'initialDelay');
+    this.checkOpt(setKeepAlive(this.knownConn(conn), on, delay));
   }
 
-  private checkOpt(conn: number, r: number): void {
+  /** `conn` if it is one of this endpoint's connections (checked before any native call). */
+  private knownConn(conn: unknown): number {
+    if (typeof conn !== 'number') throw invalidArgType('conn', 'of type number', conn);
     if (!this.conns.has(conn)) throw this.unknown(conn);
+    return conn;
+  }
+
+  private checkOpt(r: number): void {
     if (r < 0 && r !== -9) throw opError(r, 0);
   }
 
