@@ -17,6 +17,7 @@ struct AddonState {
   explicit AddonState(napi_env e) : env(e) {}
   napi_env env;
   LoopBinding* loop = nullptr;  // created on first use, owned here
+  void* futexWaiter = nullptr;  // futex_binding.cc's waiter thread; its own cleanup hook ends it
   // Run (in reverse order) when the environment is torn down.
   std::vector<std::function<void()>> teardown;
   ~AddonState() {
