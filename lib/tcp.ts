@@ -11,7 +11,7 @@ import {
   opError, setKeepAlive, setOpt, sockName, sockaddrFor, tcpThread, validateMs, validatePort, IPPROTO_TCP, TCP_NODELAY,
 } from './tcp-core';
 import { native } from './native';
-import { rethrowLater } from './loop';
+import { loop, rethrowLater } from './loop';
 
 import { REC, TcpBatch, TcpEvent, TcpListener } from './tcp-batch';
 
@@ -78,6 +78,26 @@ interface Conn {
   idleSince: number;
 }
 
+/** What an endpoint holds natively, kept apart from it so a finalizer can release it. */
+interface Owned {
+  ids: Map<number, boolean>;  // id -> is a listener
+  sweeper?: NodeJS.Timeout;
+}
+
+// GC semantics, as for UDP sockets: a ref'd endpoint is held by its thread's
+// loop like a Node handle (dropping it closes nothing: close() it), while an
+// unref'd one nobody references is collected and everything it still holds
+// is closed here.
+const endpoints = new FinalizationRegistry<Owned>((o) => {
+  if (o.sweeper) clearInterval(o.sweeper);
+  for (const [id, isListener] of o.ids) {
+    if (isListener) native().tcpListenerClose(id);
+    else native().tcpClose(id, false);
+    loop().unregister(id);
+  }
+  o.ids.clear();
+});
+
 const pendingFlush: TcpEndpoint[] = [];
 let inDispatch = false;
 let hooked = false;
@@ -120,6 +140,7 @@ export class TcpEndpoint {
   private ids = new Int32Array(64);
   private results = new Int32Array(64);
   private readonly handler = (kind: number, a: number, b: number, id: number): void => this.onEvent(kind, a, b, id);
+  private readonly owned: Owned = { ids: new Map() };
 
   constructor(opts: TcpEndpointOptions) {
     validateObject(opts, 'options');
@@ -143,6 +164,12 @@ export class TcpEndpoint {
       hooked = true;
       this.t.loop.onDispatchEnd(flushAll);
     }
+    endpoints.register(this, this.owned, this);
+  }
+
+  /** @internal Loop events while unref'd (the loop then holds us weakly). */
+  onLoopEvent(kind: number, a: number, b: number, id: number): void {
+    this.onEvent(kind, a, b, id);
   }
 
   // ---- setup ------------------------------------------------------------------
@@ -160,7 +187,7 @@ export class TcpEndpoint {
     const id = openListener(this.t, { ...this.sock, backend: this.backend, host: opts.host, port, backlog, reusePort, ipv6Only, deferAccept });
     const l = new TcpListener(id);
     this.listeners.set(id, l);
-    this.track(id);
+    this.track(id, true);
     return l;
   }
 
@@ -369,14 +396,20 @@ export class TcpEndpoint {
     if (!this.refed) {
       this.refed = true;
       for (let i = 0; i < this.handles; i++) this.t.loop.ref();
+      for (const id of this.owned.ids.keys()) {
+        this.t.loop.unregister(id);
+        this.t.loop.register(id, this.handler);
+      }
     }
     return this;
   }
 
+  /** Like a Node handle: no longer keeps the process alive; if also unreachable, GC closes it. */
   unref(): this {
     if (this.refed) {
       this.refed = false;
       for (let i = 0; i < this.handles; i++) this.t.loop.unref();
+      for (const id of this.owned.ids.keys()) this.t.loop.attach(id, this, false);
     }
     return this;
   }
@@ -385,6 +418,7 @@ export class TcpEndpoint {
   close(): Promise<void> {
     if (!this.closing) {
       this.closing = new Promise<void>((r) => { this.closeResolve = r; });
+      endpoints.unregister(this);
       // The close must complete even if unref'd, like a closing Node handle.
       this.ref();
       if (this.sweeper) clearInterval(this.sweeper);
@@ -403,13 +437,16 @@ export class TcpEndpoint {
     return Object.assign(new Error(`Unknown connection ${String(conn)}`), { code: 'ERR_SOCKET_CLOSED' });
   }
 
-  private track(id: number): void {
-    this.t.loop.register(id, this.handler);
+  private track(id: number, isListener = false): void {
+    this.owned.ids.set(id, isListener);
+    if (this.refed) this.t.loop.register(id, this.handler);
+    else this.t.loop.attach(id, this, false);
     this.handles++;
     if (this.refed) this.t.loop.ref();
   }
 
   private untrack(id: number): void {
+    this.owned.ids.delete(id);
     this.t.loop.unregister(id);
     this.handles--;
     if (this.refed) this.t.loop.unref();
@@ -425,8 +462,11 @@ export class TcpEndpoint {
     this.conns.set(id, c);
     this.track(id);
     if (this.idleTimeout && !this.sweeper) {
-      this.sweeper = setInterval(() => this.sweep(), Math.max(10, this.idleTimeout >> 2));
+      // Through a WeakRef: the timer must not keep an unref'd endpoint alive.
+      const self = new WeakRef(this);
+      this.sweeper = setInterval(() => self.deref()?.sweep(), Math.max(10, this.idleTimeout >> 2));
       this.sweeper.unref();
+      this.owned.sweeper = this.sweeper;
     }
     return c;
   }

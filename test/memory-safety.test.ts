@@ -415,3 +415,29 @@ describe('futex fallback (no io_uring FUTEX_WAIT)', () => {
     }
   });
 });
+
+describe('TcpEndpoint and GC', () => {
+  for (const { backend, skip } of backends) {
+    it.skipIf(skipReason(skip))(`(${backend}) an unref'd endpoint nobody references is collected and its listener closed; a ref'd one stays open like a Node handle`, () => {
+      const r = child(`
+        const net = require('net');
+        const backend = ${JSON.stringify(backend)};
+        const open = (unref) => { const ep = rw.createTcpEndpoint({ backend, onBatch() {} }); const p = ep.listen({ host: '127.0.0.1' }).address().port; if (unref) ep.unref(); return p; };
+        const probe = (port) => new Promise((res) => { const s = net.connect(port, '127.0.0.1'); s.on('connect', () => { s.destroy(); res('open'); }); s.on('error', (e) => res(e.code)); });
+        const dropped = open(true);
+        let kept; const keepRef = rw.createTcpEndpoint({ backend, onBatch() {} }); kept = keepRef.listen({ host: '127.0.0.1' }).address().port;
+        const strong = open(false);
+        (async () => {
+          let state = 'open';
+          for (let i = 0; i < 100 && state === 'open'; i++) { gc(); await new Promise((r) => setTimeout(r, 20)); state = await probe(dropped); }
+          const res = { dropped: state, refd: await probe(strong), kept: await probe(kept) };
+          console.log(JSON.stringify(res));
+          process.exit(0);
+        })();
+      `, ['--expose-gc']);
+      expect(r.signal, r.stderr).toBeNull();
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.out).toEqual({ dropped: 'ECONNREFUSED', refd: 'open', kept: 'open' });
+    });
+  }
+});
