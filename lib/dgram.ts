@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import * as dns from 'node:dns';
 import * as net from 'node:net';
-import { invalidArgType, outOfRange, systemError, validateFunction } from './errors';
+import { assertAttached, invalidArgType, outOfRange, safeString, systemError, validateFunction } from './errors';
 import type { AddressInfo } from './sockaddr';
 import { type Backend, UdpSocket } from './udp';
 
@@ -98,7 +98,7 @@ export class Socket extends EventEmitter {
       }
     }
     if (p !== undefined && (typeof p !== 'number' || !Number.isInteger(p) || p < 0 || p > 65535)) {
-      throw Object.assign(new RangeError(`Port should be >= 0 and < 65536. Received ${p}.`), { code: 'ERR_SOCKET_BAD_PORT' });
+      throw Object.assign(new RangeError(`Port should be >= 0 and < 65536. Received ${safeString(p)}.`), { code: 'ERR_SOCKET_BAD_PORT' });
     }
     if (cb) this.once('listening', cb);
     this.state = 'binding';
@@ -135,7 +135,7 @@ export class Socket extends EventEmitter {
       address = undefined;
     }
     if (typeof port !== 'number' || !Number.isInteger(port) || port <= 0 || port > 65535) {
-      throw Object.assign(new RangeError(`Port should be > 0 and < 65536. Received ${port}.`), { code: 'ERR_SOCKET_BAD_PORT' });
+      throw Object.assign(new RangeError(`Port should be > 0 and < 65536. Received ${safeString(port)}.`), { code: 'ERR_SOCKET_BAD_PORT' });
     }
     if (this.connectState !== 'none') throw Object.assign(new Error('Already connected'), { code: 'ERR_SOCKET_DGRAM_IS_CONNECTED' });
     this.connectState = 'connecting';
@@ -172,6 +172,7 @@ export class Socket extends EventEmitter {
 
   send(msg: Msg, ...args: unknown[]): void {
     this.healthCheck();
+    if (ArrayBuffer.isView(msg)) assertAttached(msg, 'msg');
     // Argument shuffling exactly as node:dgram does it, quirks included
     // (e.g. a connected socket given (msg, port, address) sends to its peer).
     let [offset, length, port, address, cb] = args as [unknown, unknown, unknown, unknown, unknown];
@@ -205,7 +206,7 @@ export class Socket extends EventEmitter {
     }
     if (!connected && this.connectState !== 'connecting') {
       if (typeof port !== 'number' || !Number.isInteger(port) || port <= 0 || port > 65535) {
-        throw Object.assign(new RangeError(`Port should be > 0 and < 65536. Received ${port}.`), { code: 'ERR_SOCKET_BAD_PORT' });
+        throw Object.assign(new RangeError(`Port should be > 0 and < 65536. Received ${safeString(port)}.`), { code: 'ERR_SOCKET_BAD_PORT' });
       }
     }
     const done0 = cb as ((err: Error | null, bytes?: number) => void) | undefined;

@@ -15,6 +15,14 @@ export interface SystemError extends Error {
 
 /** Builds a Node-shaped system error from a (negative or positive) errno. */
 export function systemError(errno: number, syscall: string, extra?: { address?: string; port?: number; path?: string; message?: string }): SystemError {
+  // Public (exported from the package): checked like any other API.
+  if (typeof errno !== 'number' || !Number.isInteger(errno)) throw invalidArgType('errno', 'an integer', errno);
+  if (typeof syscall !== 'string') throw invalidArgType('syscall', 'of type string', syscall);
+  if (extra !== undefined) {
+    if (extra === null || typeof extra !== 'object') throw invalidArgType('extra', 'of type object', extra);
+    for (const k of ['address', 'path', 'message'] as const) if (extra[k] !== undefined && typeof extra[k] !== 'string') throw invalidArgType(`extra.${k}`, 'of type string', extra[k]);
+    if (extra.port !== undefined && typeof extra.port !== 'number') throw invalidArgType('extra.port', 'of type number', extra.port);
+  }
   const neg = errno > 0 ? -errno : errno;
   let code: string;
   try {
@@ -49,12 +57,28 @@ function coded<E extends Error>(err: E, code: string): CodedError<E> {
   return err as CodedError<E>;
 }
 
+// util.inspect itself throws for some values (a view of a detached buffer,
+// a revoked Proxy); an error message must never turn into another error.
+export function show(v: unknown, max: number): string {
+  try {
+    return util.inspect(v).slice(0, max);
+  } catch {
+    return `<${typeof v}>`;
+  }
+}
+
+/** String(v) for what converts safely (numbers, strings, ...), else an inspection. */
+export function safeString(v: unknown): string {
+  const t = typeof v;
+  return t === 'number' || t === 'string' || t === 'boolean' || t === 'undefined' || v === null || t === 'bigint' ? String(v) : show(v, 40);
+}
+
 function describe(v: unknown): string {
   if (v === null) return 'null';
   if (v === undefined) return 'undefined';
   if (typeof v === 'function') return `function ${(v as { name?: string }).name || '<anonymous>'}`;
   if (typeof v === 'object') return `an instance of ${(v as object).constructor?.name ?? 'Object'}`;
-  return `type ${typeof v} (${util.inspect(v).slice(0, 40)})`;
+  return `type ${typeof v} (${show(v, 40)})`;
 }
 
 export function invalidArgType(name: string, expected: string, actual: unknown): TypeError {
@@ -62,11 +86,11 @@ export function invalidArgType(name: string, expected: string, actual: unknown):
 }
 
 export function invalidArgValue(name: string, value: unknown, reason: string): TypeError {
-  return coded(new TypeError(`The argument '${name}' ${reason}. Received ${util.inspect(value).slice(0, 60)}`), 'ERR_INVALID_ARG_VALUE');
+  return coded(new TypeError(`The argument '${name}' ${reason}. Received ${show(value, 60)}`), 'ERR_INVALID_ARG_VALUE');
 }
 
 export function outOfRange(name: string, range: string, value: unknown): RangeError {
-  return coded(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${util.inspect(value).slice(0, 60)}`), 'ERR_OUT_OF_RANGE');
+  return coded(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${show(value, 60)}`), 'ERR_OUT_OF_RANGE');
 }
 
 export function socketClosed(syscall = 'send'): Error {
@@ -109,8 +133,12 @@ export function validatePowerOfTwo(v: unknown, name: string, min: number, max: n
   return n;
 }
 
+const TypedArray = Object.getPrototypeOf(Uint8Array) as abstract new () => ArrayBufferView;
+
 export function validateObject(v: unknown, name: string): Record<string, unknown> {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw invalidArgType(name, 'of type object', v);
+  // A Proxy over a typed array: any property read may throw without a code.
+  if (v instanceof TypedArray && !ArrayBuffer.isView(v)) throw invalidArgType(name, 'of type object (not a Proxy of a typed array)', v);
   return v as Record<string, unknown>;
 }
 
@@ -121,6 +149,9 @@ export function validateObject(v: unknown, name: string): Record<string, unknown
  * common case costs one compare.
  */
 export function assertAttached(v: ArrayBufferView, name: string): void {
+  // A Proxy over a typed array passes instanceof but not isView, and every
+  // getter on it throws an uncoded TypeError: refused here instead.
+  if (!ArrayBuffer.isView(v)) throw invalidArgType(name, 'a Buffer, TypedArray or DataView (not a Proxy of one)', v);
   if (v.byteLength !== 0) return;
   const ab = v.buffer;
   if (ab.byteLength !== 0 || (typeof SharedArrayBuffer !== 'undefined' && ab instanceof SharedArrayBuffer)) return;

@@ -57,7 +57,7 @@ export interface UdpFrameSpec {
 // otherwise turn `i + 1 < end` into a string compare and never end.
 
 function checkBuf(buf: unknown, name = 'buf'): asserts buf is Uint8Array {
-  if (!(buf instanceof Uint8Array)) throw invalidArgType(name, 'an instance of Buffer or Uint8Array', buf);
+  if (!(buf instanceof Uint8Array) || !ArrayBuffer.isView(buf)) throw invalidArgType(name, 'an instance of Buffer or Uint8Array', buf);
 }
 
 function checkOffset(buf: Uint8Array, offset: unknown, name = 'offset'): number {

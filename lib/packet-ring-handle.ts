@@ -4,7 +4,7 @@
 // the kernel twice), a transmit path, and counters read without a native
 // call. Options and opening live in packet-ring.ts.
 import { EventEmitter } from 'node:events';
-import { invalidArgValue, outOfRange, systemError, validateFunction, validateInteger } from './errors';
+import { invalidArgType, invalidArgValue, outOfRange, systemError, validateFunction, validateInteger } from './errors';
 import { native } from './native';
 
 /** Counter names, in the order of struct PacketStats (native/core/packet_backend.h). */
@@ -230,6 +230,7 @@ export class PacketRing extends EventEmitter {
 
   /** True when the frame containing `offset` is the application's (received, not yet released or sent). */
   owns(offset: number): boolean {
+    if (typeof offset !== 'number') throw invalidArgType('offset', 'of type number', offset);
     const f = offset >>> this.shift;
     return !this.closed && offset >= 0 && offset < this.area.length && (this.owner[f] & this.L.frameStateMask) === this.L.frameUser;
   }

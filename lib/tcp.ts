@@ -434,7 +434,9 @@ export class TcpEndpoint {
   }
 
   private unknown(conn: unknown): Error {
-    return Object.assign(new Error(`Unknown connection ${String(conn)}`), { code: 'ERR_SOCKET_CLOSED' });
+    // typeof first: String() of a Symbol or a detached view throws.
+    const what = typeof conn === 'number' ? String(conn) : `(${typeof conn})`;
+    return Object.assign(new Error(`Unknown connection ${what}`), { code: 'ERR_SOCKET_CLOSED' });
   }
 
   private track(id: number, isListener = false): void {
