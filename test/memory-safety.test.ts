@@ -80,6 +80,36 @@ for (const { backend, skip } of backends) {
       for (const m of got) expect(m.every((x) => x === 0xab), `datagram of ${m.length} bytes`).toBe(true);
     });
 
+    it('a receive view kept past close() reads as detached, never as unmapped memory', async () => {
+      const rx = udp();
+      const { port } = rx.bind(0, '127.0.0.1');
+      let kept: Uint8Array | undefined;
+      rx.onBatch((b) => {
+        kept ??= b.payload(0);
+      });
+      const tx = udp();
+      await tx.send(Buffer.from('hello'), port, '127.0.0.1');
+      await until(() => kept !== undefined, 2000, 'a batch');
+      await rx.close();
+      expect(kept!.byteLength).toBe(0);
+      expect(kept![0]).toBeUndefined();
+    });
+
+    it('UDP stats stay readable after close (counters live in JS-owned memory)', async () => {
+      const rx = udp();
+      const { port } = rx.bind(0, '127.0.0.1');
+      let n = 0;
+      rx.on('message', () => n++);
+      const tx = udp();
+      await tx.send(Buffer.from('x'), port, '127.0.0.1');
+      await until(() => n === 1, 2000, 'a datagram');
+      await rx.close();
+      await tx.close();
+      global.gc?.();
+      expect(rx.stats.rxDatagrams).toBe(1);
+      expect(tx.stats.txDatagrams).toBe(1);
+    });
+
     it('a detached buffer given to UDP send() is refused with ERR_INVALID_ARG_VALUE, not sent as an empty datagram', () => {
       const tx = udp();
       const b = new Uint8Array(4096);
