@@ -38,6 +38,9 @@ const BAD_STATE = (what: string) => systemError(-9, what); // EBADF, as node:dgr
 
 function toBuffer(m: string | Uint8Array | DataView): Buffer {
   if (typeof m === 'string') return Buffer.from(m);
+  // List items are checked like a lone message (node:dgram does the same).
+  if (!ArrayBuffer.isView(m)) throw invalidArgType('buffer list arguments', 'of type string or an instance of Buffer, TypedArray, or DataView', m);
+  assertAttached(m, 'buffer list arguments');
   return Buffer.from(m.buffer, m.byteOffset, m.byteLength);
 }
 

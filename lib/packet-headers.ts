@@ -248,6 +248,7 @@ export function verifyUdpChecksums(buf: Uint8Array, offset = 0, length?: number)
 // ---- building -----------------------------------------------------------
 
 export function parseMac(mac: string | Uint8Array, name = 'mac'): Uint8Array {
+  if (typeof name !== 'string') throw invalidArgType('name', 'of type string', name);
   if (mac instanceof Uint8Array) {
     if (mac.length !== 6) throw invalidArgValue(name, mac, 'must be 6 bytes');
     return mac;
