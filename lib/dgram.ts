@@ -12,7 +12,7 @@ import { EventEmitter } from 'node:events';
 import * as dns from 'node:dns';
 import * as net from 'node:net';
 import * as util from 'node:util';
-import { invalidArgType, validateFunction } from './errors';
+import { assertAttached, invalidArgType, show, validateFunction } from './errors';
 import type { AddressInfo } from './sockaddr';
 import { type Backend, type UdpBatch, UdpSocket, scopeIndex } from './udp';
 
@@ -87,8 +87,16 @@ function validateSendPort(port: unknown): number {
 function describeValue(v: unknown): string {
   if (v == null) return String(v);
   if (typeof v === 'function') return `function ${v.name}`;
-  if (typeof v === 'object') return v.constructor?.name ? `an instance of ${v.constructor.name}` : util.inspect(v, { depth: -1 });
-  let s = util.inspect(v, { colors: false });
+  if (typeof v === 'object') {
+    let ctor: string | undefined;
+    try {
+      ctor = v.constructor?.name;
+    } catch {
+      ctor = undefined;
+    }
+    return ctor ? `an instance of ${ctor}` : show(v, 60);
+  }
+  let s = show(v, 1000);
   if (s.length > 28) s = `${s.slice(0, 25)}...`;
   return `type ${typeof v} (${s})`;
 }
@@ -110,6 +118,8 @@ const bufferOutOfBounds = (name: string) => coded(new RangeError(`"${name}" is o
 const EMPTY = new Uint8Array(1).subarray(0, 0);
 
 function asBytes(m: Uint8Array | DataView | ArrayBufferView): Uint8Array {
+  // A detached view has no memory to send (issue 14: it used to reach native code).
+  assertAttached(m, 'msg');
   return m instanceof Uint8Array ? m : new Uint8Array(m.buffer, m.byteOffset, m.byteLength);
 }
 

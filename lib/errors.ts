@@ -15,6 +15,14 @@ export interface SystemError extends Error {
 
 /** Builds a Node-shaped system error from a (negative or positive) errno. */
 export function systemError(errno: number, syscall: string, extra?: { address?: string; port?: number; path?: string; message?: string }): SystemError {
+  // Public (exported from the package): checked like any other API.
+  if (typeof errno !== 'number' || !Number.isInteger(errno)) throw invalidArgType('errno', 'an integer', errno);
+  if (typeof syscall !== 'string') throw invalidArgType('syscall', 'of type string', syscall);
+  if (extra !== undefined) {
+    if (extra === null || typeof extra !== 'object') throw invalidArgType('extra', 'of type object', extra);
+    for (const k of ['address', 'path', 'message'] as const) if (extra[k] !== undefined && typeof extra[k] !== 'string') throw invalidArgType(`extra.${k}`, 'of type string', extra[k]);
+    if (extra.port !== undefined && typeof extra.port !== 'number') throw invalidArgType('extra.port', 'of type number', extra.port);
+  }
   const neg = errno > 0 ? -errno : errno;
   let code: string;
   try {
@@ -49,16 +57,43 @@ function coded<E extends Error>(err: E, code: string): CodedError<E> {
   return err as CodedError<E>;
 }
 
+// util.inspect itself throws for some values (a view of a detached buffer,
+// a revoked Proxy); an error message must never turn into another error.
+export function show(v: unknown, max: number): string {
+  try {
+    return util.inspect(v).slice(0, max);
+  } catch {
+    return `<${typeof v}>`;
+  }
+}
+
+/** String(v) for what converts safely (numbers, strings, ...), else an inspection. */
+export function safeString(v: unknown): string {
+  const t = typeof v;
+  return t === 'number' || t === 'string' || t === 'boolean' || t === 'undefined' || v === null || t === 'bigint' ? String(v) : show(v, 40);
+}
+
 function describe(v: unknown): string {
   if (v === null) return 'null';
   if (v === undefined) return 'undefined';
   if (typeof v === 'function') return `function ${(v as { name?: string }).name || '<anonymous>'}`;
   if (typeof v === 'object') {
-    const ctor = (v as object).constructor?.name;
-    return ctor ? `an instance of ${ctor}` : util.inspect(v, { depth: -1 });
+    // A Proxy or a throwing getter must not make the error itself throw.
+    let ctor: string | undefined;
+    try {
+      ctor = (v as object).constructor?.name;
+    } catch {
+      ctor = undefined;
+    }
+    if (ctor) return `an instance of ${ctor}`;
+    try {
+      return util.inspect(v, { depth: -1 });
+    } catch {
+      return '<object>';
+    }
   }
   // Node shortens the inspected value to 25 characters past 28.
-  let shown = util.inspect(v, { colors: false });
+  let shown = show(v, 1000);
   if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
   return `type ${typeof v} (${shown})`;
 }
@@ -71,11 +106,11 @@ export function invalidArgType(name: string, expected: string, actual: unknown):
 }
 
 export function invalidArgValue(name: string, value: unknown, reason: string): TypeError {
-  return coded(new TypeError(`The ${argKind(name)} '${name}' ${reason}. Received ${util.inspect(value).slice(0, 60)}`), 'ERR_INVALID_ARG_VALUE');
+  return coded(new TypeError(`The ${argKind(name)} '${name}' ${reason}. Received ${show(value, 60)}`), 'ERR_INVALID_ARG_VALUE');
 }
 
 export function outOfRange(name: string, range: string, value: unknown): RangeError {
-  return coded(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${util.inspect(value).slice(0, 60)}`), 'ERR_OUT_OF_RANGE');
+  return coded(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${show(value, 60)}`), 'ERR_OUT_OF_RANGE');
 }
 
 export function socketClosed(syscall = 'send'): Error {
@@ -118,7 +153,31 @@ export function validatePowerOfTwo(v: unknown, name: string, min: number, max: n
   return n;
 }
 
+const TypedArray = Object.getPrototypeOf(Uint8Array) as abstract new () => ArrayBufferView;
+
 export function validateObject(v: unknown, name: string): Record<string, unknown> {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw invalidArgType(name, 'of type object', v);
+  // A Proxy over a typed array: any property read may throw without a code.
+  if (v instanceof TypedArray && !ArrayBuffer.isView(v)) throw invalidArgType(name, 'of type object (not a Proxy of a typed array)', v);
   return v as Record<string, unknown>;
+}
+
+/**
+ * A view whose ArrayBuffer was detached (transferred, or closed by its
+ * owner) reads as zero bytes; sending it would silently send nothing, so
+ * send paths refuse it. Only a zero-length view can be detached, so the
+ * common case costs one compare.
+ */
+export function assertAttached(v: ArrayBufferView, name: string): void {
+  // A Proxy over a typed array passes instanceof but not isView, and every
+  // getter on it throws an uncoded TypeError: refused here instead.
+  if (!ArrayBuffer.isView(v)) throw invalidArgType(name, 'a Buffer, TypedArray or DataView (not a Proxy of one)', v);
+  if (v.byteLength !== 0) return;
+  const ab = v.buffer;
+  if (ab.byteLength !== 0 || (typeof SharedArrayBuffer !== 'undefined' && ab instanceof SharedArrayBuffer)) return;
+  try {
+    new Uint8Array(ab);
+  } catch {
+    throw invalidArgValue(name, v, 'is a view of a detached ArrayBuffer');
+  }
 }

@@ -9,7 +9,18 @@ export type EventHandler = (kind: number, a: number, b: number, id: number) => v
 
 /** An object that receives loop events and may be held weakly (unref'd). */
 export interface LoopTarget {
-  onLoopEvent(kind: number, a: number, b: number): void;
+  onLoopEvent(kind: number, a: number, b: number, id: number): void;
+}
+
+/**
+ * Rethrows `err` outside the current dispatch, on the next tick: it then
+ * reaches process 'uncaughtException' (or ends the process) exactly as an
+ * exception from a Node callback would, after the rest of the wake's events.
+ */
+export function rethrowLater(err: unknown): void {
+  process.nextTick(() => {
+    throw err;
+  });
 }
 
 export interface LoopStats {
@@ -114,15 +125,33 @@ export class ThreadLoop {
 
   private dispatch(start: number, end: number): void {
     const ev = this.events;
-    for (let i = start; i < end; i++) {
-      const o = i * 4;
-      const h = this.handlers.get(ev[o]);
-      if (h !== undefined) h(ev[o + 1], ev[o + 2], ev[o + 3], ev[o]);
-      else this.weak.get(ev[o])?.deref()?.onLoopEvent(ev[o + 1], ev[o + 2], ev[o + 3]);
+    // A user callback that throws must not cost the other handles their
+    // events of this wake: the exception is rethrown on its own tick (so it
+    // reaches 'uncaughtException' like any callback's, or ends the process
+    // when nobody listens) and dispatch resumes with the next event.
+    let i = start;
+    while (i < end) {
+      try {
+        for (; i < end; i++) {
+          const o = i * 4;
+          const h = this.handlers.get(ev[o]);
+          if (h !== undefined) h(ev[o + 1], ev[o + 2], ev[o + 3], ev[o]);
+          else this.weak.get(ev[o])?.deref()?.onLoopEvent(ev[o + 1], ev[o + 2], ev[o + 3], ev[o]);
+        }
+      } catch (err) {
+        i++;
+        rethrowLater(err);
+      }
     }
     // Facilities that hand users one callback per batch deliver it here,
     // while the batch's receive buffers are still valid.
-    for (let i = 0; i < this.endHooks.length; i++) this.endHooks[i]();
+    for (let k = 0; k < this.endHooks.length; k++) {
+      try {
+        this.endHooks[k]();
+      } catch (err) {
+        rethrowLater(err);
+      }
+    }
   }
 
   /** Runs after each dispatched chunk of events. */
@@ -147,7 +176,7 @@ export class ThreadLoop {
   setStrong(id: number, target: LoopTarget, strong: boolean): void {
     if (strong) {
       this.weak.delete(id);
-      this.handlers.set(id, (k, a, b) => target.onLoopEvent(k, a, b));
+      this.handlers.set(id, (k, a, b, i) => target.onLoopEvent(k, a, b, i));
     } else {
       this.handlers.delete(id);
       this.weak.set(id, new WeakRef(target));

@@ -2,7 +2,7 @@
 // in any thread or process claim sequences with a CAS, fill their slots and
 // publish each slot by storing its sequence; the single consumer reads in
 // sequence order. Fixed-size slots; see the layout in native/core/mpsc_ring.h.
-import { outOfRange, validatePowerOfTwo, validateObject } from './errors';
+import { assertAttached, invalidArgType, outOfRange, validatePowerOfTwo, validateObject } from './errors';
 import { native } from './native';
 import {
   badRingError, corruptError, type EndpointOptions, type PeerStatus, RingEndpoint, ringLayout,
@@ -98,6 +98,7 @@ abstract class MpscEndpoint extends RingEndpoint {
 
   /** Byte offset (in `bytes`) of the payload of sequence `seq`. */
   payloadOffset(seq: number): number {
+    if (typeof seq !== 'number') throw invalidArgType('seq', 'of type number', seq);
     return this.data + (seq & this.mask) * this.slotSize + 8;
   }
 }
@@ -129,6 +130,7 @@ export class MpscProducer extends MpscEndpoint {
    */
   tryClaim(count = 1): number {
     if (this.closed) this.check('tryClaim');
+    if (typeof count !== 'number') throw invalidArgType('count', 'of type number', count);
     if (!(count >= 1 && count <= this.slotCount) || (count | 0) !== count) throw outOfRange('count', `an integer from 1 to ${this.slotCount}`, count);
     const u32 = this.u32;
     let c = Atomics.load(u32, this.wIdx);
@@ -157,6 +159,8 @@ export class MpscProducer extends MpscEndpoint {
   /** Makes sequence `seq` visible with `length` payload bytes. */
   publish(seq: number, length: number): void {
     if (this.closed) this.check('publish');
+    if (typeof seq !== 'number') throw invalidArgType('seq', 'of type number', seq);
+    if (typeof length !== 'number') throw invalidArgType('length', 'of type number', length);
     if (!(length >= 0 && length <= this.maxMessage) || (length | 0) !== length) throw outOfRange('length', `an integer from 0 to ${this.maxMessage}`, length);
     const slot = (this.data + (seq & this.mask) * this.slotSize) >> 2;
     this.u32[slot + 1] = length;
@@ -171,6 +175,8 @@ export class MpscProducer extends MpscEndpoint {
 
   /** Claim + copy + publish one message; false when full. */
   write(data: ArrayBufferView): boolean {
+    if (!ArrayBuffer.isView(data)) throw invalidArgType('data', 'an instance of Buffer, TypedArray, or DataView', data);
+    assertAttached(data, 'data');
     const src = data instanceof Uint8Array ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     if (src.length > this.maxMessage) throw outOfRange('data.byteLength', `at most ${this.maxMessage} (the ring's maxMessage)`, src.length);
     const seq = this.tryClaim(1);
@@ -259,6 +265,8 @@ export class MpscConsumer extends MpscEndpoint {
   }
 
   poll(fn: (payload: Uint8Array) => void, max = Infinity): number {
+    if (typeof fn !== 'function') throw invalidArgType('fn', 'of type function', fn);
+    if (typeof max !== 'number' || Number.isNaN(max)) throw invalidArgType('max', 'a number', max);
     let n = 0;
     try {
       while (n < max) {

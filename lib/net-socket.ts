@@ -6,7 +6,7 @@ import * as dns from 'node:dns';
 import * as net from 'node:net';
 import { Duplex } from 'node:stream';
 import { inspect } from 'node:util';
-import { invalidArgType, invalidArgValue, outOfRange, systemError, validateFunction } from './errors';
+import { assertAttached, invalidArgType, invalidArgValue, outOfRange, safeString, systemError, validateFunction } from './errors';
 import { native } from './native';
 import { encodeSockaddr } from './sockaddr';
 import {
@@ -53,6 +53,13 @@ interface Waiter {
 const kAttach = Symbol('ringwire.attach');
 const CHUNK_MAX = 64 * 1024;
 const errCode = (msg: string, code: string, Ctor: ErrorConstructor = Error): Error => Object.assign(new Ctor(msg), { code });
+
+function checkChunk(chunk: unknown, encoding: unknown): void {
+  if (ArrayBuffer.isView(chunk)) assertAttached(chunk, 'chunk');
+  if (encoding !== undefined && encoding !== null && typeof encoding !== 'string' && typeof encoding !== 'function') {
+    throw invalidArgType('encoding', 'of type string', encoding);
+  }
+}
 
 export class Socket extends Duplex {
   connecting = false;
@@ -317,6 +324,22 @@ export class Socket extends Duplex {
     this.readStart();
   }
 
+  // Checked before Node's Writable sees them: it would build a Buffer over a
+  // detached view, or format a non-string encoding, and throw without a code.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  override write(...args: any[]): boolean {
+    checkChunk(args[0], args[1]);
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    return (super.write as any)(...args);
+  }
+
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  override end(...args: any[]): this {
+    if (typeof args[0] !== 'function' && args[0] !== undefined && args[0] !== null) checkChunk(args[0], args[1]);
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    return (super.end as any)(...args);
+  }
+
   override _write(chunk: Buffer | string, encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
     this.writeChunks([typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk], cb);
   }
@@ -440,7 +463,7 @@ export class Socket extends Duplex {
     // node:net's checks, in its order (lookupAndConnect).
     if (options.port === undefined) throw Object.assign(new TypeError('The "options" or "port" or "path" argument must be specified'), { code: 'ERR_MISSING_ARGS' });
     if (options.localAddress && !net.isIP(options.localAddress)) {
-      throw Object.assign(new TypeError(`Invalid IP address: ${String(options.localAddress)}`), { code: 'ERR_INVALID_IP_ADDRESS' });
+      throw Object.assign(new TypeError(`Invalid IP address: ${safeString(options.localAddress)}`), { code: 'ERR_INVALID_IP_ADDRESS' });
     }
     if (options.localPort && typeof options.localPort !== 'number') throw invalidArgType('options.localPort', 'of type number', options.localPort);
     if (typeof options.port !== 'number' && typeof options.port !== 'string') throw invalidArgType('options.port', 'one of type number or string', options.port);
@@ -544,7 +567,9 @@ export class Socket extends Duplex {
 
   setKeepAlive(enable = false, initialDelay = 0): this {
     this.keepAliveOpt = Boolean(enable);
-    this.keepAliveDelay = Math.max(0, Number(initialDelay) || 0);
+    // Number() of a Symbol or a detached view throws: only numbers and numeric strings count.
+    const delay = typeof initialDelay === 'number' || typeof initialDelay === 'string' ? Number(initialDelay) : 0;
+    this.keepAliveDelay = Math.max(0, delay || 0);
     if (this.id >= 0 && !this.released) setKeepAlive(this.id, this.keepAliveOpt, this.keepAliveDelay);
     return this;
   }

@@ -4,7 +4,7 @@
 // the kernel twice), a transmit path, and counters read without a native
 // call. Options and opening live in packet-ring.ts.
 import { EventEmitter } from 'node:events';
-import { outOfRange, systemError, validateFunction, validateInteger } from './errors';
+import { invalidArgType, invalidArgValue, outOfRange, systemError, validateFunction, validateInteger } from './errors';
 import { native } from './native';
 
 /** Counter names, in the order of struct PacketStats (native/core/packet_backend.h). */
@@ -130,6 +130,9 @@ export class FrameBatch {
   }
 }
 
+/** @internal Native open results openPacketRing() hands to the constructor (once each). */
+export const issuedRings = new WeakSet<object>();
+
 export class PacketRing extends EventEmitter {
   readonly info: PacketRingInfo;
   private area: Uint8Array;
@@ -156,6 +159,11 @@ export class PacketRing extends EventEmitter {
   /** @internal Use openPacketRing(). */
   /** @internal coalesce: the native coalescing policy (lib/packet-ring.ts), null for off. */
   constructor(r: NativeRing, info: PacketRingInfo, onGone: () => void, coalesce: number[] | null = null) {
+    // The class is exported (instanceof, types) but only openPacketRing()
+    // makes rings: anything else is refused before a view or native call
+    // (native code checks the handle's type tag as well).
+    if (!issuedRings.has(r as object)) throw invalidArgValue('ring', r, 'must come from openPacketRing()');
+    issuedRings.delete(r);
     super();
     this.info = Object.freeze({ ...info });
     this.L = packetRingLayout();
@@ -222,6 +230,7 @@ export class PacketRing extends EventEmitter {
 
   /** True when the frame containing `offset` is the application's (received, not yet released or sent). */
   owns(offset: number): boolean {
+    if (typeof offset !== 'number') throw invalidArgType('offset', 'of type number', offset);
     const f = offset >>> this.shift;
     return !this.closed && offset >= 0 && offset < this.area.length && (this.owner[f] & this.L.frameStateMask) === this.L.frameUser;
   }

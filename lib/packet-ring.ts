@@ -11,7 +11,7 @@ import {
 } from './errors';
 import { native } from './native';
 import { netInterface, type NetInterface } from './netif';
-import { type NativeRing, PacketRing, type PacketRingBackend, type PacketRingInfo } from './packet-ring-handle';
+import { issuedRings, type NativeRing, PacketRing, type PacketRingBackend, type PacketRingInfo } from './packet-ring-handle';
 
 export { FrameBatch, PacketRing, PACKET_STAT_NAMES } from './packet-ring-handle';
 export type { PacketRingBackend, PacketRingInfo, PacketRingStats } from './packet-ring-handle';
@@ -248,6 +248,7 @@ function openNative(r: Resolved, key: string): Promise<PacketRing> {
         if (!xdpHandles.has(ifindex)) xdpHandles.set(ifindex, new Map());
         xdpHandles.get(ifindex)!.set(key, n.handle);
       }
+      issuedRings.add(n);
       const ring = new PacketRing(n, info, forget, coalescePolicy(info.coalesceUs, info.batchSize, info.rxFrameCount));
       if (r.backend === 'af_xdp' && r.xdpMode === 'auto' && !n.xdpNative && !shared) {
         // Never silent: SKB mode works everywhere but costs a socket buffer per packet.

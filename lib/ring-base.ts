@@ -173,8 +173,9 @@ export function futexWaitAsync(region: ShmRegion, offset: number, expected: numb
   const handle = region.nativeHandle('waitAsync');
   return new Promise<number>((resolve, reject) => {
     const deadline = timeoutMs < 0 ? Infinity : performance.now() + timeoutMs;
-    // Threadpool waits come back after each short slice (so worker
-    // termination and exit never wait on them); queue the next one.
+    // The fallback: one native waiter thread per JS thread multiplexes
+    // every pending wait (futex_binding.cc). POOL_AGAIN (a slice ended,
+    // wait again) is still honoured but no longer sent.
     const pool = () => {
       if (region.closed) return resolve(ECANCELED);
       const left = deadline === Infinity ? -1 : Math.max(0, Math.ceil(deadline - performance.now()));

@@ -94,6 +94,12 @@ export function closedError(what: string, op: string): Error {
 }
 
 /** A mapping of shared memory. `buffer` is detached by close(). */
+const issuedRegions = new WeakSet<object>();
+function issue<T extends object>(r: T): T {
+  issuedRegions.add(r);
+  return r;
+}
+
 export class ShmRegion {
   /** Name given at create/open (without the prefix), null when anonymous. */
   readonly name: string | null;
@@ -114,6 +120,9 @@ export class ShmRegion {
 
   /** @internal use createRegion() / openRegion(). */
   constructor(r: NativeRegion, info: { name: string | null; created: boolean; numaNode: number | null; fallback?: string }) {
+    // Exported for instanceof and types only: a region comes from the native
+    // open that createRegion()/openRegion() made, nothing else.
+    if (!issuedRegions.delete(r as object)) throw invalidArgValue('region', r, 'must come from createRegion() or openRegion()');
     this.handle = r.handle;
     this.buf = r.buffer;
     this.fdNum = r.fd;
@@ -160,9 +169,10 @@ export class ShmRegion {
   }
 
   /** madvise() over [offset, offset + length) of the data. */
-  advise(advice: Advice, offset = 0, length = this.size - offset): void {
+  advise(advice: Advice, offset = 0, length?: number): void {
     validateOneOf(advice, 'advice', ADVICE);
     validateInteger(offset, 'offset', 0, this.size);
+    if (length === undefined) length = this.size - offset;
     validateInteger(length, 'length', 0, this.size - offset);
     const code = native().shmConstants.madvise[advice] as number;
     const r = native().shmAdvise(this.nativeHandle('advise'), offset, length, code);
@@ -308,7 +318,7 @@ export function createRegion(options: CreateRegionOptions): ShmRegion {
 
   if (name !== null) {
     const r = checkResult(native().shmCreateNamed(shmName(name), size, mode, !sparse, policy.populate, numa), { path: `${SHM_DIR}/${REGION_PREFIX}${name}` });
-    return finish(new ShmRegion(r, { name, created: true, numaNode: policy.numaNode }), policy);
+    return finish(new ShmRegion(issue(r), { name, created: true, numaNode: policy.numaNode }), policy);
   }
 
   let fallback: string | undefined;
@@ -324,14 +334,14 @@ export function createRegion(options: CreateRegionOptions): ShmRegion {
     }
     const shift = Math.log2(pageSize);
     const r: NativeResult = native().shmCreateAnon('ringwire', size, shift, !sparse, policy.populate, numa);
-    if (!('errno' in r)) return finish(new ShmRegion(r, { name: null, created: true, numaNode: policy.numaNode }), policy);
+    if (!('errno' in r)) return finish(new ShmRegion(issue(r), { name: null, created: true, numaNode: policy.numaNode }), policy);
     const why = hugeFailure(r, pageSize);
     if (huge === 'required') throw systemError(r.errno, r.syscall, { message: why });
     fallback = why;
     process.emitWarning(`ringwire: huge pages unavailable, using normal pages (${why})`, { code: 'RINGWIRE_HUGEPAGE_FALLBACK' });
   }
   const r = checkResult(native().shmCreateAnon('ringwire', size, -1, !sparse, policy.populate, numa));
-  return finish(new ShmRegion(r, { name: null, created: true, numaNode: policy.numaNode, fallback }), policy);
+  return finish(new ShmRegion(issue(r), { name: null, created: true, numaNode: policy.numaNode, fallback }), policy);
 }
 
 // A creator between shm_open and its header store answers EAGAIN; that
@@ -375,7 +385,7 @@ export function openRegion(target: OpenTarget, options: MapOptions = {}): ShmReg
   } else {
     throw invalidArgType('target', 'a region name or an object with name, fd, or pid and fd', target);
   }
-  return finish(new ShmRegion(r as NativeRegion, { name, created: false, numaNode: policy.numaNode }), policy);
+  return finish(new ShmRegion(issue(r as NativeRegion), { name, created: false, numaNode: policy.numaNode }), policy);
 }
 
 /** Removes a named region's name (like shm_unlink). */

@@ -3,7 +3,7 @@
 // JS or C++, in this process, a worker or another process. The hot path is
 // typed-array arithmetic plus one Atomics store per batch: no native call
 // per message. See the byte-by-byte layout in native/core/spsc_ring.h.
-import { outOfRange, validateInteger, validatePowerOfTwo, validateObject } from './errors';
+import { assertAttached, invalidArgType, outOfRange, validateInteger, validatePowerOfTwo, validateObject } from './errors';
 import { native } from './native';
 import {
   badRingError, corruptError, type EndpointOptions, type PeerStatus, RingEndpoint, ringLayout,
@@ -121,7 +121,10 @@ export class SpscProducer extends RingEndpoint {
    */
   tryClaim(length: number, type = 0): number {
     if (this.closed) this.check('tryClaim');
+    // typeof first: a comparison would coerce (and throw for a Symbol).
+    if (typeof length !== 'number') throw invalidArgType('length', 'of type number', length);
     if (!(length >= 0 && length <= this.maxMessage) || (length | 0) !== length) throw rangeTooLarge(length, this.maxMessage);
+    if (typeof type !== 'number') throw invalidArgType('type', 'of type number', type);
     if (type >>> 0 !== type) throw badType(type);
     const need = 8 + ((length + 7) & ~7);
     let pos = this.claimPos;
@@ -158,6 +161,8 @@ export class SpscProducer extends RingEndpoint {
 
   /** Claims and copies one message (no commit). False when full. */
   write(data: ArrayBufferView, type = 0): boolean {
+    if (!ArrayBuffer.isView(data)) throw invalidArgType('data', 'an instance of Buffer, TypedArray, or DataView', data);
+    assertAttached(data, 'data');
     const src = data instanceof Uint8Array ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     const off = this.tryClaim(src.length, type);
     if (off < 0) return false;
@@ -302,9 +307,12 @@ export class SpscConsumer extends RingEndpoint {
     let off = pos & this.mask;
     let len = u32[(this.data + off) >> 2];
     if (len === 0xffffffff) {
+      // The lap's rest must lie inside the committed data (a padding record
+      // is never committed alone); otherwise the jump would carry readPos
+      // past the write index into stale records.
+      if (((this.cachedWrite - pos) >>> 0) <= this.capacity - off) throw corruptError('padding record outside the committed data');
       pos = (pos + this.capacity - off) >>> 0;
       off = 0;
-      if (pos === this.cachedWrite) throw corruptError('padding record at the end of the committed data');
       len = u32[this.data >> 2];
     }
     if (len > this.maxMessage) throw corruptError(`record length ${len} exceeds maxMessage ${this.maxMessage}`);
@@ -340,6 +348,8 @@ export class SpscConsumer extends RingEndpoint {
 
   /** Reads up to `max` messages, calling fn(view, type) for each, then releases. Returns the count. */
   poll(fn: (payload: Uint8Array, type: number) => void, max = Infinity): number {
+    if (typeof fn !== 'function') throw invalidArgType('fn', 'of type function', fn);
+    if (typeof max !== 'number' || Number.isNaN(max)) throw invalidArgType('max', 'a number', max);
     let n = 0;
     try {
       while (n < max) {

@@ -3,7 +3,7 @@
 // the shared receive pool), writes to many connections go out in one
 // submission per loop turn, and counters are read from native memory.
 import {
-  invalidArgType, invalidArgValue, outOfRange, type SystemError, validateBoolean, validateFunction, validateInteger, validateObject,
+  assertAttached, invalidArgType, invalidArgValue, outOfRange, type SystemError, validateBoolean, validateFunction, validateInteger, validateObject,
 } from './errors';
 import type { AddressInfo } from './sockaddr';
 import {
@@ -11,6 +11,7 @@ import {
   opError, setKeepAlive, setOpt, sockName, sockaddrFor, tcpThread, validateMs, validatePort, IPPROTO_TCP, TCP_NODELAY,
 } from './tcp-core';
 import { native } from './native';
+import { loop, rethrowLater } from './loop';
 
 import { REC, TcpBatch, TcpEvent, TcpListener } from './tcp-batch';
 import { chooseBackend } from './internal/tcpdirect/thread';
@@ -80,13 +81,40 @@ interface Conn {
   idleSince: number;
 }
 
+/** What an endpoint holds natively, kept apart from it so a finalizer can release it. */
+interface Owned {
+  ids: Map<number, boolean>;  // id -> is a listener
+  sweeper?: NodeJS.Timeout;
+}
+
+// GC semantics, as for UDP sockets: a ref'd endpoint is held by its thread's
+// loop like a Node handle (dropping it closes nothing: close() it), while an
+// unref'd one nobody references is collected and everything it still holds
+// is closed here.
+const endpoints = new FinalizationRegistry<Owned>((o) => {
+  if (o.sweeper) clearInterval(o.sweeper);
+  for (const [id, isListener] of o.ids) {
+    if (isListener) native().tcpListenerClose(id);
+    else native().tcpClose(id, false);
+    loop().unregister(id);
+  }
+  o.ids.clear();
+});
+
 const pendingFlush: TcpEndpoint[] = [];
 let inDispatch = false;
 let hooked = false;
 
 function flushAll(): void {
   inDispatch = false;
-  while (pendingFlush.length) pendingFlush.shift()!.flush();
+  // One endpoint's throwing onBatch must not strand the others' batches.
+  while (pendingFlush.length) {
+    try {
+      pendingFlush.shift()!.flush();
+    } catch (err) {
+      rethrowLater(err);
+    }
+  }
 }
 
 export class TcpEndpoint {
@@ -115,6 +143,7 @@ export class TcpEndpoint {
   private ids = new Int32Array(64);
   private results = new Int32Array(64);
   private readonly handler = (kind: number, a: number, b: number, id: number): void => this.onEvent(kind, a, b, id);
+  private readonly owned: Owned = { ids: new Map() };
 
   constructor(opts: TcpEndpointOptions) {
     validateObject(opts, 'options');
@@ -138,6 +167,12 @@ export class TcpEndpoint {
       hooked = true;
       this.t.loop.onDispatchEnd(flushAll);
     }
+    endpoints.register(this, this.owned, this);
+  }
+
+  /** @internal Loop events while unref'd (the loop then holds us weakly). */
+  onLoopEvent(kind: number, a: number, b: number, id: number): void {
+    this.onEvent(kind, a, b, id);
   }
 
   // ---- setup ------------------------------------------------------------------
@@ -155,7 +190,7 @@ export class TcpEndpoint {
     const id = openListener(this.t, { ...this.sock, backend: this.backend, host: opts.host, port, backlog, reusePort, ipv6Only, deferAccept });
     const l = new TcpListener(id);
     this.listeners.set(id, l);
-    this.track(id);
+    this.track(id, true);
     return l;
   }
 
@@ -194,6 +229,7 @@ export class TcpEndpoint {
     if (!c) throw this.unknown(conn);
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     if (!(bytes instanceof Uint8Array)) throw invalidArgType('data', 'of type string or an instance of Uint8Array', data);
+    assertAttached(bytes, 'data');
     if (c.destroyed) return false;
     if (c.ended) throw Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });
     return this.accepted(conn, c, bytes.length, native().tcpSend(conn, bytes, 0, bytes.length, false), bytes);
@@ -223,6 +259,9 @@ export class TcpEndpoint {
    * are now above the high-water mark.
    */
   sendBatch(conns: ArrayLike<number>, data: Uint8Array[]): number {
+    if (!Array.isArray(conns) && !(conns instanceof Int32Array) && !(conns instanceof Uint32Array) && !(conns instanceof Float64Array)) {
+      throw invalidArgType('conns', 'an Array or Int32Array of connection ids', conns);
+    }
     if (!Array.isArray(data)) throw invalidArgType('data', 'an Array of Uint8Array', data);
     const n = conns.length;
     if (data.length < n) throw invalidArgValue('data', data.length, `must hold one buffer per connection (${n})`);
@@ -232,9 +271,10 @@ export class TcpEndpoint {
     }
     const ids = this.ids;
     for (let i = 0; i < n; i++) {
-      const c = this.conns.get(conns[i]);
+      const c = this.conns.get(this.knownConn(conns[i]));
       if (!c) throw this.unknown(conns[i]);
       if (!(data[i] instanceof Uint8Array)) throw invalidArgType(`data[${i}]`, 'an instance of Uint8Array', data[i]);
+      assertAttached(data[i], `data[${i}]`);
       if (c.ended && !c.destroyed) throw Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });
       ids[i] = c.destroyed ? -1 : conns[i];
     }
@@ -303,15 +343,24 @@ export class TcpEndpoint {
   }
 
   setNoDelay(conn: number, noDelay = true): void {
-    this.checkOpt(conn, setOpt(conn, IPPROTO_TCP, TCP_NODELAY, validateBoolean(noDelay, 'noDelay') ? 1 : 0));
+    const v = validateBoolean(noDelay, 'noDelay') ? 1 : 0;
+    this.checkOpt(setOpt(this.knownConn(conn), IPPROTO_TCP, TCP_NODELAY, v));
   }
 
   setKeepAlive(conn: number, enable = false, initialDelay = 0): void {
-    this.checkOpt(conn, setKeepAlive(conn, validateBoolean(enable, 'enable'), validateMs(initialDelay, 'initialDelay')));
+    const on = validateBoolean(enable, 'enable');
+    const delay = validateMs(initialDelay, 'initialDelay');
+    this.checkOpt(setKeepAlive(this.knownConn(conn), on, delay));
   }
 
-  private checkOpt(conn: number, r: number): void {
+  /** `conn` if it is one of this endpoint's connections (checked before any native call). */
+  private knownConn(conn: unknown): number {
+    if (typeof conn !== 'number') throw invalidArgType('conn', 'of type number', conn);
     if (!this.conns.has(conn)) throw this.unknown(conn);
+    return conn;
+  }
+
+  private checkOpt(r: number): void {
     if (r < 0 && r !== -9) throw opError(r, 0);
   }
 
@@ -350,14 +399,20 @@ export class TcpEndpoint {
     if (!this.refed) {
       this.refed = true;
       for (let i = 0; i < this.handles; i++) this.t.loop.ref();
+      for (const id of this.owned.ids.keys()) {
+        this.t.loop.unregister(id);
+        this.t.loop.register(id, this.handler);
+      }
     }
     return this;
   }
 
+  /** Like a Node handle: no longer keeps the process alive; if also unreachable, GC closes it. */
   unref(): this {
     if (this.refed) {
       this.refed = false;
       for (let i = 0; i < this.handles; i++) this.t.loop.unref();
+      for (const id of this.owned.ids.keys()) this.t.loop.attach(id, this, false);
     }
     return this;
   }
@@ -366,6 +421,7 @@ export class TcpEndpoint {
   close(): Promise<void> {
     if (!this.closing) {
       this.closing = new Promise<void>((r) => { this.closeResolve = r; });
+      endpoints.unregister(this);
       // The close must complete even if unref'd, like a closing Node handle.
       this.ref();
       if (this.sweeper) clearInterval(this.sweeper);
@@ -381,16 +437,21 @@ export class TcpEndpoint {
   }
 
   private unknown(conn: unknown): Error {
-    return Object.assign(new Error(`Unknown connection ${String(conn)}`), { code: 'ERR_SOCKET_CLOSED' });
+    // typeof first: String() of a Symbol or a detached view throws.
+    const what = typeof conn === 'number' ? String(conn) : `(${typeof conn})`;
+    return Object.assign(new Error(`Unknown connection ${what}`), { code: 'ERR_SOCKET_CLOSED' });
   }
 
-  private track(id: number): void {
-    this.t.loop.register(id, this.handler);
+  private track(id: number, isListener = false): void {
+    this.owned.ids.set(id, isListener);
+    if (this.refed) this.t.loop.register(id, this.handler);
+    else this.t.loop.attach(id, this, false);
     this.handles++;
     if (this.refed) this.t.loop.ref();
   }
 
   private untrack(id: number): void {
+    this.owned.ids.delete(id);
     this.t.loop.unregister(id);
     this.handles--;
     if (this.refed) this.t.loop.unref();
@@ -406,8 +467,11 @@ export class TcpEndpoint {
     this.conns.set(id, c);
     this.track(id);
     if (this.idleTimeout && !this.sweeper) {
-      this.sweeper = setInterval(() => this.sweep(), Math.max(10, this.idleTimeout >> 2));
+      // Through a WeakRef: the timer must not keep an unref'd endpoint alive.
+      const self = new WeakRef(this);
+      this.sweeper = setInterval(() => self.deref()?.sweep(), Math.max(10, this.idleTimeout >> 2));
       this.sweeper.unref();
+      this.owned.sweeper = this.sweeper;
     }
     return c;
   }

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { capabilities } from './capabilities';
 import {
-  check, invalidArgType, invalidArgValue, outOfRange, socketClosed, systemError,
+  assertAttached, check, invalidArgType, invalidArgValue, outOfRange, socketClosed, systemError,
   validateBoolean, validateFunction, validateInteger, validateObject, validateOneOf, validatePowerOfTwo,
 } from './errors';
 import { loop, type ThreadLoop } from './loop';
@@ -382,17 +382,23 @@ export class UdpSocket extends EventEmitter {
   }
 
   private toBytes(data: unknown, name = 'data'): Uint8Array {
-    if (data instanceof Uint8Array) return data;
+    if (data instanceof Uint8Array) {
+      assertAttached(data, name);
+      return data;
+    }
     if (typeof data === 'string') return Buffer.from(data);
-    if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    if (ArrayBuffer.isView(data)) {
+      assertAttached(data, name);
+      return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    }
     throw invalidArgType(name, 'of type string or an instance of Buffer, TypedArray, or DataView', data);
   }
 
   private submit(bytes: Uint8Array, to: Uint8Array | null, cb: SendCallback | undefined): void {
     if (!this.bound) this.bind(0);
-    // Large datagrams are sent from our memory and need a completion to
-    // release it even when nobody waits for the result.
-    const token = cb || bytes.length > this.inlineSend ? nextToken() : 0;
+    // Every datagram is copied by native code before udpSend returns, so a
+    // completion is only needed when somebody waits for the result.
+    const token = cb ? nextToken() : 0;
     const r = udpSendNative(this.id, bytes, 0, bytes.length, to, token);
     if (r < 0) {
       const err = systemError(r, 'send');
@@ -438,6 +444,7 @@ export class UdpSocket extends EventEmitter {
   queue(data: Uint8Array, port?: number, address?: string): void {
     this.ensureOpen('send');
     if (!(data instanceof Uint8Array)) throw invalidArgType('data', 'an instance of Buffer or Uint8Array', data);
+    assertAttached(data, 'data');
     const to = this.dest(port, address);
     if (!this.bound) this.bind(0);
     this.submit(data, to, undefined);
@@ -463,6 +470,7 @@ export class UdpSocket extends EventEmitter {
     const src = this.nameView(batch.sourceOffset(i), batch.sourceLength(i));
     if (data === undefined) data = Buffer.from(batch.payload(i)); // large: must outlive the pool slot
     else if (!(data instanceof Uint8Array)) throw invalidArgType('data', 'an instance of Buffer or Uint8Array', data);
+    else assertAttached(data, 'data');
     this.submit(data, Uint8Array.prototype.slice.call(src), undefined);
   }
 
@@ -491,6 +499,7 @@ export class UdpSocket extends EventEmitter {
     for (let i = 0; i < n; i++) {
       const d = datagrams[i];
       if (d instanceof Uint8Array) {
+        assertAttached(d, `datagrams[${i}]`);
         bufs[i] = d;
       } else {
         validateObject(d, `datagrams[${i}]`);

@@ -17,6 +17,7 @@ struct AddonState {
   explicit AddonState(napi_env e) : env(e) {}
   napi_env env;
   LoopBinding* loop = nullptr;  // created on first use, owned here
+  void* futexWaiter = nullptr;  // futex_binding.cc's waiter thread; its own cleanup hook ends it
   // Run (in reverse order) when the environment is torn down.
   std::vector<std::function<void()>> teardown;
   ~AddonState() {
@@ -39,6 +40,29 @@ void InitPacketRing(Napi::Env env, Napi::Object exports);
 #ifdef RINGWIRE_HAVE_TCPDIRECT
 void InitTcpdirect(Napi::Env env, Napi::Object exports);  // native/tcpdirect/
 #endif
+
+// Type tags for every External whose pointer native code trusts (N-API 8,
+// napi_type_tag_object): a handle is only dereferenced after its tag was
+// checked, so a foreign External (another facility's handle, another
+// addon's) reads as "no handle" (-EBADF / TypeError in TS), never as memory
+// of the wrong type. The values are random 128-bit constants.
+inline constexpr napi_type_tag kRegionTag = {0x8d3c0b6f2a5e4c19ULL, 0x9b7e21d4c3a0f658ULL};
+inline constexpr napi_type_tag kPacketRingTag = {0x4f1a9c2e7b3d6085ULL, 0xe2c75a1b09d4f36cULL};
+
+// Tags `ext`; false if tagging failed (an exception may be pending).
+inline bool TagExternal(napi_env env, napi_value ext, const napi_type_tag& tag) {
+  return napi_type_tag_object(env, ext, &tag) == napi_ok;
+}
+
+// The External's pointer if `v` is an External carrying `tag`, else nullptr.
+inline void* TaggedExternal(const Napi::Value& v, const napi_type_tag& tag) {
+  if (v.IsEmpty() || !v.IsExternal()) return nullptr;
+  bool ok = false;
+  if (napi_check_object_type_tag(v.Env(), v, &tag, &ok) != napi_ok || !ok) return nullptr;
+  void* data = nullptr;
+  if (napi_get_value_external(v.Env(), v, &data) != napi_ok) return nullptr;
+  return data;
+}
 
 // Small conversions shared by the binding files.
 inline Napi::Value Num(Napi::Env env, double v) { return Napi::Number::New(env, v); }
@@ -70,14 +94,30 @@ inline bool Flag(const Napi::Value& v) {
 }
 
 // A typed array argument's bytes, or nullptr (TS validated the type already).
+// The data pointer comes from napi_get_typedarray_info itself (already
+// offset by byteOffset): it is valid for views over a SharedArrayBuffer too,
+// where napi_get_arraybuffer_info on the backing buffer fails and leaves a
+// null base that byteOffset would turn into a wild pointer. A detached
+// buffer reads as nullptr with length 0.
 inline uint8_t* BytesOf(const Napi::Value& v, size_t* len) {
-  if (!v.IsTypedArray()) {
-    *len = 0;
+  *len = 0;
+  if (v.IsEmpty() || !v.IsTypedArray()) return nullptr;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  napi_value ab = nullptr;
+  size_t offset = 0;
+  if (napi_get_typedarray_info(v.Env(), v, &type, &length, &data, &ab, &offset) != napi_ok || !data)
     return nullptr;
+  size_t elem = 1;
+  switch (type) {
+    case napi_int16_array: case napi_uint16_array: elem = 2; break;
+    case napi_int32_array: case napi_uint32_array: case napi_float32_array: elem = 4; break;
+    case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: elem = 8; break;
+    default: break;
   }
-  auto ta = v.As<Napi::TypedArray>();
-  *len = ta.ByteLength();
-  return static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+  *len = length * elem;
+  return static_cast<uint8_t*>(data);
 }
 
 }  // namespace rw

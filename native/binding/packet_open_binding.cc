@@ -176,6 +176,7 @@ void Complete(napi_env env, napi_status status, void* data) {
   auto ext = Napi::External<RingHandle>::New(e, h, [](Napi::Env env, RingHandle* p) {
     RingHandle::Finalize(env, p, nullptr);
   });
+  TagExternal(env, ext, kPacketRingTag);
   auto area = Napi::ArrayBuffer::New(e, ring->area(), ring->areaBytes());
   auto control = Napi::ArrayBuffer::New(e, ring->control(), ring->layout().total);
   h->SetViews(env, area, control);

@@ -12,8 +12,9 @@ constexpr int kMaxRoundsPerWake = 8;  // batches per wake before yielding to the
 }  // namespace
 
 RingHandle* RingHandle::From(const Napi::Value& v) {
-  if (!v.IsExternal()) return nullptr;
-  return v.As<Napi::External<RingHandle>>().Data();
+  // An untagged External (a region's handle, say) is not a ring: the
+  // pointer is only read once the tag matched.
+  return static_cast<RingHandle*>(TaggedExternal(v, kPacketRingTag));
 }
 
 RingHandle::~RingHandle() = default;

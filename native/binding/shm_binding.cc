@@ -11,8 +11,8 @@
 namespace rw {
 
 RegionHandle* RegionHandle::From(const Napi::Value& v) {
-  if (!v.IsExternal()) return nullptr;
-  auto* h = v.As<Napi::External<RegionHandle>>().Data();
+  // The tag is checked on the JS object before the pointer is read.
+  auto* h = static_cast<RegionHandle*>(TaggedExternal(v, kRegionTag));
   return h && h->tag == kTag ? h : nullptr;
 }
 
@@ -103,6 +103,7 @@ Napi::Object RegionHandle::Expose(Napi::Env env) {
   auto o = Napi::Object::New(env);
   auto ext = Napi::External<RegionHandle>::New(env, this, [](Napi::Env, RegionHandle* h) { h->Release(); });
   refs_++;
+  TagExternal(env, ext, kRegionTag);
   napi_add_env_cleanup_hook(env_, Teardown, this);
   hook_ = true;
   auto ab = Napi::ArrayBuffer::New(env, map.data(), map.dataSize,

@@ -172,9 +172,9 @@ Napi::Value TcpConnect(const Napi::CallbackInfo& info) {
   return Num(env, h->id);
 }
 
-// tcpSend(id, bytes, offset, length, notify) -> 0 copied, 1 kept (JS holds
-// the bytes until a sent event covers them), or -errno. notify asks for sent
-// events until the queue is empty.
+// tcpSend(id, bytes, offset, length, notify) -> 0 (the bytes were copied
+// into the send queue) or -errno. notify asks for sent events until the
+// queue is empty.
 Napi::Value TcpSend(const Napi::CallbackInfo& info) {
   TcpConnHandle* h = Find<TcpConnHandle>(info);
   if (!h) return Num(info.Env(), -EBADF);

@@ -310,8 +310,8 @@ Napi::Value UdpRefreshDrops(const Napi::CallbackInfo& info) {
   return Num(info.Env(), h ? h->sock().RefreshDrops() : -EBADF);
 }
 
-// udpSend(id, bytes, offset, length, sockaddr|null, token) -> 0 copied,
-// 1 kept (JS holds the buffer until kEvSent), or -errno.
+// udpSend(id, bytes, offset, length, sockaddr|null, token) -> 0 (the bytes
+// were copied: JS may reuse, transfer or detach them at once) or -errno.
 Napi::Value UdpSend(const Napi::CallbackInfo& info) {
   UdpHandle* h = Lookup(info);
   if (!h) return Num(info.Env(), -EBADF);

@@ -329,6 +329,9 @@ int SockBackend::Kick() {
 
 uint32_t SockBackend::Complete(uint64_t* out, uint32_t max) {
   uint32_t n = static_cast<uint32_t>(done_.size() < max ? done_.size() : max);
+  // An empty vector's data() may be null, and memcpy's pointers must be
+  // valid even for 0 bytes (C11 7.24.1; UBSan's nonnull-attribute check).
+  if (n == 0) return 0;
   memcpy(out, done_.data(), n * sizeof(uint64_t));
   done_.erase(done_.begin(), done_.begin() + n);
   return n;

@@ -506,9 +506,13 @@ class alignas(64) SpscConsumer {
     uint32_t off = pos & mask_;
     uint32_t n = Get(off);
     if (n == kPadding) {
+      // The lap's rest must lie inside the committed data, and a padding
+      // record is never committed alone: a "padding" header anywhere else
+      // is corruption, and jumping would carry read_ past the write index
+      // into stale records (issue 14).
+      if (cached_write_ - pos <= cap_ - off) return Fail();
       pos += cap_ - off;
       off = 0;
-      if (pos == cached_write_) return Fail();  // a padding record is never committed alone
       n = Get(0);
     }
     if (n > max_) return Fail();

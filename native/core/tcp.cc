@@ -225,7 +225,11 @@ int TcpConn::Bind(const sockaddr* sa, socklen_t len) {
 }
 
 int TcpConn::Send(const uint8_t* data, uint32_t len, bool notify, bool* kept) {
-  return Queue(data, len, notify, len > kCopyMax, kept);
+  // Always copied into our blocks before returning: a reference to the JS
+  // buffer would not keep its memory alive once the caller transfers the
+  // ArrayBuffer (the new owner frees it when collected), and the kernel may
+  // read it turns later (issue 14).
+  return Queue(data, len, notify, false, kept);
 }
 
 int TcpConn::SendFromPool(uint32_t offset, uint32_t len) {

@@ -152,9 +152,9 @@ class TcpConnEvents {
 
 class TcpConn final : public UringHandler {
  public:
-  // Writes up to this size are copied (the caller may reuse its buffer at
-  // once); larger ones are sent from the caller's memory, which it keeps
-  // until OnConnSent has covered them.
+  // Every write is copied into the thread's blocks (the caller may reuse,
+  // transfer or detach its buffer at once); kCopyMax is kept for the
+  // layout export, the size below which writes were always copied.
   static constexpr uint32_t kCopyMax = 8192;
   static constexpr uint32_t kMaxIov = 1024;  // UIO_MAXIOV
 

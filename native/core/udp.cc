@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 namespace rw {
@@ -81,23 +82,30 @@ int UdpSocket::StartReceiving() {
   return 0;
 }
 
-void UdpSocket::ParseControl(const uint8_t* ctrl, uint32_t len, UdpDesc* d) {
-  msghdr mh{};
-  mh.msg_control = const_cast<uint8_t*>(ctrl);
-  mh.msg_controllen = len;
-  ParseControl(&mh, d);
+void UdpSocket::ParseControl(const msghdr* mh, UdpDesc* d) {
+  ParseControl(static_cast<const uint8_t*>(mh->msg_control), static_cast<uint32_t>(mh->msg_controllen), d);
 }
 
-void UdpSocket::ParseControl(const msghdr* mh, UdpDesc* d) {
-  for (cmsghdr* c = CMSG_FIRSTHDR(const_cast<msghdr*>(mh)); c; c = CMSG_NXTHDR(const_cast<msghdr*>(mh), c)) {
-    if (c->cmsg_level != SOL_SOCKET) continue;
-    if (c->cmsg_type == SO_TIMESTAMPNS) {
+// Walks the control messages with memcpy into aligned locals: in the
+// io_uring multishot layout the control area follows the 16-byte
+// io_uring_recvmsg_out and a 28-byte sockaddr_in6, so it is only 4-byte
+// aligned and a cmsghdr (8-byte size_t first) cannot be read in place.
+// Steps follow CMSG_NXTHDR's arithmetic (cmsg(3)): CMSG_ALIGN(cmsg_len).
+void UdpSocket::ParseControl(const uint8_t* ctrl, uint32_t len, UdpDesc* d) {
+  size_t at = 0;
+  while (ctrl && at + sizeof(cmsghdr) <= len) {
+    cmsghdr c;
+    memcpy(&c, ctrl + at, sizeof(c));
+    if (c.cmsg_len < sizeof(cmsghdr) || c.cmsg_len > len - at) break;
+    if (c.cmsg_level == SOL_SOCKET && c.cmsg_type == SO_TIMESTAMPNS &&
+        c.cmsg_len >= CMSG_LEN(sizeof(timespec))) {
       timespec ts;
-      memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+      memcpy(&ts, ctrl + at + CMSG_LEN(0), sizeof(ts));
       d->tsSec = static_cast<uint32_t>(ts.tv_sec);
       d->tsNsec = static_cast<uint32_t>(ts.tv_nsec);
       d->flags |= kDescTimestamp;
     }
+    at += CMSG_ALIGN(c.cmsg_len);
   }
 }
 
@@ -125,11 +133,11 @@ void UdpSocket::MaybeRefreshDrops() {
 
 UdpSocket::SendOp* UdpSocket::AllocOp() {
   if (!freeOps_) {
-    constexpr int kChunk = 16;
-    auto* chunk = new SendOp[kChunk];
+    auto* chunk = new SendOp[kOpChunk];
     chunks_.push_back(chunk);
-    for (int i = 0; i < kChunk; i++) {
+    for (int i = 0; i < kOpChunk; i++) {
       chunk[i].owner = this;
+      chunk[i].heap = nullptr;
       chunk[i].next = freeOps_;
       freeOps_ = &chunk[i];
     }
@@ -140,6 +148,8 @@ UdpSocket::SendOp* UdpSocket::AllocOp() {
 }
 
 void UdpSocket::FreeOp(SendOp* op) {
+  free(op->heap);
+  op->heap = nullptr;
   op->next = freeOps_;
   freeOps_ = op;
 }
@@ -147,15 +157,29 @@ void UdpSocket::FreeOp(SendOp* op) {
 int UdpSocket::Send(const uint8_t* data, uint32_t len, const sockaddr* to,
                     socklen_t tolen, uint32_t token, bool* keep) {
   if (closing_ || fd_ < 0) return -EBADF;
+  // No UDP datagram is larger (IP's 16-bit length); refused before copying.
+  if (len > 65535) return -EMSGSIZE;
   SendOp* op = AllocOp();
   if (!op) return -ENOMEM;
   memset(&op->msg, 0, sizeof(op->msg));
-  // Small datagrams are copied so JS may reuse its buffer immediately and
-  // needs no completion; large ones are sent from the caller's memory,
-  // which JS keeps alive until OnSent(token).
-  *keep = len > kInlineSend;
-  op->iov.iov_base = *keep ? const_cast<uint8_t*>(data) : op->data;
-  if (!*keep) memcpy(op->data, data, len);
+  // Every datagram is copied before this call returns, so JS may reuse,
+  // transfer or detach its buffer at once. Holding a reference to the JS
+  // object would not be enough: a transferred ArrayBuffer's memory belongs
+  // to the new owner and is freed when that one is collected, possibly
+  // before the kernel has read it (issue 14). Small ones go into the op,
+  // large ones (<= 64 KiB) into a heap copy freed with the op.
+  *keep = false;
+  uint8_t* dst = op->data;
+  if (len > kInlineSend) {
+    op->heap = static_cast<uint8_t*>(malloc(len));
+    if (!op->heap) {
+      FreeOp(op);
+      return -ENOMEM;
+    }
+    dst = op->heap;
+  }
+  if (len) memcpy(dst, data, len);
+  op->iov.iov_base = dst;
   op->iov.iov_len = len;
   op->msg.msg_iov = &op->iov;
   op->msg.msg_iovlen = 1;
@@ -228,7 +252,11 @@ void UdpSocket::Teardown() {
     close(fd_);
     fd_ = -1;
   }
-  for (SendOp* c : chunks_) delete[] c;
+  // Ops still with the kernel when the ring went away keep their copies.
+  for (SendOp* c : chunks_) {
+    for (int i = 0; i < kOpChunk; i++) free(c[i].heap);
+    delete[] c;
+  }
   chunks_.clear();
   freeOps_ = nullptr;
   queued_.clear();

@@ -89,8 +89,9 @@ class UdpSocket : public UringHandler {
   int Disconnect();
   int StartReceiving();  // arms multishot (uring); the binding polls (epoll)
 
-  // Queues one datagram. `keep` is false when the bytes were copied (the
-  // caller may reuse its buffer at once). token != 0 asks for OnSent.
+  // Queues one datagram. The bytes are always copied (`keep` is always
+  // false now: the caller may reuse, transfer or detach its buffer at once).
+  // token != 0 asks for OnSent.
   int Send(const uint8_t* data, uint32_t len, const sockaddr* to, socklen_t tolen,
            uint32_t token, bool* keep);
   // epoll engine: send what is queued with sendmmsg (once per loop turn);
@@ -139,9 +140,11 @@ class UdpSocket : public UringHandler {
     int result;  // zero-copy: the send's result, reported at its notification
     bool zc;
     SendOp* next;
+    uint8_t* heap;  // a datagram larger than `data`: our own copy, freed with the op
     uint8_t data[kInlineSend];
   };
   enum Tag : unsigned { kTagRecv = 1, kTagSend = 2, kTagCancel = 3 };
+  static constexpr int kOpChunk = 16;
 
   void ArmRecv();
   void OnSendCqe(SendOp* op, unsigned tag, const io_uring_cqe* cqe);
