@@ -59,9 +59,12 @@ int UringLoop::Init(unsigned entries, WakeMode mode, const WakeFaults& faults) {
     // COOP_TASKRUN: task work is signalled without an IPI (R2 in the header:
     // a sleeping thread is still woken). Older kernels reject flags one by
     // one; a plain ring keeps R1/R2 (TWA_SIGNAL, with the IPI).
+    // TASKRUN_FLAG (same kernel release as COOP_TASKRUN, 5.19) is only the
+    // memory hint busy polling reads (B1); nothing that sleeps looks at it.
+    constexpr unsigned kCoop = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
     const unsigned tries[] = {
-        IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE,
-        IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE,
+        kCoop | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE,
+        kCoop | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE,
         0,
     };
     ret = -EINVAL;
@@ -195,6 +198,20 @@ unsigned UringLoop::Reap() {
   }
   stats_.completions += total;
   return total;
+}
+
+bool UringLoop::PollNoSleep(double* enters) {
+  if (io_uring_cq_ready(&ring_)) return true;
+  // The kernel sets IORING_SQ_TASKRUN with an atomic or before it queues
+  // the task work; reading it relaxed is enough, since a stale read only
+  // defers the enter to the next spin (or to the spin's epoll poll, which
+  // also runs task work on its way out). The enter's return orders the CQ
+  // tail it wrote before our io_uring_cq_ready (an acquire load in liburing).
+  if (!(IO_URING_READ_ONCE(*ring_.sq.kflags) & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW))) return false;
+  io_uring_get_events(&ring_);
+  stats_.enterCalls++;
+  (*enters)++;
+  return io_uring_cq_ready(&ring_) != 0;
 }
 
 // One wake through the mode's path: a recv armed on sv[0] (nothing to read,
