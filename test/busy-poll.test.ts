@@ -13,7 +13,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { busyPoll, createRegion, SpscRing } from '../lib';
+import { busyPoll, BusyPoller, capabilities, createRegion, SpscRing } from '../lib';
+import { busyPollChecks } from '../lib/doctor';
 import { collect, dist, nodeChild, removeShm, sleep, uniqueName } from './helpers/shm';
 import { needs, skipReason } from './helpers/skip';
 
@@ -171,6 +172,28 @@ describe('busyPoll options are checked in TypeScript', () => {
     }
     expect(p.running).toBe(false);
     busyPoll({ budgetUs: 0 }).stop(); // stopped: a new one may start
+  });
+});
+
+describe('capabilities and doctor', () => {
+  it('capabilities().busy_poll reports the TASKRUN hint, the kernel busy-poll probes and the isolated CPUs', () => {
+    const b = capabilities().busy_poll;
+    expect(typeof b.taskrunFlag).toBe('boolean');
+    for (const k of ['soBusyPoll', 'soPreferBusyPoll', 'soBusyPollBudget', 'uringNapi'] as const) expect(b[k]).toMatch(/^(ok|E[A-Z]+)$/);
+    expect(Array.isArray(b.isolatedCpus)).toBe(true);
+    if (capabilities().io_uring.available && capabilities().io_uring.wake?.mode === 'ringfd') expect(b.taskrunFlag).toBe(true);
+  });
+
+  it('doctor warns when a poller runs on a thread that is not pinned, or pinned to a CPU that is not isolated', () => {
+    const caps = capabilities();
+    const running = {} as BusyPoller;
+    const ids = (cs: ReturnType<typeof busyPollChecks>) => cs.map((c) => `${c.id}:${c.status}`);
+    expect(ids(busyPollChecks(caps, undefined))).toEqual([expect.stringMatching(/^busy_poll:/)]);
+    expect(ids(busyPollChecks(caps, running, () => [0, 1]))).toContain('busy_poll.pinned:warn');
+    const notIsolated = { ...caps, busy_poll: { ...caps.busy_poll, isolatedCpus: [] } };
+    expect(ids(busyPollChecks(notIsolated, running, () => [1]))).toContain('busy_poll.isolated:warn');
+    const isolated = { ...caps, busy_poll: { ...caps.busy_poll, isolatedCpus: [1] } };
+    expect(ids(busyPollChecks(isolated, running, () => [1]))).toContain('busy_poll.isolated:ok');
   });
 });
 

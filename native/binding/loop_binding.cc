@@ -431,6 +431,7 @@ Napi::Value LoopStart(const Napi::CallbackInfo& info) {
   o.Set("stats", lb->StatsBuffer(env));
   bool ok = lb->uringError() == 0;
   o.Set("deferTaskrun", ok && lb->uring().deferTaskrun());
+  o.Set("taskrunFlag", ok && lb->uring().taskrunFlag());
   o.Set("uringError", Num(env, lb->uringError()));
   if (ok)
     o.Set("wake", WakeModeName(lb->uring().mode()));
