@@ -245,7 +245,7 @@ export function capabilities(opts: { refresh?: boolean } = {}): Capabilities {
     // (io_napi_busy_loop); ringwire's spin never blocks in any of them, and
     // loopback traffic has no NAPI context to poll. So they are probed,
     // not turned on.
-    kernelBusyPoll: 'not used: the kernel busy-polls a NIC queue (NAPI) only inside a blocking recvmsg/epoll_wait or a waiting io_uring_enter, and busyPoll() never blocks in those; loopback has no NAPI context',
+    kernelBusyPoll: 'not turned on by busyPoll(): the kernel busy-polls a NIC queue (NAPI) inside a blocking recvmsg/epoll_wait or a waiting io_uring_enter, and busyPoll() never blocks in those; loopback has no NAPI context. Per UDP socket on a NIC: createUdpSocket({ busyPoll: us }) / setBusyPoll(us)',
   };
 
   cachedCaps = {
