@@ -185,6 +185,8 @@ class LoopBinding {
   int64_t busyBudgetNs_ = -1;
   int64_t busySliceNs_ = 50000;
   int64_t lastWorkNs_ = 0;
+  bool epollHot_ = false;  // the last work the spin found came from epoll
+  static constexpr int64_t kEpollIntervalNs = 20000;
   BusyPollStats busyStats_{};
 };
 
