@@ -31,7 +31,7 @@ interface BusyChild {
   stderr(): string;
 }
 
-function startBusy(proto: 'udp' | 'tcp' | 'none', budget: number, backend: 'io_uring' | 'epoll' = 'io_uring', cpu?: number): Promise<BusyChild> {
+function startBusy(proto: 'udp' | 'tcp' | 'packet' | 'none', budget: number, backend: 'io_uring' | 'epoll' = 'io_uring', cpu?: number): Promise<BusyChild> {
   const args = [FIXTURE, proto, String(budget), backend];
   const child = cpu !== undefined && TWO_CPUS ? spawn('taskset', ['-c', String(cpu), process.execPath, ...args], { stdio: ['pipe', 'pipe', 'pipe'] }) : spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let err = '';
@@ -249,6 +249,19 @@ describe.skipIf(skipReason(noUring))('every message is delivered while the threa
       }
     }, 60_000);
   }
+
+  it('packet ring (software backend on lo): 10000 numbered datagrams echoed from the ring in place, pauses that outlast the budget: every one back', async () => {
+    const b = await startBusy('packet', 200);
+    try {
+      const { missing } = await udpExchange(b.port, 10_000, 16, 1000, 5);
+      expect(missing, 'datagrams never echoed').toEqual([]);
+      const st = JSON.parse(await b.cmd('stats'));
+      expect(st.busy.found).toBeGreaterThan(0);
+      expect(st.counters.rxFrames).toBeGreaterThanOrEqual(10_000);
+    } finally {
+      await finish(b);
+    }
+  }, 60_000);
 
   it('shm ring: a busy-polling consumer (waitAsync) gets 5000 messages in order from another process, with pauses', async () => {
     const name = uniqueName('busyring');
