@@ -263,6 +263,52 @@ describe.skipIf(skipReason(noUring))('every message is delivered while the threa
     }
   }, 60_000);
 
+  it('UDP in a worker thread that spins (budget Infinity): 5000 numbered datagrams, 16 in flight, every one echoed; terminate() ends it', async () => {
+    const r = await collect(
+      nodeChild(`
+      const { Worker } = require('node:worker_threads');
+      const dgram = require('node:dgram');
+      const w = new Worker(\`
+        const rw = require(${JSON.stringify(dist)});
+        const { parentPort } = require('node:worker_threads');
+        rw.busyPoll({ budgetUs: Infinity });
+        const u = rw.createUdpSocket({ type: 'udp4' });
+        const { port } = u.bind(0, '127.0.0.1');
+        u.onBatch((b) => { for (let i = 0; i < b.count; i++) u.reply(b, i); });
+        parentPort.postMessage(port);
+      \`, { eval: true });
+      w.once('error', (e) => { console.log(JSON.stringify({ error: String(e) })); process.exit(4); });
+      w.once('message', (port) => {
+        const s = dgram.createSocket('udp4');
+        const N = 5000;
+        const got = new Uint8Array(N);
+        let received = 0, next = 0;
+        const pump = () => {
+          while (next < N && next - received < 16) {
+            const b = Buffer.alloc(64);
+            b.writeUInt32LE(next++, 0);
+            s.send(b, port, '127.0.0.1');
+          }
+        };
+        const stall = setTimeout(async () => { console.log(JSON.stringify({ received })); await w.terminate(); process.exit(3); }, 20000);
+        s.on('message', async (m) => {
+          const i = m.readUInt32LE(0);
+          if (!got[i]) { got[i] = 1; received++; }
+          if (received === N) {
+            clearTimeout(stall);
+            s.close();
+            await w.terminate();
+            console.log(JSON.stringify({ received }));
+          } else pump();
+        });
+        s.bind(0, '127.0.0.1', pump);
+      });`),
+      30_000,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim().split('\n').pop() || '{}')).toEqual({ received: 5000 });
+  }, 60_000);
+
   it('shm ring: a busy-polling consumer (waitAsync) gets 5000 messages in order from another process, with pauses', async () => {
     const name = uniqueName('busyring');
     const region = createRegion({ name, size: 1 << 16 });
