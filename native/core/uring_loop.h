@@ -50,8 +50,11 @@
 //       sees IORING_SQ_CQ_OVERFLOW after emptying the CQ.
 //   No flag is trusted for correctness. IORING_SETUP_TASKRUN_FLAG is
 //   requested, but only busy polling reads the IORING_SQ_TASKRUN hint it
-//   sets (B1 below); the sleeping path never does, and the flag changes
-//   nothing in R1-R4 (the kernel sets it next to the same task_work_add).
+//   sets (B1 below); the sleeping path never relies on it, and the flag
+//   changes nothing in R1-R4 (the kernel sets it next to the same
+//   task_work_add). One side effect: liburing's peek (DrainCq) makes an
+//   extra enter(GETEVENTS) when it finds the CQ empty with the hint set,
+//   which only posts pending completions sooner (not in stats.enterCalls).
 //
 // Mode kEventfd (opt-in: RINGWIRE_URING_WAKE=eventfd): SINGLE_ISSUER |
 // DEFER_TASKRUN, an eventfd registered with IORING_REGISTER_EVENTFD; libuv
