@@ -6,7 +6,7 @@
 // hangs on worker termination, close, GC or exit. The spinning servers run
 // in child processes so their CPU use can be read from /proc and a crash
 // cannot take the runner down.
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
@@ -17,6 +17,7 @@ import { busyPoll, BusyPoller, capabilities, createRegion, SpscRing } from '../l
 import { busyPollChecks } from '../lib/doctor';
 import { collect, dist, nodeChild, removeShm, sleep, uniqueName } from './helpers/shm';
 import { needs, skipReason } from './helpers/skip';
+import { createVethPair, destroy, JsonChild, peer, type VethPair } from './helpers/netns';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'busy-server.js');
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
@@ -354,6 +355,34 @@ describe.skipIf(skipReason(noUring))('every message is delivered while the threa
       producer.close();
       region.close();
       removeShm(name);
+    }
+  }, 60_000);
+});
+
+describe.skipIf(skipReason(needs('root') ?? needs('af_xdp')))('AF_XDP packet ring on a thread that spins (namespaces + veth the test creates)', () => {
+  let pair: VethPair | undefined;
+  afterAll(() => {
+    if (pair) destroy(pair);
+  });
+  it('2000 datagrams from the peer namespace are all echoed through the ring, with the budget running out in between', async () => {
+    pair = createVethPair('b', 160 + (process.pid % 30));
+    const rx = new JsonChild('ip', ['netns', 'exec', pair.nsA, process.execPath, path.join(__dirname, 'fixtures', 'xdp-receiver.js'), JSON.stringify({ rings: [{ interface: pair.ifA, queue: 0, port: 9000, frameCount: 1024, batchSize: 64 }], echo: true, threadBusyPoll: 200 })]);
+    try {
+      await rx.next('ready');
+      for (let round = 0; round < 2; round++) {
+        const res = peer(pair.nsB, 'send', { dst4: pair.ip4A, port: 9000, count: 1000, echo: true, timeout: 5 });
+        expect(new Set(res.echoes4 as string[]).size).toBe(1000);
+        await sleep(20); // longer than the budget: the thread sleeps, the next burst wakes it
+      }
+      rx.send('stats');
+      const st = await rx.next('stats');
+      expect((st.stats as Record<string, number>[])[0].rxFrames).toBe(2000);
+      const busy = st.busy as Record<string, number>;
+      expect(busy.found).toBeGreaterThan(0);
+      expect(busy.sleeps).toBeGreaterThan(0);
+    } finally {
+      rx.kill();
+      await rx.exited().catch(() => undefined);
     }
   }, 60_000);
 });
