@@ -350,7 +350,6 @@ describe.skipIf(skipReason(noUring))('every message is delivered while the threa
       expect(r.code, r.stderr).toBe(0);
       const out = JSON.parse(r.stdout.trim().split('\n').pop() || '{}');
       expect(out).toMatchObject({ got: N });
-      expect(out.found).toBeGreaterThan(0);
     } finally {
       producer.close();
       region.close();
@@ -364,14 +363,16 @@ describe.skipIf(skipReason(needs('root') ?? needs('af_xdp')))('AF_XDP packet rin
   afterAll(() => {
     if (pair) destroy(pair);
   });
-  it('2000 datagrams from the peer namespace are all echoed through the ring, with the budget running out in between', async () => {
+  it('5 bursts of 400 datagrams from the peer namespace are all echoed through the ring (its RX producer index read from memory), with the budget running out in between', async () => {
     pair = createVethPair('b', 160 + (process.pid % 30));
     const rx = new JsonChild('ip', ['netns', 'exec', pair.nsA, process.execPath, path.join(__dirname, 'fixtures', 'xdp-receiver.js'), JSON.stringify({ rings: [{ interface: pair.ifA, queue: 0, port: 9000, frameCount: 1024, batchSize: 64 }], echo: true, threadBusyPoll: 200 })]);
     try {
       await rx.next('ready');
-      for (let round = 0; round < 2; round++) {
-        const res = peer(pair.nsB, 'send', { dst4: pair.ip4A, port: 9000, count: 1000, echo: true, timeout: 5 });
-        expect(new Set(res.echoes4 as string[]).size).toBe(1000);
+      // Bursts of 400, within the ring's RX frames: a kernel drop for an
+      // empty fill ring would then be the receiver's fault, not the burst's.
+      for (let round = 0; round < 5; round++) {
+        const res = peer(pair.nsB, 'send', { dst4: pair.ip4A, port: 9000, count: 400, echo: true, timeout: 5 });
+        expect(new Set(res.echoes4 as string[]).size).toBe(400);
         await sleep(20); // longer than the budget: the thread sleeps, the next burst wakes it
       }
       rx.send('stats');

@@ -10,6 +10,8 @@
 //     waiting to be posted (B1). What it finds is reaped and dispatched to
 //     JS at once, and what JS queued in reply is flushed (Settle) before
 //     the next poll;
+//   - memory sources (BusySource): an AF_XDP ring's RX producer index, read
+//     with a relaxed load; what is ready is drained and dispatched at once;
 //   - everything libuv watches (epoll-backend sockets, packet rings, Node's
 //     own handles, the eventfd of B2): one poll() with a zero timeout on
 //     libuv's epoll fd. poll() on an epoll fd re-checks each ready item's
@@ -110,6 +112,12 @@ bool LoopBinding::BusySpin() {
       if (eventCount_ || !dirty_.empty()) Dispatch();
       Settle();  // replies go out before the next poll
       Bury();
+    } else if (!busySources_.empty() && PollBusySources()) {
+      busyStats_.found++;
+      lastWorkNs_ = now;
+      epollHot_ = false;
+      Settle();
+      Bury();
     } else if (epollHot_ || now - lastEpoll >= kEpollIntervalNs) {
       lastEpoll = now;
       pollfd p{epfd, POLLIN, 0};
@@ -128,6 +136,30 @@ bool LoopBinding::BusySpin() {
   }
   busyStats_.spinUs += static_cast<double>(now - start) / 1000;
   return busyOn_;
+}
+
+// Runs every memory source that has work; true when one had. Sources that
+// closed meanwhile were nulled by RemoveBusySource and are dropped here.
+bool LoopBinding::PollBusySources() {
+  bool any = false, holes = false;
+  for (size_t i = 0; i < busySources_.size(); i++) {
+    BusySource* s = busySources_[i];
+    if (!s) {
+      holes = true;
+      continue;
+    }
+    if (s->BusyReady()) {
+      any = true;
+      s->BusyRun();  // may close (and remove) this or another source
+    }
+  }
+  if (holes) {
+    size_t j = 0;
+    for (BusySource* s : busySources_)
+      if (s) busySources_[j++] = s;
+    busySources_.resize(j);
+  }
+  return any;
 }
 
 Napi::ArrayBuffer LoopBinding::BusyStatsBuffer(Napi::Env env) {

@@ -53,6 +53,16 @@ class LoopOwned {
   virtual void Teardown() = 0;
 };
 
+// Something a busy-polling spin can check in memory (an AF_XDP RX ring's
+// producer index) and drain without a system call. Registered while open;
+// Remove before it is freed.
+class BusySource {
+ public:
+  virtual ~BusySource() = default;
+  virtual bool BusyReady() = 0;  // a memory read, no system call
+  virtual void BusyRun() = 0;    // drains and dispatches what is ready
+};
+
 // One event for JS: four int32 (id, kind, a, b). Kinds are per facility.
 struct LoopEvent {
   int32_t id, kind, a, b;
@@ -126,6 +136,11 @@ class LoopBinding {
   void BusyPollStart(double budgetUs, double sliceUs);
   void BusyPollStop();
   bool busyPolling() const { return busyOn_; }
+  void AddBusySource(BusySource* s) { busySources_.push_back(s); }
+  void RemoveBusySource(BusySource* s) {
+    for (auto& x : busySources_)
+      if (x == s) x = nullptr;  // compacted by the spin, never under its feet
+  }
   Napi::ArrayBuffer BusyStatsBuffer(Napi::Env env);
 
   Napi::ArrayBuffer EventsBuffer(Napi::Env env);
@@ -185,7 +200,9 @@ class LoopBinding {
   int64_t busyBudgetNs_ = -1;
   int64_t busySliceNs_ = 50000;
   int64_t lastWorkNs_ = 0;
-  bool epollHot_ = false;  // the last work the spin found came from epoll
+  bool epollHot_ = false;
+  std::vector<BusySource*> busySources_;
+  bool PollBusySources();  // the last work the spin found came from epoll
   static constexpr int64_t kEpollIntervalNs = 20000;
   BusyPollStats busyStats_{};
 };
