@@ -53,6 +53,31 @@ export interface Capabilities {
   ef_vi: Facility & { compiled: boolean; driverOpen: string };
   /** available: compiled in, zf_init() and a zf_stack_alloc() succeed (ZF_ATTR). */
   tcpdirect: Facility & { compiled: boolean; version: string | null; stackAlloc: string };
+  busy_poll: BusyPollCapability;
+}
+
+/** What busyPoll() can observe without system calls, and the kernel's own busy polling. */
+export interface BusyPollCapability extends Facility {
+  /**
+   * The thread's ring has IORING_SETUP_TASKRUN_FLAG: a spin sees pending
+   * completions in ring memory and enters the kernel only when there are
+   * some. Without it, completions from wake-up context are posted by the
+   * spin's non-blocking poll() of the epoll set (one syscall per empty spin).
+   */
+  taskrunFlag: boolean;
+  /** setsockopt results (ok or an errno name): SO_BUSY_POLL, SO_PREFER_BUSY_POLL (5.11+), SO_BUSY_POLL_BUDGET. */
+  soBusyPoll: string;
+  soPreferBusyPoll: string;
+  soBusyPollBudget: string;
+  /** IORING_REGISTER_NAPI (Linux 6.9+): ok or an errno name. */
+  uringNapi: string;
+  /** net.core.busy_poll / busy_read (µs), null if absent. */
+  sysctlBusyPoll: number | null;
+  sysctlBusyRead: number | null;
+  /** CPUs in /sys/devices/system/cpu/isolated (isolcpus=). */
+  isolatedCpus: number[];
+  /** Whether ringwire turns the kernel's busy polling on, and why (not). */
+  kernelBusyPoll: string;
 }
 
 const CAP_NET_ADMIN = 12;
@@ -236,6 +261,35 @@ export function capabilities(opts: { refresh?: boolean } = {}): Capabilities {
 
   const numaOnline = readText('/sys/devices/system/node/online');
 
+  const bp = p?.busyPoll;
+  const sysNum = (f: string): number | null => {
+    const t = readText(f);
+    return t === null ? null : Number(t.trim());
+  };
+  const taskrunFlag = !!wake && wake.mode !== null && wake.taskrunFlag;
+  const busy_poll: BusyPollCapability = {
+    available: !!p,
+    reason: !p
+      ? noAddon
+      : !taskrunFlag
+        ? 'the ring has no TASKRUN hint (needs the ring fd wake mode, Linux 5.19+): a spin sees completions through one non-blocking poll() per empty spin'
+        : undefined,
+    taskrunFlag,
+    soBusyPoll: bp ? errName(bp.soBusyPoll) : 'unknown',
+    soPreferBusyPoll: bp ? errName(bp.soPreferBusyPoll) : 'unknown',
+    soBusyPollBudget: bp ? errName(bp.soBusyPollBudget) : 'unknown',
+    uringNapi: p ? errName(u.napiRegister) : 'unknown',
+    sysctlBusyPoll: sysNum('/proc/sys/net/core/busy_poll'),
+    sysctlBusyRead: sysNum('/proc/sys/net/core/busy_read'),
+    isolatedCpus: parseRange(readText('/sys/devices/system/cpu/isolated') ?? ''),
+    // The kernel's busy loops run inside a blocking recvmsg/epoll_wait
+    // (sk_busy_loop, ep_busy_loop) or an io_uring_enter that waits
+    // (io_napi_busy_loop); ringwire's spin never blocks in any of them, and
+    // loopback traffic has no NAPI context to poll. So they are probed,
+    // not turned on.
+    kernelBusyPoll: 'not turned on by busyPoll(): the kernel busy-polls a NIC queue (NAPI) inside a blocking recvmsg/epoll_wait or a waiting io_uring_enter, and busyPoll() never blocks in those; loopback has no NAPI context. Per UDP socket on a NIC: createUdpSocket({ busyPoll: us }) / setBusyPoll(us)',
+  };
+
   cachedCaps = {
     kernel: { release: rel, major, minor },
     addon: { available: !loadErr, reason: loadErr?.message },
@@ -272,6 +326,7 @@ export function capabilities(opts: { refresh?: boolean } = {}): Capabilities {
     numa: { nodes: numaOnline ? parseRange(numaOnline) : [0] },
     ef_vi: efviCapability(p, noAddon),
     tcpdirect: tcpdirectCapability(p !== null, noAddon),
+    busy_poll,
   };
   return cachedCaps;
 }

@@ -3,6 +3,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { threadAffinity } from './affinity';
+import { currentBusyPoller } from './busy-poll';
 import { capabilities, type Capabilities } from './capabilities';
 
 export type Status = 'ok' | 'warn' | 'missing' | 'info';
@@ -86,6 +88,45 @@ function nicReport(name: string, interrupts: string[]): NicReport {
   };
 }
 
+/**
+ * busyPoll(): what a spin can see without system calls, the kernel's own
+ * busy polling, and - when a poller runs on the calling thread - whether
+ * it has a CPU to itself (pinned to one CPU, and that CPU isolated).
+ */
+export function busyPollChecks(caps: Capabilities, running = currentBusyPoller(), affinity: () => number[] = threadAffinity): Check[] {
+  const b = caps.busy_poll;
+  const out: Check[] = [];
+  const kernel = `SO_BUSY_POLL ${b.soBusyPoll}, SO_PREFER_BUSY_POLL ${b.soPreferBusyPoll}, io_uring NAPI ${b.uringNapi}; kernel busy polling ${b.kernelBusyPoll}`;
+  out.push(b.taskrunFlag
+    ? { id: 'busy_poll', status: 'ok', detail: `busyPoll() sees ring completions in memory (TASKRUN hint); ${kernel}` }
+    : { id: 'busy_poll', status: 'info', detail: `${b.reason ?? 'no TASKRUN hint'}; ${kernel}` });
+  if (!running) return out;
+  let cpus: number[] = [];
+  try {
+    cpus = affinity();
+  } catch {
+    /* reported below as unpinned */
+  }
+  if (cpus.length !== 1) {
+    out.push({
+      id: 'busy_poll.pinned',
+      status: 'warn',
+      detail: `busyPoll() runs on a thread that may run on ${cpus.length || 'any'} CPUs: the scheduler moves it and it competes with other threads for them`,
+      remedy: 'pinThread(cpu) the busy-polling thread to one CPU, ideally an isolated one',
+    });
+  } else if (!b.isolatedCpus.includes(cpus[0])) {
+    out.push({
+      id: 'busy_poll.isolated',
+      status: 'warn',
+      detail: `busyPoll() runs on CPU ${cpus[0]}, which is not isolated (isolated: ${b.isolatedCpus.join(',') || 'none'}): other tasks and interrupts share it`,
+      remedy: 'boot with isolcpus=<cpu> nohz_full=<cpu> (and move IRQs off it), then pin the busy-polling thread there',
+    });
+  } else {
+    out.push({ id: 'busy_poll.isolated', status: 'ok', detail: `busyPoll() runs pinned to isolated CPU ${cpus[0]}` });
+  }
+  return out;
+}
+
 export function doctor(): DoctorReport {
   const caps = capabilities();
   const checks: Check[] = [];
@@ -114,6 +155,8 @@ export function doctor(): DoctorReport {
   }
   if (u.available && !u.futexWait) add({ id: 'io_uring.futex', status: 'warn', detail: 'no io_uring FUTEX_WAIT (Linux 6.7+): ring waitAsync() uses a thread-pool fallback', remedy: 'upgrade to Linux 6.7+' });
   if (u.available && !u.bundles) add({ id: 'io_uring.bundles', status: 'info', detail: 'no recv/send bundles (Linux 6.10+): one completion per buffer' });
+
+  for (const c of busyPollChecks(caps)) add(c);
 
   add(caps.af_xdp.available
     ? { id: 'af_xdp', status: 'ok', detail: 'AF_XDP sockets and XDP programs usable' }

@@ -28,3 +28,5 @@ export {
   ipv4HeaderChecksum, udpChecksum, checksumAdd, checksumFinish, formatMac, parseMac,
 } from './packet-headers';
 export type { UdpFrameInfo, UdpFrameSpec } from './packet-headers';
+export { busyPoll, currentBusyPoller, BusyPoller } from './busy-poll';
+export type { BusyPollOptions, BusyPollStats } from './busy-poll';

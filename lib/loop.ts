@@ -56,6 +56,8 @@ export interface WakeInfo {
   /** From RINGWIRE_URING_WAKE: 'auto' (ring fd), 'ringfd' or 'eventfd'. */
   requested: 'auto' | 'ringfd' | 'eventfd';
   deferTaskrun: boolean;
+  /** The ring sets IORING_SQ_TASKRUN when completions wait to be posted (busyPoll reads it). */
+  taskrunFlag: boolean;
   attempts: WakeAttempt[];
   /** Why a mode was given up, when one was. */
   fallback?: string;
@@ -108,6 +110,7 @@ export class ThreadLoop {
       mode: r.wake,
       requested: r.requestedWake,
       deferTaskrun: r.deferTaskrun,
+      taskrunFlag: !!r.taskrunFlag,
       attempts,
       fallback: failed.length ? failed.map(describeAttempt).join('; ') : undefined,
     };

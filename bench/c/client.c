@@ -17,7 +17,7 @@ static const char usage[] =
 	"Prints one JSON line. Exit 0 ok, 1 on errors, 2 on bad arguments.\n"
 	"Default --size: 64 (udp-*, tcp-rr), 65536 (tcp-stream).\n"
 	"--batch: datagrams per sendmmsg (udp-blast). --rate: udp-blast only.\n"
-	"--spin: udp-pingpong polls for replies, for servers on another CPU.\n"
+	"--spin: udp-pingpong and tcp-rr poll for replies, for servers on another CPU.\n"
 	"--gso: udp-blast sends each batch as one UDP_SEGMENT send (<= 64).\n";
 
 static const char *const mode_names[] = { "udp-pingpong", "udp-blast", "tcp-rr",

@@ -98,7 +98,9 @@ int cl_tcp_rr(struct cl_run *r)
 	for (unsigned i = 0; i < k && !err; i++)
 		err = rr_begin(r, ep, &conns[i], i, req, r->t_start);
 	for (now = r->t_start; !err && cl_tick(r, now); now = now_ns()) {
-		int n = epoll_wait(ep, ev, MAX_EVENTS, cl_timeout_ms(r, now));
+		/* --spin: poll without sleeping, so that a server on another
+		 * CPU is measured without the client's own wake-ups. */
+		int n = epoll_wait(ep, ev, MAX_EVENTS, r->o.spin ? 0 : cl_timeout_ms(r, now));
 		if (n < 0 && errno != EINTR)
 			die("epoll_wait: %s", strerror(errno));
 		for (int e = 0; e < n && !err; e++) {
@@ -166,7 +168,9 @@ int cl_tcp_stream(struct cl_run *r)
 		fds[i] = open_conn(r, ep, EPOLLOUT, i);
 	cl_start(r);
 	for (now = r->t_start; !err && cl_tick(r, now); now = now_ns()) {
-		int n = epoll_wait(ep, ev, MAX_EVENTS, cl_timeout_ms(r, now));
+		/* --spin: poll without sleeping, so that a server on another
+		 * CPU is measured without the client's own wake-ups. */
+		int n = epoll_wait(ep, ev, MAX_EVENTS, r->o.spin ? 0 : cl_timeout_ms(r, now));
 		if (n < 0 && errno != EINTR)
 			die("epoll_wait: %s", strerror(errno));
 		for (int e = 0; e < n && !err; e++) {

@@ -1,5 +1,6 @@
 // Receiver for bench/packet-ring/run.js, run inside the receiving namespace:
-//   node receiver.js <mode: af_xdp|socket|udp|udp-epoll|dgram>[@coalesceUs] <interface> <port> [echo]
+//   node receiver.js <mode: af_xdp|socket|udp|udp-epoll|dgram>[+busy][@coalesceUs] <interface> <port> [echo]
+// '+busy': the receiving thread runs busyPoll({ budgetUs: 1000 }) (lib/busy-poll.ts).
 // Prints {"event":"ready"}; on stdin "start" resets its counters, on "stop"
 // prints {"event":"result", received, cpuUs, ...} (CPU = user + system of
 // this process between start and stop).
@@ -15,7 +16,9 @@ const [modeArg, ifname, portText, role] = process.argv.slice(2);
 const echo = role === 'echo';
 // 'af_xdp@100' / 'socket@100': the packet ring with coalesceUs = 100
 // ('@0': off); no '@': the ring's default ('auto', adaptive).
-const [mode, coalesceText] = modeArg.split('@');
+const busy = modeArg.includes('+busy');
+const [mode, coalesceText] = modeArg.replace('+busy', '').split('@');
+if (busy) ringwire.busyPoll({ budgetUs: 1000 });
 const coalesce = coalesceText === undefined ? {} : { coalesceUs: coalesceText === 'auto' ? 'auto' : Number(coalesceText) };
 const port = Number(portText);
 const out = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);

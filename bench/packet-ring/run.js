@@ -12,13 +12,15 @@
 // socket (the packet ring's UDP-socket backend), udp / udp-epoll
 // (ringwire's UDP socket, io_uring / epoll engine, batch callback), dgram
 // (node:dgram); "@N" sets the packet ring's coalesceUs to N (@0: a wake per
-// arrival). Repetitions run the modes interleaved; each mode reports the
+// arrival); "+busy" (e.g. af_xdp+busy@0, udp+busy) runs the receiving
+// thread with busyPoll({ budgetUs: 1000 }). Repetitions run the modes interleaved; each mode reports the
 // median CPU per packet and the worst loss over its repetitions.
 //
 // --latency [--load PPS]: instead, each receiver echoes, and rw-client
 // (bench/c) plays ping-pong with it from the peer namespace on the
 // receiver's CPU, optionally under a background blast of PPS datagrams/s to
-// the same port from the sender's CPU: round-trip percentiles per mode
+// the same port from the sender's CPU (--client-cpu N: the client elsewhere,
+// spinning): round-trip percentiles per mode
 // (default modes af_xdp,af_xdp@0,udp), i.e. what coalescing costs in delay.
 //
 // Needs root, `npx tsc -p tsconfig.json` (dist/) and a C compiler. The
@@ -46,6 +48,10 @@ const outFile = opt('out', '');
 const cpus = os.cpus().length;
 const senderCpu = opt('sender-cpu', '0');
 const receiverCpu = opt('receiver-cpu', String(Math.min(1, cpus - 1)));
+// --latency --client-cpu N: the ping-pong client on another CPU, spinning
+// for its replies (the busy-poll rows: a spinning receiver would otherwise
+// compete with the client for one CPU).
+const clientCpu = opt('client-cpu', receiverCpu);
 const PORT = 9100;
 const NS_A = `rwbench-a-${process.pid}`;
 const NS_B = `rwbench-b-${process.pid}`;
@@ -214,7 +220,8 @@ async function latencyTrial(mode, client) {
     const common = ['--host', IP_A, '--port', String(PORT), '--size', String(size)];
     const blast = load > 0 ? runIn(NS_B, senderCpu, [client, 'udp-blast', ...common, '--rate', String(load), '--duration', String(seconds + 1)], seconds + 20) : null;
     if (blast) await sleep(300); // the load is on before the first probe
-    const pp = await runIn(NS_B, receiverCpu, [client, 'udp-pingpong', ...common, '--duration', String(seconds)], seconds + 20);
+    const spin = clientCpu !== receiverCpu ? ['--spin'] : [];
+    const pp = await runIn(NS_B, clientCpu, [client, 'udp-pingpong', ...common, '--duration', String(seconds), ...spin], seconds + 20);
     const bl = blast ? await blast : null;
     rx.send('stop');
     const r = await rx.next('result');

@@ -17,7 +17,9 @@ export type ClientMode = (typeof CLIENT_MODES)[number];
  * and `ringwire-ringfd` are ringwire with RINGWIRE_URING_WAKE set to that
  * wake mode, so every mode is measured on every workload in one run (a mode
  * whose self-check fails falls back; the server JSON's `wake` says which
- * mode ran).
+ * mode ran). `ringwire-busy` is ringwire with busyPoll() on (hybrid, a
+ * budget of BUSY_BUDGET_US after each event), like c-busy it costs a CPU
+ * while traffic flows.
  */
 export const IMPLS: Record<string, readonly ServerMode[]> = {
   node: SERVER_MODES,
@@ -28,6 +30,8 @@ export const IMPLS: Record<string, readonly ServerMode[]> = {
   'ringwire-epoll': ['udp-echo', 'udp-sink', 'tcp-echo', 'tcp-sink'],
   'ringwire-ringfd': SERVER_MODES,
   'ringwire-eventfd': SERVER_MODES,
+  // ringwire with busyPoll() on the server thread (lib/busy-poll.ts).
+  'ringwire-busy': ['udp-echo', 'udp-sink', 'tcp-echo', 'tcp-sink'],
   'ringwire-dgram': ['udp-echo', 'udp-sink'],
   'ringwire-net': ['tcp-echo', 'tcp-sink'],
 };

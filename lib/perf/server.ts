@@ -19,7 +19,9 @@ export function cServerArgs(a: Pick<ServerArgs, 'mode' | 'impl' | 'host' | 'port
   return out.concat(a.cExtra);
 }
 
-const TCP_RINGWIRE = ['ringwire', 'ringwire-epoll', 'ringwire-net'];
+const TCP_RINGWIRE = ['ringwire', 'ringwire-epoll', 'ringwire-net', 'ringwire-busy'];
+/** ringwire-busy's budget: hybrid mode, back to sleeping 1 ms after the last event. */
+export const BUSY_BUDGET_US = 1000;
 
 /**
  * Why an impl cannot serve a mode here (undefined when it can). `root` is
@@ -32,7 +34,7 @@ export function unavailable(impl: string, mode: ServerMode, root = path.join(pac
   }
   if (mode === 'http' && impl === 'ringwire' && !has('http.js')) return 'not available: ringwire http (lib/http.ts) is not part of this build';
   if (impl === 'ringwire-dgram' && !has('dgram.js')) return 'not available: ringwire/dgram is not part of this build';
-  if (impl === 'c-uring' || impl === 'ringwire-ringfd' || impl === 'ringwire-eventfd' || (impl === 'ringwire' && mode !== 'http')) {
+  if (impl === 'c-uring' || impl === 'ringwire-ringfd' || impl === 'ringwire-eventfd' || impl === 'ringwire-busy' || (impl === 'ringwire' && mode !== 'http')) {
     const u = uringState();
     // Without the addon we cannot tell; the C server will say for itself.
     if (u && !(impl === 'c-uring' && u.startsWith('ringwire addon'))) return u;
@@ -69,6 +71,24 @@ function startFor(args: ServerArgs): StartFn | string {
   if (wake) {
     process.env.RINGWIRE_URING_WAKE = wake[1];
     return startFor({ ...args, impl: 'ringwire' });
+  }
+  if (impl === 'ringwire-busy') {
+    const inner = startFor({ ...args, impl: 'ringwire' });
+    if (typeof inner === 'string') return inner;
+    return async (o) => {
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      const { busyPoll } = require('../busy-poll') as typeof import('../busy-poll');
+      const poller = busyPoll({ budgetUs: BUSY_BUDGET_US });
+      const s = await inner({ ...o, impl: 'ringwire' });
+      return {
+        port: s.port,
+        counters: () => ({ ...s.counters(), busy: { budget_us: BUSY_BUDGET_US, ...poller.stats } }),
+        close: () => {
+          poller.stop();
+          return s.close();
+        },
+      };
+    };
   }
   if (impl === 'ringwire-dgram') return (o) => require('./servers/node').startUdpNode(o, require('../dgram'));
   if (mode === 'http') return (o) => require('./servers/node').startHttp(o, require('../http'));

@@ -194,7 +194,7 @@ bool LoopBinding::Quiescent() {
   return uringError_ != 0 || (!uring_.HasPending() && !uring_.CqReady());
 }
 
-void LoopBinding::Prepare() {
+void LoopBinding::Settle() {
   // Once per loop turn, right before libuv computes its poll timeout and
   // sleeps. Sends queued by JS since the last turn go out together
   // (sendmmsg per epoll socket, one io_uring_enter for the ring); what those
@@ -220,11 +220,19 @@ void LoopBinding::Prepare() {
     // that completed or failed synchronously) are delivered here.
     if (eventCount_ || !dirty_.empty()) Dispatch();
   }
+}
+
+void LoopBinding::Prepare() {
+  Settle();
+  // Busy polling spins here for up to one slice and, while its budget
+  // lasts, keeps the coming poll non-blocking (busy_poll.cc). It ends with
+  // Settle(), so the test below sees the same state as without it.
+  bool spinning = busyOn_ && BusySpin();
   // A handler that keeps producing work (JS answering its own sends) gets a
   // non-blocking poll instead of a sleep: libuv's poll timeout is 0 while
   // an idle handle is active (uv__backend_timeout). The idle callback only
   // stops itself; this hook runs again before that poll.
-  if (!Quiescent() && !uv_is_active(reinterpret_cast<uv_handle_t*>(&idle_)))
+  if ((spinning || !Quiescent()) && !uv_is_active(reinterpret_cast<uv_handle_t*>(&idle_)))
     uv_idle_start(&idle_, [](uv_idle_t* h) { uv_idle_stop(h); });
   if (uringError_ == 0 && uring_.faults().prepareDelayUs)
     usleep(static_cast<useconds_t>(uring_.faults().prepareDelayUs));
@@ -258,6 +266,7 @@ void LoopBinding::Bury() {
 
 void LoopBinding::OnReadable() {
   if (uringError_) return;
+  if (busyOn_) lastWorkNs_ = BusyNowNs();
   uring_.Reap();
   if (eventCount_ || !dirty_.empty()) Dispatch();
   Bury();
@@ -266,6 +275,7 @@ void LoopBinding::OnReadable() {
 void LoopBinding::Dispatch() {
   if (inDispatch_ || inJs_) return;  // the running dispatch delivers these too
   inDispatch_ = true;
+  if (busyOn_ && eventCount_) lastWorkNs_ = BusyNowNs();
   for (size_t i = 0; i < dirty_.size(); i++)
     if (dirty_[i]) dirty_[i]->BeforeDispatch();
   CallJs();
@@ -421,6 +431,7 @@ Napi::Value LoopStart(const Napi::CallbackInfo& info) {
   o.Set("stats", lb->StatsBuffer(env));
   bool ok = lb->uringError() == 0;
   o.Set("deferTaskrun", ok && lb->uring().deferTaskrun());
+  o.Set("taskrunFlag", ok && lb->uring().taskrunFlag());
   o.Set("uringError", Num(env, lb->uringError()));
   if (ok)
     o.Set("wake", WakeModeName(lb->uring().mode()));
@@ -464,6 +475,7 @@ void InitLoop(Napi::Env env, Napi::Object exports) {
   exports.Set("loopFlush", Napi::Function::New(env, LoopFlush, "loopFlush"));
   exports.Set("loopEventSize", Num(env, sizeof(LoopEvent)));
   exports.Set("loopEventCapacity", Num(env, LoopBinding::kEventCapacity));
+  InitBusyPoll(env, exports);
 }
 
 }  // namespace rw

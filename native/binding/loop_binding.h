@@ -9,6 +9,11 @@
 //   flushes completed, dispatches, and repeats until nothing is left; if a
 //   bounded number of rounds does not get there, a uv_idle handle makes the
 //   coming poll non-blocking. See "The wake protocol" in uring_loop.h.
+// - Busy polling (opt-in, busy_poll.cc): after the flush rounds, Prepare
+//   spins for up to one slice checking ring memory and, by a non-blocking
+//   poll(), libuv's own epoll set, while the uv_idle handle keeps libuv's
+//   poll non-blocking between slices; when nothing happened for the budget
+//   it stops and the thread sleeps under the usual rules.
 // - Handlers (sockets, waiters) live in an id table owned by the loop; JS
 //   holds ids, never pointers, so a stale id after close or teardown is a
 //   harmless lookup miss.
@@ -18,6 +23,8 @@
 #pragma once
 
 #include <uv.h>
+
+#include <time.h>
 
 #include <cstdint>
 #include <vector>
@@ -46,9 +53,36 @@ class LoopOwned {
   virtual void Teardown() = 0;
 };
 
+// Something a busy-polling spin can check in memory (an AF_XDP RX ring's
+// producer index) and drain without a system call. Registered while open;
+// Remove before it is freed.
+class BusySource {
+ public:
+  virtual ~BusySource() = default;
+  virtual bool BusyReady() = 0;  // a memory read, no system call
+  virtual void BusyRun() = 0;    // drains and dispatches what is ready
+};
+
 // One event for JS: four int32 (id, kind, a, b). Kinds are per facility.
 struct LoopEvent {
   int32_t id, kind, a, b;
+};
+
+// CLOCK_MONOTONIC in ns (a vDSO read, ~20 ns: cheap enough per spin).
+inline int64_t BusyNowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+// Busy-poll counters readable from JS through a Float64Array.
+struct BusyPollStats {
+  double spins;     // polls made (memory checks, and a syscall when due)
+  double found;     // polls that found work
+  double spinUs;    // time spent in spin slices (CPU the mode costs)
+  double syscalls;  // non-blocking system calls the polls made
+  double sleeps;    // times the budget ran out and the thread slept
+  double slices;    // spin slices entered (one per loop turn while busy)
 };
 
 class LoopBinding {
@@ -97,6 +131,18 @@ class LoopBinding {
   }
   void SetRef(bool ref);
 
+  // budgetUs < 0: spin forever (a dedicated core). Both bounds are
+  // validated in TypeScript.
+  void BusyPollStart(double budgetUs, double sliceUs);
+  void BusyPollStop();
+  bool busyPolling() const { return busyOn_; }
+  void AddBusySource(BusySource* s) { busySources_.push_back(s); }
+  void RemoveBusySource(BusySource* s) {
+    for (auto& x : busySources_)
+      if (x == s) x = nullptr;  // compacted by the spin, never under its feet
+  }
+  Napi::ArrayBuffer BusyStatsBuffer(Napi::Env env);
+
   Napi::ArrayBuffer EventsBuffer(Napi::Env env);
   Napi::ArrayBuffer StatsBuffer(Napi::Env env);
 
@@ -107,6 +153,8 @@ class LoopBinding {
   void OnReadable();
   void CallJs();
   void Prepare();
+  void Settle();
+  bool BusySpin();
   bool Quiescent();
   static void AsyncCleanup(napi_async_cleanup_hook_handle handle, void* arg);
   void CloseHandles();
@@ -146,7 +194,20 @@ class LoopBinding {
   bool inJs_ = false;
   bool jsDead_ = false;
   bool inDispatch_ = false;
+  // Busy polling (busy_poll.cc); times in CLOCK_MONOTONIC ns.
+  bool busyOn_ = false;
+  bool busyAsleep_ = false;  // the budget ran out; the next wake restarts it
+  int64_t busyBudgetNs_ = -1;
+  int64_t busySliceNs_ = 50000;
+  int64_t lastWorkNs_ = 0;
+  bool epollHot_ = false;
+  std::vector<BusySource*> busySources_;
+  bool PollBusySources();  // the last work the spin found came from epoll
+  static constexpr int64_t kEpollIntervalNs = 20000;
+  BusyPollStats busyStats_{};
 };
+
+void InitBusyPoll(Napi::Env env, Napi::Object exports);
 
 void InitLoop(Napi::Env env, Napi::Object exports);
 

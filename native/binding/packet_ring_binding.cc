@@ -90,6 +90,16 @@ int RingHandle::Start(napi_value dispatch, bool active, const CoalescePolicy& co
   napi_add_async_cleanup_hook(env_, AsyncCleanup, this, &cleanup_);
   started_ = true;
   active_ = active;
+  // AF_XDP's RX ring can be read from memory: a busy-polling loop checks it
+  // every spin (the epoll path still works, and is what wakes a sleeper).
+  {
+    int err = 0;
+    LoopBinding* lb = ring_->backend()->RxInMemory() ? LoopBinding::Get(Napi::Env(env_), &err) : nullptr;
+    if (lb) {
+      lb->AddBusySource(this);
+      busyRegistered_ = true;
+    }
+  }
   UpdatePoll();
   if (!ref_) uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
   return 0;
@@ -276,6 +286,24 @@ void RingHandle::OnPoll(int status, int events) {
   FinishWake(status >= 0);
 }
 
+bool RingHandle::BusyReady() {
+  return !closed_ && active_ && ring_->backend()->RxPending();
+}
+
+void RingHandle::BusyRun() {
+  // A busy-polling thread drains at once: coalescing (holdoff) is for
+  // sleeping threads, so a holdoff the sleeping path entered is cancelled
+  // (the timer disarmed, the ring's fd watched again) and none is entered.
+  if (closed_) return;
+  if (holding_) {
+    ArmHoldoff(0);  // it_value 0 disarms the timerfd
+    ExitHoldoff();
+  }
+  dispatchDepth_++;
+  DrainRx();
+  FinishWake(true);
+}
+
 void RingHandle::OnHoldoff() {
   if (closed_) return;
   uint64_t expirations;
@@ -344,6 +372,12 @@ int RingHandle::Close() {
 }
 
 void RingHandle::ReleaseKernel() {
+  if (busyRegistered_) {
+    busyRegistered_ = false;
+    // The loop may already be going away (environment teardown); then it
+    // runs no spin any more and needs no update.
+    if (LoopBinding* lb = LoopBinding::Existing(Napi::Env(env_))) lb->RemoveBusySource(this);
+  }
   if (started_) {
     started_ = false;
     // uv_close deregisters the fd from epoll at once, so closing the

@@ -27,6 +27,7 @@
 #include "../core/bpf_prog.h"
 #include "../core/packet_ring.h"
 #include "addon.h"
+#include "loop_binding.h"
 
 namespace rw {
 
@@ -41,7 +42,7 @@ struct CoalescePolicy {
   uint32_t targetFrames = 0;      // frames per period the period adapts to (0: fixed)
 };
 
-class RingHandle {
+class RingHandle : public BusySource {
  public:
   RingHandle(napi_env env, std::unique_ptr<PacketRing> ring, std::shared_ptr<XdpAttachment> at)
       : env_(env), ring_(std::move(ring)), attachment_(std::move(at)) {}
@@ -65,6 +66,10 @@ class RingHandle {
  private:
   ~RingHandle();
   void OnPoll(int status, int events);
+  // BusySource: the RX ring seen from memory while the thread busy-polls.
+  bool BusyReady() override;
+  void BusyRun() override;
+  bool busyRegistered_ = false;
   void OnHoldoff();
   // Receives batches until the ring is drained; returns frames delivered.
   uint32_t DrainRx();

@@ -29,8 +29,15 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
   u.Set("multishotRecv", Num(env, r.uring.multishotRecv));
   u.Set("multishotAccept", Num(env, r.uring.multishotAccept));
   u.Set("bundles", r.uring.bundles);
+  u.Set("taskrunFlag", Num(env, r.uring.taskrunFlag));
+  u.Set("napiRegister", Num(env, r.uring.napiRegister));
+  auto bp = Napi::Object::New(env);
+  bp.Set("soBusyPoll", Num(env, r.busyPoll.soBusyPoll));
+  bp.Set("soPreferBusyPoll", Num(env, r.busyPoll.soPreferBusyPoll));
+  bp.Set("soBusyPollBudget", Num(env, r.busyPoll.soBusyPollBudget));
   auto o = Napi::Object::New(env);
   o.Set("uring", u);
+  o.Set("busyPoll", bp);
   o.Set("afXdpSocket", Num(env, r.afXdpSocket));
   o.Set("bpfProgLoad", Num(env, r.bpfProgLoad));
   o.Set("capgetResult", Num(env, r.capgetResult));

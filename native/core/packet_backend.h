@@ -73,6 +73,10 @@ class PacketBackend {
   // True when reception stopped for want of frames (the poll should stop
   // watching readability until frames come back, or it would spin).
   virtual bool RxStarved() const { return false; }
+  // Frames wait in a receive ring we can read from memory (AF_XDP); false
+  // when only a system call can tell (the socket backend).
+  virtual bool RxPending() const { return false; }
+  virtual bool RxInMemory() const { return false; }
   // The kernel asked to be woken for RX (need_wakeup on the fill ring).
   virtual bool RxNeedsKick() const { return false; }
   virtual int KickRx() { return 0; }

@@ -122,9 +122,48 @@ int ProbeMultishotAccept(io_uring* ring) {
   return ret;
 }
 
+// IORING_REGISTER_NAPI (Linux 6.9, io_uring/napi.c); liburing 2.3 has no
+// wrapper, so the ABI struct and opcodes are spelled out (include/uapi/
+// linux/io_uring.h: struct io_uring_napi, 16 bytes).
+struct UringNapi {
+  uint32_t busyPollTo;
+  uint8_t preferBusyPoll;
+  uint8_t pad[3];
+  uint64_t resv;
+};
+static_assert(sizeof(UringNapi) == 16, "struct io_uring_napi");
+constexpr unsigned kRegisterNapi = 27, kUnregisterNapi = 28;
+
+int ProbeNapi(io_uring* ring) {
+  UringNapi n{};
+  n.busyPollTo = 50;
+  long r = syscall(__NR_io_uring_register, ring->ring_fd, kRegisterNapi, &n, 1);
+  if (r < 0) return -errno;
+  syscall(__NR_io_uring_register, ring->ring_fd, kUnregisterNapi, &n, 1);
+  return 0;
+}
+
+void ProbeBusyPoll(BusyPollProbe* b) {
+  constexpr int kSoBusyPoll = 46, kSoPreferBusyPoll = 69, kSoBusyPollBudget = 70;
+  Fd s{socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)};
+  if (s.fd < 0) {
+    b->soBusyPoll = b->soPreferBusyPoll = b->soBusyPollBudget = -errno;
+    return;
+  }
+  auto set = [&](int opt, int v) { return setsockopt(s.fd, SOL_SOCKET, opt, &v, sizeof(v)) < 0 ? -errno : 0; };
+  b->soBusyPoll = set(kSoBusyPoll, 50);
+  b->soPreferBusyPoll = set(kSoPreferBusyPoll, 1);
+  b->soBusyPollBudget = set(kSoBusyPollBudget, 8);
+}
+
 void ProbeUring(UringProbe* u) {
   io_uring ring;
   io_uring_params p;
+  memset(&p, 0, sizeof(p));
+  // The loop's ring fd mode asks for the TASKRUN hint (uring_loop.h B1).
+  p.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+  u->taskrunFlag = io_uring_queue_init_params(8, &ring, &p);
+  if (u->taskrunFlag == 0) io_uring_queue_exit(&ring);
   memset(&p, 0, sizeof(p));
   p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
   u->setupSingleIssuer = io_uring_queue_init_params(8, &ring, &p);
@@ -159,6 +198,7 @@ void ProbeUring(UringProbe* u) {
   }
   u->multishotRecv = u->bufRing == 0 ? ProbeMultishotRecv(&ring) : u->bufRing;
   u->multishotAccept = ProbeMultishotAccept(&ring);
+  u->napiRegister = ProbeNapi(&ring);
   io_uring_queue_exit(&ring);
 }
 
@@ -187,6 +227,7 @@ int ProbeBpf() {
 
 void RunProbe(ProbeResult* out) {
   ProbeUring(&out->uring);
+  ProbeBusyPoll(&out->busyPoll);
 
   int x = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
   out->afXdpSocket = x < 0 ? -errno : 0;

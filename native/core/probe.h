@@ -23,10 +23,21 @@ struct UringProbe {
   int multishotRecv = 0;     // >0: a real multishot recv delivered with F_MORE
   int multishotAccept = 0;   // >0: a real multishot accept delivered with F_MORE
   bool bundles = false;      // IORING_FEAT_RECVSEND_BUNDLE
+  int taskrunFlag = 0;       // COOP_TASKRUN|TASKRUN_FLAG ring setup result
+  int napiRegister = 0;      // IORING_REGISTER_NAPI (6.9+) result
+};
+
+// The kernel's own socket busy polling (net/core/dev.c napi_busy_loop),
+// probed with setsockopt on a UDP socket: 0 or -errno.
+struct BusyPollProbe {
+  int soBusyPoll = 0;        // SO_BUSY_POLL = 50 µs
+  int soPreferBusyPoll = 0;  // SO_PREFER_BUSY_POLL = 1 (5.11+)
+  int soBusyPollBudget = 0;  // SO_BUSY_POLL_BUDGET = 8 (5.11+)
 };
 
 struct ProbeResult {
   UringProbe uring;
+  BusyPollProbe busyPoll;
   int afXdpSocket = 0;   // socket(AF_XDP) result (fd closed again) or -errno
   int bpfProgLoad = 0;   // trivial XDP program load, or -errno
   uint64_t capEffective = 0;  // capget() effective set

@@ -59,9 +59,12 @@ int UringLoop::Init(unsigned entries, WakeMode mode, const WakeFaults& faults) {
     // COOP_TASKRUN: task work is signalled without an IPI (R2 in the header:
     // a sleeping thread is still woken). Older kernels reject flags one by
     // one; a plain ring keeps R1/R2 (TWA_SIGNAL, with the IPI).
+    // TASKRUN_FLAG (same kernel release as COOP_TASKRUN, 5.19) is only the
+    // memory hint busy polling reads (B1); nothing that sleeps looks at it.
+    constexpr unsigned kCoop = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
     const unsigned tries[] = {
-        IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE,
-        IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE,
+        kCoop | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE,
+        kCoop | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE,
         0,
     };
     ret = -EINVAL;
@@ -197,11 +200,25 @@ unsigned UringLoop::Reap(bool wake) {
   return total;
 }
 
+bool UringLoop::PollNoSleep(double* enters) {
+  if (io_uring_cq_ready(&ring_)) return true;
+  // The kernel sets IORING_SQ_TASKRUN with an atomic or before it queues
+  // the task work; reading it relaxed is enough, since a stale read only
+  // defers the enter to the next spin (or to the spin's epoll poll, which
+  // also runs task work on its way out). The enter's return orders the CQ
+  // tail it wrote before our io_uring_cq_ready (an acquire load in liburing).
+  if (!(IO_URING_READ_ONCE(*ring_.sq.kflags) & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW))) return false;
+  io_uring_get_events(&ring_);
+  stats_.enterCalls++;
+  (*enters)++;
+  return io_uring_cq_ready(&ring_) != 0;
+}
+
 // One wake through the mode's path: a recv armed on sv[0] (nothing to read,
 // so the kernel arms a poll), then a write to sv[1] — from this thread or
 // another one while this thread sleeps in poll() on PollFd(), as libuv will.
 // *us: write -> PollFd() readable, or -1 when it never became readable.
-int UringLoop::CheckOnce(int sv[2], bool crossThread, int* us) {
+int UringLoop::CheckOnce(int sv[2], bool crossThread, int* us, bool* atOnce) {
   static char buf[8];
   io_uring_sqe* sqe = Sqe();
   io_uring_prep_recv(sqe, sv[0], buf, sizeof(buf), 0);
@@ -221,10 +238,14 @@ int UringLoop::CheckOnce(int sv[2], bool crossThread, int* us) {
   int fd = PollFd();
   bool woke;
   int64_t writtenAt, wokeAt;
+  *atOnce = false;
   if (!crossThread) {
     writtenAt = NowUs();
     if (write(sv[1], "w", 1) != 1) return -errno;
-    woke = Readable(fd, 0) || Readable(fd, kLostMs);
+    // The pass criterion: readable when write() returns (state, not time,
+    // so a preemption here cannot fail it). The time is for the report.
+    *atOnce = Readable(fd, 0);
+    woke = *atOnce || Readable(fd, kLostMs);
     wokeAt = NowUs();
   } else {
     std::atomic<int64_t> at{0};
@@ -242,6 +263,7 @@ int UringLoop::CheckOnce(int sv[2], bool crossThread, int* us) {
   }
   int m = static_cast<int>(mode_);
   if (faults_.dropWake[m]) woke = false;
+  if (!woke || faults_.lateWakeMs[m]) *atOnce = false;
   *us = woke ? static_cast<int>(wokeAt - writtenAt) + faults_.lateWakeMs[m] * 1000 : -1;
   // Collect the recv's CQE whatever the wake did (a lost wake still leaves
   // a completion): run the local work, then wait for it, bounded.
@@ -272,16 +294,18 @@ void UringLoop::SelfCheck(WakeCheck* out) {
     out->why = "socketpair failed";
     return;
   }
-  int ret = CheckOnce(sv, false, &out->sameThreadUs);
-  if (ret == 0 && out->sameThreadUs >= 0 && out->sameThreadUs <= kSameThreadBoundUs) {
+  bool atOnce = false;
+  int ret = CheckOnce(sv, false, &out->sameThreadUs, &atOnce);
+  if (ret == 0 && atOnce) {
     out->crossThreadUs = -1;
-    // The cross-thread wake includes a scheduler wake-up: the best of three
-    // tries is compared with the bound, so one preemption does not fail it.
-    for (int t = 0; t < 3 && ret == 0; t++) {
+    // A wake of this thread asleep in poll() (R2's wake_up_state). Its
+    // latency is the scheduler's (a loaded CPU can take milliseconds), so
+    // only a wake that never comes fails; three tries, the best reported.
+    for (int t = 0; t < 3 && ret == 0 && out->crossThreadUs < 0; t++) {
       int us = -1;
-      ret = CheckOnce(sv, true, &us);
-      if (us >= 0 && (out->crossThreadUs < 0 || us < out->crossThreadUs)) out->crossThreadUs = us;
-      if (out->crossThreadUs >= 0 && out->crossThreadUs <= kCrossThreadBoundUs) break;
+      bool unused;
+      ret = CheckOnce(sv, true, &us, &unused);
+      if (us >= 0) out->crossThreadUs = us;
     }
   }
   close(sv[0]);
@@ -291,12 +315,10 @@ void UringLoop::SelfCheck(WakeCheck* out) {
     out->why = "the check's recv did not complete";
   } else if (out->sameThreadUs < 0) {
     out->why = "a completion did not make the wake fd readable (lost wake-up)";
-  } else if (out->sameThreadUs > kSameThreadBoundUs) {
-    out->why = "a completion made the wake fd readable late";
+  } else if (!atOnce) {
+    out->why = "a completion made the wake fd readable late (not by the time the write returned)";
   } else if (out->crossThreadUs < 0) {
     out->why = "a completion from another thread did not wake a sleeping poll (lost wake-up)";
-  } else if (out->crossThreadUs > kCrossThreadBoundUs) {
-    out->why = "a completion from another thread woke a sleeping poll late";
   } else {
     out->passed = true;
   }

@@ -48,8 +48,13 @@
 //   R4  CQ overflow: overflowed CQEs exist only while the CQ was full, i.e.
 //       readable (R1); Reap() flushes them with an enter(GETEVENTS) when it
 //       sees IORING_SQ_CQ_OVERFLOW after emptying the CQ.
-//   No flag is trusted for correctness: IORING_SQ_TASKRUN is not even
-//   requested in this mode.
+//   No flag is trusted for correctness. IORING_SETUP_TASKRUN_FLAG is
+//   requested, but only busy polling reads the IORING_SQ_TASKRUN hint it
+//   sets (B1 below); the sleeping path never relies on it, and the flag
+//   changes nothing in R1-R4 (the kernel sets it next to the same
+//   task_work_add). One side effect: liburing's peek (DrainCq) makes an
+//   extra enter(GETEVENTS) when it finds the CQ empty with the hint set,
+//   which only posts pending completions sooner (not in stats.enterCalls).
 //
 // Mode kEventfd (opt-in: RINGWIRE_URING_WAKE=eventfd): SINGLE_ISSUER |
 // DEFER_TASKRUN, an eventfd registered with IORING_REGISTER_EVENTFD; libuv
@@ -69,10 +74,32 @@
 //   Polling a DEFER_TASKRUN ring's fd instead loses wake-ups outright
 //   (nothing wakes the ring's poll queue for local work): never done.
 //
+// Busy polling (opt-in per thread, LoopBinding::BusySpin) adds checks
+// between loop turns and never replaces a rule above: when its budget runs
+// out it returns from Prepare() through the same quiescence test, and the
+// thread sleeps under R1-R4 / E1-E2 exactly as without it.
+//   B1  Ring fd mode: completions from wake-up context are task work that
+//       COOP_TASKRUN runs only on our next kernel entry/exit (no IPI), so a
+//       pure memory spin on the CQ tail never sees them. TASKRUN_FLAG makes
+//       the kernel set IORING_SQ_TASKRUN in the shared sq_flags when such
+//       work is queued (io_uring/tw.c io_req_normal_work_add); PollNoSleep()
+//       reads it (memory) and only then makes one non-blocking
+//       enter(GETEVENTS), which runs the work and posts the CQEs. Polls that
+//       find nothing make no system call for the ring. The spin's periodic
+//       non-blocking poll() of libuv's epoll fd (for epoll-backend sockets
+//       and other handles) is a kernel entry too, so a missed flag would
+//       only cost one spin, never a sleep.
+//   B2  Eventfd mode (DEFER_TASKRUN, no TASKRUN_FLAG requested): deferred
+//       work is invisible in memory; the registered eventfd is in libuv's
+//       epoll set, so the spin's poll() of that set sees it and the normal
+//       Reap (E2 order) runs it.
+//
 // The self-check (SelfCheck) verifies the chosen mode's rule end to end
 // before any socket uses the ring: a recv on a socketpair must make
-// PollFd() readable at once when the peer writes from this thread, and a
-// write from another thread must wake a poll() on PollFd() within a bound.
+// PollFd() readable by the time the peer's write() from this thread
+// returns (a state, not a time: load cannot fail it, an RCU-deferred signal
+// does), and a write from another thread must wake a poll() on PollFd() at
+// all (within kLostMs; how fast is the scheduler's business under load).
 // A failing mode is torn down and the next one tried (eventfd -> ring fd ->
 // the epoll backend), with the reason recorded for capabilities()/doctor.
 #pragma once
@@ -129,13 +156,12 @@ class UringLoop {
  public:
   static constexpr unsigned kTagBits = 3;
   static constexpr uint64_t kReservedUserData = 4096;
-  // A wake must arrive within this bound for the self-check to pass. The
-  // same-thread wake is synchronous on a correct kernel (0 µs); the bound
-  // only absorbs a preemption between our write and our poll. An
-  // RCU-deferred signal (one grace period) exceeds it.
-  static constexpr int kSameThreadBoundUs = 3000;
-  static constexpr int kCrossThreadBoundUs = 5000;
-  static constexpr int kLostMs = 200;
+  // The same-thread wake is synchronous on a correct kernel: the wake fd is
+  // readable by the time write() returns (a state, checked with a zero
+  // timeout, so load cannot fail it); an RCU-deferred signal is not. A wake
+  // of a sleeping poll() from another thread must come within kLostMs:
+  // its latency under load is the scheduler's, only its absence is ours.
+  static constexpr int kLostMs = 500;
 
   UringLoop() = default;
   ~UringLoop();
@@ -164,6 +190,11 @@ class UringLoop {
   // mode). Returns the number of CQEs. `wake`: counted as a wake-up (the
   // poll fired), not a reap of our own flush's completions.
   unsigned Reap(bool wake = true);
+  // For busy polling (B1): whether CQEs are ready, after running pending
+  // task work with one non-blocking enter when the kernel's TASKRUN hint
+  // says there is some. Never sleeps; *enters counts system calls made.
+  bool PollNoSleep(double* enters);
+  bool taskrunFlag() const { return (ring_.flags & IORING_SETUP_TASKRUN_FLAG) != 0; }
   // The fd libuv should poll for readability.
   int PollFd() const { return mode_ == WakeMode::kEventfd ? eventfd_ : ring_.ring_fd; }
 
@@ -179,7 +210,7 @@ class UringLoop {
  private:
   int DrainCq();
   void DrainEventfd();
-  int CheckOnce(int sv[2], bool crossThread, int* us);
+  int CheckOnce(int sv[2], bool crossThread, int* us, bool* atOnce);
 
   io_uring ring_{};
   bool inited_ = false;

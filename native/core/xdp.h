@@ -102,6 +102,8 @@ class XdpBackend final : public PacketBackend {
   bool TxBacklog() const override { return open_ && hasTx_ && xsk_.tx.Outstanding() > 0; }
   bool RxNeedsKick() const override;
   int KickRx() override { return xsk_.KickRx(); }
+  bool RxPending() const override { return open_ && xsk_.rx.Pending(); }
+  bool RxInMemory() const override { return true; }
   void KernelStats(PacketStats* s) override;
   void Close() override;
 

@@ -132,6 +132,13 @@ class XskConsRing {
 
   const Desc& Slot(uint32_t idx) const { return descs_[idx & mask_]; }
 
+  // Whether the kernel has produced slots we have not peeked: a busy-poll
+  // hint, no ordering needed (Peek's acquire-load makes the slots visible
+  // before they are read), so a relaxed load.
+  bool Pending() const {
+    return prod_ && (cachedProd_ != cachedCons_ || __atomic_load_n(prod_, __ATOMIC_RELAXED) != cachedCons_);
+  }
+
   // Hands every peeked slot back to the kernel.
   void Release() {
     // Release: our reads of the slots complete before the kernel may

@@ -1,0 +1,132 @@
+// busyPoll(): the thread stops sleeping between events for a while after
+// each one, as kernel-bypass users run (Onload's EF_POLL_USEC, the kernel's
+// SO_BUSY_POLL): its loop spins on the io_uring completion queue (ring
+// memory), on libuv's epoll set (epoll-backend sockets, packet rings, other
+// handles: one non-blocking poll() per empty spin), and dispatches what it
+// finds at once. Timers, immediates and other handles still run between
+// spin slices. How each source is seen and why the sleeping path keeps its
+// guarantees: native/binding/busy_poll.cc and native/core/uring_loop.h.
+import { native } from './native';
+import { check, invalidArgType, outOfRange, validateObject } from './errors';
+import { loop } from './loop';
+
+export interface BusyPollOptions {
+  /**
+   * Keep spinning this long (µs) after the last event: the last poll that
+   * found work or the last wake-up. `Infinity` spins until stop(), for a
+   * dedicated (isolated, pinned) core. Like Onload's EF_POLL_USEC.
+   */
+  budgetUs: number;
+  /**
+   * Longest stretch (µs) spent spinning before the loop runs timers,
+   * immediates and other handles: the bound on their extra delay. Default 50.
+   */
+  sliceUs?: number;
+}
+
+/** What the mode has cost and found on this thread (since it first started). */
+export interface BusyPollStats {
+  /** Polls made. */
+  spins: number;
+  /** Polls that found work. */
+  found: number;
+  /** Time spent spinning, µs: CPU the mode burns. */
+  spinUs: number;
+  /** Non-blocking system calls the polls made. */
+  syscalls: number;
+  /** Times the budget ran out and the thread went back to sleeping. */
+  sleeps: number;
+  /** Spin slices (one per loop turn while spinning). */
+  slices: number;
+}
+
+const MAX_BUDGET_US = 3600e6;
+const MAX_SLICE_US = 1e6;
+
+let statsView: Float64Array | undefined;
+let statNames: readonly (keyof BusyPollStats)[] = [];
+let active: BusyPoller | undefined;
+
+function readStats(): BusyPollStats {
+  const out = {} as BusyPollStats;
+  for (let i = 0; i < statNames.length; i++) out[statNames[i]] = statsView ? statsView[i] : 0;
+  return out;
+}
+
+/** The running mode of this thread; stop() ends it. */
+export class BusyPoller {
+  readonly budgetUs: number;
+  readonly sliceUs: number;
+  private stopped = false;
+  private readonly base: BusyPollStats;
+
+  /** @internal */
+  constructor(budgetUs: number, sliceUs: number) {
+    this.budgetUs = budgetUs;
+    this.sliceUs = sliceUs;
+    this.base = readStats();
+  }
+
+  get running(): boolean {
+    return !this.stopped;
+  }
+
+  /** Counters since this busyPoll() call (read from shared memory, no native call). */
+  get stats(): BusyPollStats {
+    const now = readStats();
+    const out = {} as BusyPollStats;
+    for (const k of statNames) out[k] = now[k] - this.base[k];
+    return out;
+  }
+
+  /** Stops spinning; the thread sleeps between events again. Safe to call twice. */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (active === this) {
+      active = undefined;
+      native().busyPollStop();
+    }
+  }
+}
+
+/**
+ * Turns busy polling on for the calling thread (main or worker) and returns
+ * its handle. One at a time per thread: a second call while one runs throws
+ * ERR_INVALID_STATE. The mode does not keep the process alive.
+ */
+export function busyPoll(options: BusyPollOptions): BusyPoller {
+  const o = validateObject(options, 'options');
+  const budget = o.budgetUs;
+  if (typeof budget !== 'number') throw invalidArgType('options.budgetUs', 'of type number', budget);
+  if (Number.isNaN(budget) || budget < 0 || (budget > MAX_BUDGET_US && budget !== Infinity)) {
+    throw outOfRange('options.budgetUs', `>= 0 && <= ${MAX_BUDGET_US}, or Infinity`, budget);
+  }
+  let slice = 50;
+  if (o.sliceUs !== undefined) {
+    if (typeof o.sliceUs !== 'number') throw invalidArgType('options.sliceUs', 'of type number', o.sliceUs);
+    if (!Number.isFinite(o.sliceUs) || o.sliceUs < 1 || o.sliceUs > MAX_SLICE_US) throw outOfRange('options.sliceUs', `>= 1 && <= ${MAX_SLICE_US}`, o.sliceUs);
+    slice = o.sliceUs;
+  }
+  if (active?.running) {
+    const e = new Error('busyPoll() is already running on this thread; stop() it first') as Error & { code: string };
+    e.code = 'ERR_INVALID_STATE';
+    throw e;
+  }
+  loop(); // the thread's ring and dispatch (the spin reaps into it)
+  const n = native();
+  if (!statsView) {
+    const buf = n.busyPollStats();
+    if (typeof buf === 'number') check(buf, 'io_uring_setup');
+    statsView = new Float64Array(buf);
+    statNames = n.busyPollStatNames;
+  }
+  check(n.busyPollStart(budget === Infinity ? -1 : budget, slice), 'io_uring_setup');
+  active = new BusyPoller(budget, slice);
+  return active;
+}
+
+/** This thread's running busy poller, if any. */
+export function currentBusyPoller(): BusyPoller | undefined {
+  return active?.running ? active : undefined;
+}
