@@ -21,10 +21,19 @@ const cpus = (a: number, b: number) => (TWO_CPUS ? [a, b] : [0, 0]);
 
 // The property: the loop is woken for each message. The eventfd mode's
 // RCU-deferred signal put the median at ~14 ms; a prompt wake is ~50-300 µs
-// here, even with the other CPU busy. The stall bound catches a lost wake
-// that something else (a timer, the next message) rescued.
+// here, even with the other CPU busy. A wake that is lost outright leaves
+// the sequential client waiting for good (nothing else in the server wakes
+// its loop): the 5 s 'lost' check. A wake that is late now and then (the
+// ~12-15 ms deferred signal on some of the paths) moves the tail: the p95
+// bound, below that delay. The
+// stall bound catches a wake rescued by something else after a long sleep;
+// it is 1 s, not 100 ms, because a loaded 2-vCPU machine (load 7: CI plus
+// builds) deschedules any process for 100+ ms now and then - measured
+// here: one epoll round trip of 112.9 ms among 150, node:dgram's control
+// run 16.5 ms - and that is the scheduler, not a wake path.
 const MEDIAN_MS = 2;
-const STALL_MS = 100;
+const P95_MS = 10;
+const STALL_MS = 1000;
 const ROUND_TRIPS = 150;
 const GAP_MS = 1;
 
@@ -110,13 +119,14 @@ async function roundTrips(proto: 'udp' | 'tcp', port: number, cpu: number): Prom
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
-/** Median and slowest round trip (ms) against one server. */
-async function measure(impl: string, proto: 'udp' | 'tcp', serverCpu: number, clientCpu: number, env: NodeJS.ProcessEnv): Promise<{ p50: number; max: number }> {
+/** Median, 95th percentile and slowest round trip (ms) against one server. */
+async function measure(impl: string, proto: 'udp' | 'tcp', serverCpu: number, clientCpu: number, env: NodeJS.ProcessEnv): Promise<{ p50: number; p95: number; max: number }> {
   const srv = await startServer(impl, proto === 'udp' ? 'udp-echo' : 'tcp-echo', serverCpu, env);
   try {
     const rtts = await roundTrips(proto, srv.port, clientCpu);
     expect(rtts.length).toBe(ROUND_TRIPS);
-    return { p50: median(rtts) / 1000, max: Math.max(...rtts) / 1000 };
+    const sorted = [...rtts].sort((a, b) => a - b);
+    return { p50: median(rtts) / 1000, p95: sorted[Math.floor(sorted.length * 0.95)] / 1000, max: sorted[sorted.length - 1] / 1000 };
   } finally {
     srv.child.kill('SIGTERM');
     await collect(srv.child, 10_000).catch(() => undefined);
@@ -153,26 +163,29 @@ describe('every request wakes the loop: sequential round trips with an idle paus
   for (const cfg of CONFIGS) {
     for (const placement of ['same CPU', 'across CPUs'] as const) {
       for (const proto of ['udp', 'tcp'] as const) {
-        const title = `${cfg.name}, ${proto.toUpperCase()}, ${placement}: median < ${MEDIAN_MS} ms, none > ${STALL_MS} ms`;
+        const title = `${cfg.name}, ${proto.toUpperCase()}, ${placement}: median < ${MEDIAN_MS} ms, p95 < ${P95_MS} ms, none > ${STALL_MS} ms`;
         it.skipIf(cfg.uring && skipReason(needs('io_uring')))(title, async () => {
           // Same CPU: both ends on CPU 1, the load on CPU 0. Across: the
           // server shares CPU 0 with the load, the client is on CPU 1.
           const [serverCpu, clientCpu] = placement === 'same CPU' ? cpus(1, 1) : cpus(0, 1);
           const got = await measure(cfg.impl, proto, serverCpu, clientCpu, cfg.env);
           let medianBound = MEDIAN_MS;
+          let p95Bound = P95_MS;
           let stallBound = STALL_MS;
           let control = '';
-          if (got.p50 >= MEDIAN_MS || got.max >= STALL_MS) {
+          if (got.p50 >= MEDIAN_MS || got.p95 >= P95_MS || got.max >= STALL_MS) {
             // Over a bound: is the machine itself that slow right now (other
             // work on both CPUs)? Node's own server, same placement, same
             // moment, is the control. A late wake path (the ~14 ms RCU-deferred
             // signal) stays far above it; a loaded scheduler moves both.
             const ctl = await measure('node', proto, serverCpu, clientCpu, {});
             medianBound = Math.max(MEDIAN_MS, 2 * ctl.p50 + 0.5);
+            p95Bound = Math.max(P95_MS, 2 * ctl.p95 + 5);
             stallBound = Math.max(STALL_MS, 2 * ctl.max + 50);
-            control = ` (bounds raised by node:${proto === 'udp' ? 'dgram' : 'net'}'s own run now: median ${ctl.p50.toFixed(3)} ms, slowest ${ctl.max.toFixed(1)} ms)`;
+            control = ` (bounds raised by node:${proto === 'udp' ? 'dgram' : 'net'}'s own run now: median ${ctl.p50.toFixed(3)} ms, p95 ${ctl.p95.toFixed(1)} ms, slowest ${ctl.max.toFixed(1)} ms)`;
           }
           expect(got.p50, `median round trip ${got.p50.toFixed(3)} ms${control}`).toBeLessThan(medianBound);
+          expect(got.p95, `95th percentile round trip ${got.p95.toFixed(1)} ms${control}`).toBeLessThan(p95Bound);
           expect(got.max, `slowest round trip ${got.max.toFixed(1)} ms${control}`).toBeLessThan(stallBound);
         }, 60_000);
       }
