@@ -472,7 +472,11 @@ describe.skipIf(skipReason(noUring))('the rest of the event loop keeps running w
         }
         rtts.sort((x, y) => x - y);
         expect(rtts[75], `median ${rtts[75].toFixed(3)} ms`).toBeLessThan(2);
-        expect(rtts[149], `slowest ${rtts[149].toFixed(1)} ms`).toBeLessThan(100);
+        // As in wake.test.ts: the tail below the ~12-15 ms deferred-signal
+        // delay, and a stall bound a loaded scheduler cannot reach (a lost
+        // wake is the 5 s check above).
+        expect(rtts[142], `95th percentile ${rtts[142].toFixed(1)} ms`).toBeLessThan(10);
+        expect(rtts[149], `slowest ${rtts[149].toFixed(1)} ms`).toBeLessThan(1000);
         const st = JSON.parse(await b.cmd('stats'));
         expect(st.busy.sleeps, 'the budget ran out between round trips').toBeGreaterThan(0);
       } finally {
