@@ -7,7 +7,7 @@
 #include <initializer_list>
 
 #include "../core/udp.h"
-#include "loop_binding.h"
+#include "handle.h"
 
 namespace rw {
 namespace {
@@ -189,13 +189,11 @@ class UdpHandle final : public LoopOwned, public UdpEvents {
   napi_ref statsRef_ = nullptr;
 };
 
-UdpHandle* Lookup(const Napi::CallbackInfo& info) {
-  LoopBinding* lb = LoopBinding::Existing(info.Env());
-  if (!lb) return nullptr;
-  return static_cast<UdpHandle*>(lb->Find(info[0].As<Napi::Number>().Int32Value()));
-}
+// A wrong, stale or non-UDP id is no handle (-EBADF), see handle.h.
+UdpHandle* Lookup(const Napi::CallbackInfo& info) { return FindAs<UdpHandle>(info); }
 
-// udpOpen(backend, family, bufferCount, bufferSize, timestamps, zcThreshold)
+// udpOpen(backend, family, bufferCount, bufferSize, timestamps, zcThreshold,
+//         stats: Float64Array of udpLayout.statsFields) -> {id, pool, descs} | -errno
 Napi::Value UdpOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int err = 0;
@@ -209,6 +207,11 @@ Napi::Value UdpOpen(const Napi::CallbackInfo& info) {
   cfg.bufferSize = info[3].As<Napi::Number>().Uint32Value();
   cfg.timestamps = Flag(info[4]);
   cfg.zcThreshold = info[5].As<Napi::Number>().Uint32Value();
+  // Counters live in the caller's Float64Array so they outlive the socket.
+  // A shorter array would leave every counter at 0 without a word: refused.
+  size_t statsLen = 0;
+  uint8_t* statsMem = BytesOf(info[6], &statsLen);
+  if (!statsMem || statsLen < sizeof(UdpStats)) return Num(env, -EINVAL);
   auto* h = new UdpHandle(lb, b);
   int ret = h->Open(cfg);
   if (ret < 0) {
@@ -220,10 +223,7 @@ Napi::Value UdpOpen(const Napi::CallbackInfo& info) {
   auto pool = Napi::ArrayBuffer::New(env, s.pool(), s.poolBytes());
   auto descs = Napi::ArrayBuffer::New(env, s.descs(), s.descCapacity() * sizeof(UdpDesc));
   h->SetViews(env, {pool, descs});
-  // Counters live in the caller's Float64Array so they outlive the socket.
-  size_t statsLen = 0;
-  uint8_t* statsMem = BytesOf(info[6], &statsLen);
-  if (statsMem && statsLen >= sizeof(UdpStats)) h->KeepStats(env, info[6], reinterpret_cast<UdpStats*>(statsMem));
+  h->KeepStats(env, info[6], reinterpret_cast<UdpStats*>(statsMem));
   auto o = Napi::Object::New(env);
   o.Set("id", Num(env, h->id));
   o.Set("pool", pool);
@@ -414,6 +414,8 @@ void InitUdp(Napi::Env env, Napi::Object exports) {
   layout.Set("flagTruncated", Num(env, kDescTruncated));
   layout.Set("flagTimestamp", Num(env, kDescTimestamp));
   layout.Set("statsFields", Num(env, sizeof(UdpStats) / sizeof(double)));
+  layout.Set("statNames", NameList(env, {RW_UDP_STATS(RW_STAT_NAME)}));
+  layout.Set("headerSpace", Num(env, UdpSocket::kHeaderSpace + UdpSocket::kNameSpace));
   layout.Set("inlineSend", Num(env, UdpSocket::kInlineSend));
   layout.Set("evRecv", Num(env, kEvRecv));
   layout.Set("evSent", Num(env, kEvSent));
