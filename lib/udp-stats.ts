@@ -29,8 +29,10 @@ export const SOCKOPT = {
   IPV6_TCLASS: 67,
 } as const;
 
-// Order matches struct UdpStats in native/core/udp.h (checked by a test
-// against native().udpLayout.statsFields).
+// The names of struct UdpStats (native/core/udp.h, RW_UDP_STATS), typed here
+// for stats()'s type. The addon exports the struct's own list as
+// udpLayout.statNames; checkLayout() (lib/internal/layout.ts) refuses an
+// addon whose list differs, and test/layout.test.ts checks both.
 export const UDP_STAT_NAMES = [
   'rxDatagrams', 'rxBytes', 'txDatagrams', 'txBytes', 'kernelDrops', 'starvations',
   'rearms', 'truncated', 'zcSends', 'zcCopied', 'sendErrors', 'batches',

@@ -13,6 +13,11 @@ Napi::Value StrError(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new AddonState(env));
   exports.Set("strerror", Napi::Function::New(env, StrError, "strerror"));
+  // Negative errnos native code returns that os.constants.errno has no name
+  // for (libuv lacks them); lib/internal/errno.ts reads them from here.
+  auto errnos = Napi::Object::New(env);
+  errnos.Set("ENOKEY", Num(env, -ENOKEY));
+  exports.Set("errno", errnos);
   InitProbe(env, exports);
   InitLoop(env, exports);
   InitUdp(env, exports);
