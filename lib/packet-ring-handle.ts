@@ -156,8 +156,7 @@ export class PacketRing extends EventEmitter {
   private frozen?: PacketRingStats;
   private readonly onGone: () => void;
 
-  /** @internal Use openPacketRing(). */
-  /** @internal coalesce: the native coalescing policy (lib/packet-ring.ts), null for off. */
+  /** @internal Use openPacketRing(); `coalesce` is the native coalescing policy (lib/packet-ring.ts), null for off. */
   constructor(r: NativeRing, info: PacketRingInfo, onGone: () => void, coalesce: number[] | null = null) {
     // The class is exported (instanceof, types) but only openPacketRing()
     // makes rings: anything else is refused before a view or native call
