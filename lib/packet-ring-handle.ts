@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import { invalidArgType, invalidArgValue, outOfRange, systemError, validateFunction, validateInteger } from './errors';
 import { native } from './native';
 
-/** Counter names, in the order of struct PacketStats (native/core/packet_backend.h). */
+/** Counter names, in the order of struct PacketStats (native/core/packet_backend.h, RW_PACKET_STATS); openPacketRing() refuses an addon whose list differs (checkLayout). */
 export const PACKET_STAT_NAMES = [
   'rxFrames', 'rxBytes', 'rxBatches', 'txFrames', 'txBytes', 'txCompleted',
   'wakeups', 'rxKicks', 'txKicks', 'kickErrors',

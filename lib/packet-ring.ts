@@ -12,7 +12,8 @@ import {
 import { native } from './native';
 import { EACCES, EBUSY, EEXIST, EINVAL, ENOMEM, EOPNOTSUPP, EPERM } from './internal/errno';
 import { netInterface, type NetInterface } from './netif';
-import { issuedRings, type NativeRing, PacketRing, type PacketRingBackend, type PacketRingInfo } from './packet-ring-handle';
+import { checkLayout } from './internal/layout';
+import { issuedRings, type NativeRing, PACKET_STAT_NAMES, PacketRing, type PacketRingBackend, type PacketRingInfo } from './packet-ring-handle';
 
 export { FrameBatch, PacketRing, PACKET_STAT_NAMES } from './packet-ring-handle';
 export type { PacketRingBackend, PacketRingInfo, PacketRingStats } from './packet-ring-handle';
@@ -270,6 +271,7 @@ function openNative(r: Resolved, key: string): Promise<PacketRing> {
  */
 export function openPacketRing(options: PacketRingOptions): Promise<PacketRing> {
   const r = validate(options);
+  checkLayout('packetRing', { statNames: PACKET_STAT_NAMES });
   // AF_XDP and ef_vi own a queue; the socket backend shares the queue with
   // the kernel stack and owns only its port.
   const key = r.backend === 'socket' ? `${r.iface.ifindex}:${r.queue}:udp:${r.port}` : `${r.iface.ifindex}:${r.queue}`;

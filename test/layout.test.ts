@@ -9,6 +9,7 @@ import { TCP_EV, TCP_OP, TCP_OP_SYSCALL, UDP_DESC, UDP_EV, checkLayout } from '.
 import { native } from '../lib/native';
 import { CONN_STAT_NAMES, TCP_STAT_NAMES } from '../lib/tcp-core';
 import { UDP_STAT_NAMES } from '../lib/udp-stats';
+import { PACKET_STAT_NAMES } from '../lib/packet-ring';
 
 // The native key each mirror entry was read from (kept apart from layout.ts
 // on purpose: a renamed native key fails here by name, not only by value).
@@ -76,6 +77,11 @@ describe('layout: stat names against the structs they index', () => {
     expect([...CONN_STAT_NAMES]).toEqual(native().tcpLayout.connStatNames);
     // The connection slot is padded to its stride; the names cover the used part.
     expect(CONN_STAT_NAMES.length).toBeLessThanOrEqual(native().tcpLayout.connStatsFields);
+  });
+
+  it('packet-ring stat names are the addon struct\'s names, in order, and fill the struct', () => {
+    expect([...PACKET_STAT_NAMES]).toEqual(native().packetRingLayout.statNames);
+    expect(PACKET_STAT_NAMES.length).toBe(native().packetRingLayout.statsFields);
   });
 
   it('a stat-name list that differs from the addon\'s is a load error, not counters silently read as 0', () => {

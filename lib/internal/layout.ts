@@ -67,7 +67,7 @@ const checked = new WeakSet<readonly string[]>();
  * addon exports them from. Run when the facility is first used (once per list): a
  * shorter list would otherwise read every counter as 0 without a word.
  */
-export function checkLayout(facility: 'udp' | 'tcp', names: Record<string, readonly string[]>): void {
+export function checkLayout(facility: 'udp' | 'tcp' | 'packetRing', names: Record<string, readonly string[]>): void {
   const lists = Object.values(names);
   if (lists.every((l) => checked.has(l)) && !missing[facility]) return;
   const section: Section = native()[`${facility}Layout`];

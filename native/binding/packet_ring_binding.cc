@@ -1,5 +1,7 @@
 #include "packet_ring_binding.h"
 
+#include "handle.h"
+
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -493,6 +495,7 @@ void InitPacketRing(Napi::Env env, Napi::Object exports) {
   l.Set("frameStateMask", Num(env, kFrameStateMask));
   l.Set("descSize", Num(env, sizeof(PacketDesc)));
   l.Set("statsFields", Num(env, sizeof(PacketStats) / sizeof(double)));
+  l.Set("statNames", NameList(env, {RW_PACKET_STATS(RW_STAT_NAME)}));
   l.Set("dispatchRx", Num(env, kDispatchRx));
   l.Set("dispatchTxReady", Num(env, kDispatchTxReady));
   l.Set("dispatchError", Num(env, kDispatchError));
