@@ -10,7 +10,7 @@ import { native } from './native';
 import { type AddressInfo, decodeSockaddr, encodeSockaddr } from './sockaddr';
 import { type Backend, resolveBackend } from './udp';
 import { EADDRNOTAVAIL, EAFNOSUPPORT, EMFILE, ENFILE, ENOBUFS, ENOMEM, ENOSYS } from './internal/errno';
-import { TCP_EV, TCP_OP_SYSCALL, checkLayout } from './internal/layout';
+import { SOCKOPT, TCP_EV, TCP_OP_SYSCALL, checkLayout } from './internal/layout';
 
 export type { Backend } from './udp';
 
@@ -28,13 +28,8 @@ export type TcpConnStats = Record<(typeof CONN_STAT_NAMES)[number], number>;
 /** Native event kinds, read from tcpLayout.ev* (lib/internal/layout.ts). */
 export const EV = TCP_EV;
 
-export const SOL_SOCKET = 1;
-export const SO_KEEPALIVE = 9;
-export const SO_SNDBUF = 7;
-export const SO_RCVBUF = 8;
-export const IPPROTO_TCP = 6;
-export const TCP_NODELAY = 1;
-export const TCP_KEEPIDLE = 4;
+// Socket option numbers, from the addon's system headers (layout.ts).
+export const { SOL_SOCKET, SO_KEEPALIVE, SO_SNDBUF, SO_RCVBUF, IPPROTO_TCP, TCP_NODELAY, TCP_KEEPIDLE } = SOCKOPT;
 
 export function opError(errno: number, op: number, extra?: { address?: string; port?: number }): SystemError {
   return systemError(errno, TCP_OP_SYSCALL[op] ?? 'socket', extra);

@@ -5,7 +5,7 @@
 import { constants } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import * as errno from '../lib/internal/errno';
-import { TCP_EV, TCP_OP, TCP_OP_SYSCALL, UDP_DESC, UDP_EV, checkLayout } from '../lib/internal/layout';
+import { SOCKOPT, TCP_EV, TCP_OP, TCP_OP_SYSCALL, UDP_DESC, UDP_EV, checkLayout } from '../lib/internal/layout';
 import { native } from '../lib/native';
 import { CONN_STAT_NAMES, TCP_STAT_NAMES } from '../lib/tcp-core';
 import { UDP_STAT_NAMES } from '../lib/udp-stats';
@@ -48,6 +48,16 @@ describe('layout: constants mirrored from the addon', () => {
       expect(kinds.filter((k) => !mirrored.has(k))).toEqual([]);
     });
   }
+
+  it('every socket option TypeScript passes to setsockopt is the addon\'s system-header value, by name', () => {
+    const nat = native().sockopt as Record<string, unknown>;
+    expect(Object.keys(SOCKOPT).length).toBeGreaterThan(20);
+    for (const [name, v] of Object.entries(SOCKOPT)) {
+      expect(typeof nat[name], name).toBe('number');
+      expect(v, name).toBe(nat[name]);
+    }
+    expect(Object.keys(nat).sort()).toEqual(Object.keys(SOCKOPT).sort());
+  });
 
   it('event kinds of one facility are distinct (a switch on them cannot confuse two)', () => {
     for (const kinds of [UDP_EV, TCP_EV, TCP_OP]) expect(new Set(Object.values(kinds)).size).toBe(Object.values(kinds).length);

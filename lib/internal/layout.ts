@@ -43,6 +43,18 @@ export const UDP_DESC = pick('udp', N?.udpLayout, {
   truncated: 'flagTruncated', timestamp: 'flagTimestamp', headerSpace: 'headerSpace', inlineSend: 'inlineSend',
 });
 
+/** Socket option levels and names (the addon's system headers: they differ between architectures). */
+export const SOCKOPT = pick('sockopt', N?.sockopt, {
+  SOL_SOCKET: 'SOL_SOCKET', SO_REUSEADDR: 'SO_REUSEADDR', SO_BROADCAST: 'SO_BROADCAST', SO_SNDBUF: 'SO_SNDBUF', SO_RCVBUF: 'SO_RCVBUF',
+  SO_KEEPALIVE: 'SO_KEEPALIVE', SO_PRIORITY: 'SO_PRIORITY', SO_REUSEPORT: 'SO_REUSEPORT', SO_BUSY_POLL: 'SO_BUSY_POLL',
+  SO_INCOMING_CPU: 'SO_INCOMING_CPU', IPPROTO_IP: 'IPPROTO_IP', IP_TOS: 'IP_TOS', IP_TTL: 'IP_TTL', IP_MULTICAST_IF: 'IP_MULTICAST_IF',
+  IP_MULTICAST_TTL: 'IP_MULTICAST_TTL', IP_MULTICAST_LOOP: 'IP_MULTICAST_LOOP', IP_ADD_MEMBERSHIP: 'IP_ADD_MEMBERSHIP',
+  IP_DROP_MEMBERSHIP: 'IP_DROP_MEMBERSHIP', IPPROTO_IPV6: 'IPPROTO_IPV6', IPV6_UNICAST_HOPS: 'IPV6_UNICAST_HOPS',
+  IPV6_MULTICAST_IF: 'IPV6_MULTICAST_IF', IPV6_MULTICAST_HOPS: 'IPV6_MULTICAST_HOPS', IPV6_MULTICAST_LOOP: 'IPV6_MULTICAST_LOOP',
+  IPV6_ADD_MEMBERSHIP: 'IPV6_ADD_MEMBERSHIP', IPV6_DROP_MEMBERSHIP: 'IPV6_DROP_MEMBERSHIP', IPV6_V6ONLY: 'IPV6_V6ONLY',
+  IPV6_TCLASS: 'IPV6_TCLASS', IPPROTO_TCP: 'IPPROTO_TCP', TCP_NODELAY: 'TCP_NODELAY', TCP_KEEPIDLE: 'TCP_KEEPIDLE',
+});
+
 /** TCP loop event kinds (native/binding/tcp_handles.h TcpEventKind). */
 export const TCP_EV = pick('tcp', N?.tcpLayout, {
   accept: 'evAccept', data: 'evData', end: 'evEnd', sent: 'evSent', error: 'evError',
