@@ -123,13 +123,24 @@ function asBytes(m: Uint8Array | DataView | ArrayBufferView): Uint8Array {
   return m instanceof Uint8Array ? m : new Uint8Array(m.buffer, m.byteOffset, m.byteLength);
 }
 
+// node:dgram coerces offset and length with `>>> 0`, which throws an
+// uncoded TypeError for a BigInt, a Symbol or an object without a usable
+// valueOf/toString (a detached view, a null-prototype object). Primitives
+// coerce as there; a BigInt, a Symbol or an object is a type error here.
+function toUint32(v: unknown, name: string): number {
+  if (typeof v === 'bigint' || typeof v === 'symbol' || (typeof v === 'object' && v !== null) || typeof v === 'function') {
+    throw invalidArgType(name, 'of type number', v);
+  }
+  return (v as number) >>> 0;
+}
+
 function sliceBuffer(buffer: unknown, offset: unknown, length: unknown): Uint8Array {
   let b: Uint8Array;
   if (typeof buffer === 'string') b = Buffer.from(buffer);
   else if (ArrayBuffer.isView(buffer)) b = asBytes(buffer);
   else throw invalidArgType('buffer', BUF_TYPES, buffer);
-  const off = (offset as number) >>> 0;
-  const len = (length as number) >>> 0;
+  const off = toUint32(offset, 'offset');
+  const len = toUint32(length, 'length');
   if (off > b.byteLength) throw bufferOutOfBounds('offset');
   if (off + len > b.byteLength) throw bufferOutOfBounds('length');
   return b.subarray(off, off + len);
@@ -151,6 +162,13 @@ const enum Bind { Unbound, Binding, Bound }
 const enum Conn { None, Connecting, Connected }
 
 const V4_CACHE_LIMIT = 1024;
+
+/** A membership address as Node's binding reads it: a string, or a primitive it stringifies. */
+function membershipString(v: unknown, name: string): string {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  throw invalidArgType(name, 'of type string', v);
+}
 
 export class Socket extends EventEmitter {
   readonly type: SocketType;
@@ -608,9 +626,12 @@ export class Socket extends EventEmitter {
     const h = this.healthCheck();
     const syscall = join ? 'addMembership' : 'dropMembership';
     if (!group) throw coded(new TypeError('The "multicastAddress" argument must be specified'), 'ERR_MISSING_ARGS');
-    // The binding converts both to strings; libuv parses them (EINVAL).
-    const g = String(group);
-    const i = iface === undefined || iface === null ? undefined : String(iface);
+    // Node's binding converts both to strings and libuv parses them
+    // (EINVAL). Primitives convert as there; an object (a detached view, a
+    // Proxy, one whose toString throws) is a type error here, before any
+    // conversion can throw an uncoded error of its own.
+    const g = membershipString(group, 'multicastAddress');
+    const i = iface === undefined || iface === null ? undefined : membershipString(iface, 'interfaceAddress');
     let ifArg: string | number | undefined;
     if (net.isIPv4(g)) {
       if (i !== undefined && !net.isIPv4(i)) throw errnoException(EINVAL, syscall);

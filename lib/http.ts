@@ -5,7 +5,8 @@
 import * as http from 'node:http';
 import type * as net from 'node:net';
 import { invalidArgType } from './errors';
-import { Server as NetServer, type ListenOptions, callable } from './net';
+import { Server as NetServer, type ListenOptions } from './net';
+import { callable } from './internal/callable';
 import type { Backend } from './tcp-core';
 
 export { Agent, ClientRequest, IncomingMessage, METHODS, OutgoingMessage, STATUS_CODES, ServerResponse, get, globalAgent, request, validateHeaderName, validateHeaderValue, maxHeaderSize, setMaxIdleHTTPParsers } from 'node:http';

@@ -10,6 +10,7 @@ import { invalidArgType, invalidArgValue, validateFunction } from './errors';
 import { Socket as SocketClass, type SocketConstructorOpts, type TcpSocketConnectOpts, ipcUnavailable, isPipeName, kAttach, nodePort, normalizeConnectArgs } from './net-socket';
 import { type Backend, EV, type TcpThreadState, backendOf, isResourceError, openListener, opError, sockName, tcpThread, validatePort } from './tcp-core';
 import { native } from './native';
+import { callable } from './internal/callable';
 
 export type { SocketConstructorOpts, TcpSocketConnectOpts } from './net-socket';
 export const { isIP, isIPv4, isIPv6, BlockList, SocketAddress } = net;
@@ -18,14 +19,6 @@ export const { getDefaultAutoSelectFamily, setDefaultAutoSelectFamily, getDefaul
 
 /** A no-op on Linux in node:net too (it only matters for Windows). */
 export function _setSimultaneousAccepts(_handle?: unknown): void {}
-
-/**
- * node:net's constructors work with and without `new`; an ES class does
- * not, so the exported binding forwards a plain call to `new`.
- */
-export function callable<C extends new (...args: any[]) => any>(C: C): C & ((...args: ConstructorParameters<C>) => InstanceType<C>) {
-  return new Proxy(C, { apply: (target, _this, args) => new target(...args) }) as C & ((...args: ConstructorParameters<C>) => InstanceType<C>);
-}
 
 type SocketType = SocketClass;
 export type Socket = SocketClass;

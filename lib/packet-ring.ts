@@ -87,6 +87,9 @@ const openChains = new Map<number, Promise<unknown>>();
 
 /** The backend 'auto' resolves to for an interface, and why. */
 export function resolvePacketBackend(requested: 'auto' | PacketRingBackend, iface: NetInterface): { backend: PacketRingBackend; reason: string } {
+  validateOneOf(requested, 'backend', ['auto', 'socket', 'af_xdp', 'ef_vi'] as const);
+  const ifo = validateObject(iface, 'iface');
+  validateString(ifo.name, 'iface.name');
   const caps = capabilities();
   if (requested === 'socket') return { backend: 'socket', reason: 'requested' };
   if (requested === 'ef_vi') {

@@ -277,6 +277,9 @@ export class UdpSocket extends EventEmitter {
   }
 
   override on(event: string | symbol, listener: (...args: any[]) => void): this {
+    // EventEmitter turns any other key into a property name, which can throw
+    // without a code (a detached view's toString).
+    if (typeof event !== 'string' && typeof event !== 'symbol') throw invalidArgType('eventName', 'of type string or symbol', event);
     super.on(event, listener);
     if (event === 'message') this.startReceiving();
     return this;

@@ -463,7 +463,11 @@ const scenarios: Record<string, Scenario> = {
   },
 
   async 'resetAndDestroy while connecting resets once connected, without an error'(net) {
-    const server = net.createServer();
+    // The server's side of the connection may be accepted before the reset
+    // (always with io_uring's multishot accept, sometimes with node:net): its
+    // read then fails with ECONNRESET, an 'error' this test must not leave
+    // uncaught on either implementation.
+    const server = net.createServer((s) => s.on('error', () => {}));
     const port = await listen(server, 0, '127.0.0.1');
     const t: string[] = [];
     const c = net.connect({ port, host: 'slow.test', autoSelectFamily: false, lookup: ((_h: string, _o: unknown, cb: (e: null, a: string, f: number) => void) => setTimeout(() => cb(null, '127.0.0.1', 4), 10)) as never });

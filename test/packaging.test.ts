@@ -2,7 +2,7 @@
 // node-gyp-build, and a packed tarball installs into a fresh project without
 // compiling, loads from both require and import, and type-checks.
 import { describe, expect, it } from 'vitest';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -10,9 +10,24 @@ import * as path from 'node:path';
 const root = path.resolve(__dirname, '..');
 const npm = 'npm';
 
+// Builds and installs take minutes on a loaded machine: a synchronous child
+// would block this test worker's event loop past vitest's 60 s RPC timeout
+// ("Timeout calling onTaskUpdate", an unhandled error that fails the run).
+function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    c.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+    c.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    c.on('error', reject);
+    c.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
 describe('packaging', () => {
-  it('npm run prebuild produces prebuilds/linux-x64/ringwire.node with only system libraries', () => {
-    const r = spawnSync(npm, ['run', 'prebuild'], { cwd: root, encoding: 'utf8' });
+  it('npm run prebuild produces prebuilds/linux-x64/ringwire.node with only system libraries', async () => {
+    const r = await run(npm, ['run', 'prebuild'], { cwd: root });
     expect(r.status, r.stderr).toBe(0);
     const file = path.join(root, 'prebuilds', `linux-${process.arch}`, 'ringwire.node');
     expect(fs.existsSync(file)).toBe(true);
@@ -36,16 +51,18 @@ describe('packaging', () => {
     expect(pick).toMatch(/prebuilds\/linux-x64\/ringwire\.node\nfunction/);
   }, 180_000);
 
-  it('a packed tarball installs into a fresh project without compiling and loads (require, import, types)', () => {
+  it('a packed tarball installs into a fresh project without compiling and loads (require, import, types)', async () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rw-pack-'));
     try {
-      const out = execFileSync(npm, ['pack', '--pack-destination', tmp, '--json'], { cwd: root, encoding: 'utf8' });
+      const packed = await run(npm, ['pack', '--pack-destination', tmp, '--json'], { cwd: root });
+      expect(packed.status, packed.stderr).toBe(0);
+      const out = packed.stdout;
       const tgz = path.join(tmp, JSON.parse(out.slice(out.indexOf('[')))[0].filename);
       const proj = path.join(tmp, 'consumer');
       fs.cpSync(path.join(__dirname, 'fixtures', 'consumer'), proj, { recursive: true });
       fs.writeFileSync(path.join(proj, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
       // No compiler prerequisites on PATH beyond node: a compile attempt would fail loudly.
-      const inst = spawnSync(npm, ['install', '--no-audit', '--no-fund', '--foreground-scripts', tgz, path.join(root, 'node_modules', 'typescript'), path.join(root, 'node_modules', '@types', 'node')], { cwd: proj, encoding: 'utf8' });
+      const inst = await run(npm, ['install', '--no-audit', '--no-fund', '--foreground-scripts', tgz, path.join(root, 'node_modules', 'typescript'), path.join(root, 'node_modules', '@types', 'node')], { cwd: proj });
       expect(inst.status, inst.stderr).toBe(0);
       const pkgDir = path.join(proj, 'node_modules', 'ringwire');
       expect(fs.existsSync(path.join(pkgDir, 'build'))).toBe(false); // used the prebuild, compiled nothing
@@ -53,16 +70,16 @@ describe('packaging', () => {
       expect(cjs).toMatch(/^true .*prebuilds/);
       const esm = execFileSync(process.execPath, ['--input-type=module', '-e', "import {capabilities} from 'ringwire'; import d from 'ringwire'; console.log(capabilities().addon.available, typeof d.doctor)"], { cwd: proj, encoding: 'utf8' });
       expect(esm.trim()).toBe('true function');
-      const tsc = spawnSync(process.execPath, [path.join(proj, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', proj], { encoding: 'utf8' });
+      const tsc = await run(process.execPath, [path.join(proj, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', proj]);
       expect(tsc.status, tsc.stdout + tsc.stderr).toBe(0);
-      const doc = spawnSync(path.join(proj, 'node_modules', '.bin', 'ringwire'), ['doctor', '--require', 'io_uring'], { encoding: 'utf8' });
+      const doc = await run(path.join(proj, 'node_modules', '.bin', 'ringwire'), ['doctor', '--require', 'io_uring']);
       expect(doc.status, doc.stderr).toBe(0);
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }
   }, 300_000);
 
-  it('a source install without prerequisites fails with one message naming what to install', () => {
+  it('a source install without prerequisites fails with one message naming what to install', async () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rw-noprereq-'));
     try {
       fs.cpSync(path.join(root, 'scripts'), path.join(tmp, 'scripts'), { recursive: true });
@@ -72,7 +89,7 @@ describe('packaging', () => {
       const bin = path.join(tmp, 'bin');
       fs.mkdirSync(bin);
       fs.symlinkSync(process.execPath, path.join(bin, 'node'));
-      const r = spawnSync(process.execPath, ['scripts/install.js'], { cwd: tmp, encoding: 'utf8', env: { PATH: bin, npm_config_nodedir: '/usr' } });
+      const r = await run(process.execPath, ['scripts/install.js'], { cwd: tmp, env: { PATH: bin, npm_config_nodedir: '/usr' } });
       expect(r.status).toBe(1);
       expect(r.stderr).toMatch(/cannot build from source/);
       expect(r.stderr).toMatch(/apt-get install -y .*cmake/);

@@ -13,6 +13,20 @@ import { sleep, until } from './helpers/wait';
 const receiver = path.resolve(__dirname, 'fixtures', 'xdp-receiver.js');
 const PORT = 9000;
 
+// Asks the receiver for its stats until `done` holds or the bound passes,
+// and returns the last answer: what was delivered is a property; how soon a
+// loaded machine runs the receiver is not.
+async function statsUntil(rx: JsonChild, done: (st: Record<string, unknown>) => boolean, ms = 5000): Promise<Record<string, unknown>> {
+  const end = Date.now() + ms;
+  for (;;) {
+    rx.send('stats');
+    const st = await rx.next('stats');
+    if (done(st) || Date.now() > end) return st;
+    await sleep(50);
+  }
+}
+const payloadCount = (n: number) => (st: Record<string, unknown>) => new Set(st.payloads as string[]).size >= n;
+
 const skip = needs('root') ?? needs('af_xdp');
 
 describe.skipIf(skipReason(skip))('AF_XDP packet rings in network namespaces', () => {
@@ -89,9 +103,7 @@ describe.skipIf(skipReason(skip))('AF_XDP packet rings in network namespaces', (
     expect(info.xdpModeReason).toMatch(/skb/);
     expect(xdpOn(net)).toBe('skb');
     peer(net.nsB, 'send', { dst4: net.ip4A, port: PORT, count: 100 });
-    await sleep(200);
-    rx.send('stats');
-    const st = await rx.next('stats');
+    const st = await statsUntil(rx, payloadCount(100));
     expect(new Set(st.payloads as string[]).size).toBe(100);
     rx.send('close');
     await rx.next('closed');
@@ -119,9 +131,7 @@ describe.skipIf(skipReason(skip))('AF_XDP packet rings in network namespaces', (
     expect(e.message).toMatch(/already has an XDP program attached|already bound to another AF_XDP socket/);
     // The first ring is unaffected.
     peer(net.nsB, 'send', { dst4: net.ip4A, port: PORT, count: 10 });
-    await sleep(100);
-    rx.send('stats');
-    expect(((await rx.next('stats')).payloads as string[]).length).toBe(10);
+    expect(((await statsUntil(rx, payloadCount(10))).payloads as string[]).length).toBe(10);
   });
 
   it('a receiver killed with SIGKILL leaves no XDP program on the interface (BPF link)', async () => {
@@ -162,9 +172,10 @@ describe.skipIf(skipReason(skip))('AF_XDP packet rings in network namespaces', (
     const rx = start(net.nsA, { rings: [ring({ frameCount: 8, txFrameCount: 0 })], hold: true });
     await rx.next('ready');
     peer(net.nsB, 'send', { dst4: net.ip4A, port: PORT, count: 64 });
-    await sleep(300);
-    rx.send('stats');
-    const st = await rx.next('stats');
+    const st = await statsUntil(rx, (x) => {
+      const r = (x.stats as Record<string, number>[])[0];
+      return r.rxFrames >= 8 && r.fillRingEmpty + r.rxDropped > 0;
+    });
     const s = (st.stats as Record<string, number>[])[0];
     expect(s.rxFrames).toBe(8);
     expect(s.fillRingEmpty + s.rxDropped).toBeGreaterThan(0);
@@ -184,7 +195,10 @@ describe.skipIf(skipReason(skip))('AF_XDP on a multi-queue interface', () => {
 
   it('rings on two queues share one XDP program; a queue out of range names the queue count', async () => {
     const rx = new JsonChild('ip', ['netns', 'exec', net.nsA, process.execPath, receiver, JSON.stringify({
-      rings: [0, 1, 2].map((queue) => ({ interface: net.ifA, queue, port: PORT, frameCount: 256 })),
+      // 512 RX frames a ring: the whole burst fits in one queue's fill ring
+      // even when the receiver is not scheduled while it arrives (with 256,
+      // i.e. 128 RX frames, a loaded machine delivered 129-137 of 200).
+      rings: [0, 1, 2].map((queue) => ({ interface: net.ifA, queue, port: PORT, frameCount: 1024 })),
     })]);
     children.push(rx);
     const e = (await rx.next('openError')).error as Record<string, string>;
@@ -194,10 +208,8 @@ describe.skipIf(skipReason(skip))('AF_XDP on a multi-queue interface', () => {
     expect((ready.infos as { queue: number }[]).map((i) => i.queue)).toEqual([0, 1]);
     expect(xdpOn(net)).toBe('native');
     peer(net.nsB, 'send', { dst4: net.ip4A, dst6: net.ip6A, port: PORT, count: 100 });
-    await sleep(200);
-    rx.send('stats');
-    const st = await rx.next('stats');
-    expect(new Set(st.payloads as string[]).size).toBe(200);
+    const st = await statsUntil(rx, payloadCount(200));
+    expect(new Set(st.payloads as string[]).size, JSON.stringify(st.stats)).toBe(200);
     rx.send('close');
     await rx.next('closed');
     expect(xdpOn(net)).toBeNull();
