@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { native, nativeLoadError } from './native';
 import { systemError } from './errors';
+import { EACCES, EAFNOSUPPORT, ENODEV, ENOENT, ENOKEY, EPERM } from './internal/errno';
 import { wakeInfo, type WakeInfo } from './loop';
 
 export interface Facility {
@@ -123,9 +124,6 @@ function limit(v: number): number | null {
 
 let cachedCaps: Capabilities | undefined;
 
-const ENOENT = -2;
-const ENODEV = -19;
-const ENOKEY = -126;
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 function efviCapability(p: any, noAddon: string | undefined): Capabilities['ef_vi'] {
@@ -143,7 +141,7 @@ function efviCapability(p: any, noAddon: string | undefined): Capabilities['ef_v
 /** Why zf_stack_alloc() failed, in the words a user can act on. */
 export function tcpdirectReason(step: 'zf_init' | 'zf_stack_alloc', r: number): string {
   const name = errName(r);
-  if (r === ENOKEY) return `${step} failed (ENOKEY): the adapter is not licensed for TCPDirect`;
+  if (r === ENOKEY()) return `${step} failed (ENOKEY): the adapter is not licensed for TCPDirect`;
   if (r === ENOENT && step === 'zf_init') return 'zf_init failed (ENOENT): Onload is not installed here (no libefcp.so.1, its control plane library) or its driver is not loaded';
   if (r === ENOENT) return `${step} failed (ENOENT): no /dev/onload, the Onload driver is not loaded`;
   if (r === ENODEV) return `${step} failed (ENODEV): ZF_ATTR names no usable Solarflare/AMD interface (ZF_ATTR=interface=<ethX>)`;
@@ -233,7 +231,7 @@ export function capabilities(opts: { refresh?: boolean } = {}): Capabilities {
   const capNetRaw = hasCap(CAP_NET_RAW);
   let xdpReason: string | undefined;
   if (!p) xdpReason = noAddon;
-  else if (p.afXdpSocket < 0) xdpReason = `socket(AF_XDP) failed (${errName(p.afXdpSocket)})${p.afXdpSocket === -1 || p.afXdpSocket === -13 ? ': needs CAP_NET_RAW' : p.afXdpSocket === -97 ? ': kernel built without CONFIG_XDP_SOCKETS' : ''}`;
+  else if (p.afXdpSocket < 0) xdpReason = `socket(AF_XDP) failed (${errName(p.afXdpSocket)})${p.afXdpSocket === EPERM || p.afXdpSocket === EACCES ? ': needs CAP_NET_RAW' : p.afXdpSocket === EAFNOSUPPORT ? ': kernel built without CONFIG_XDP_SOCKETS' : ''}`;
   else if (!capNetAdmin) xdpReason = 'CAP_NET_ADMIN is missing (needed to attach an XDP program)';
   else if (p.bpfProgLoad < 0) xdpReason = `BPF program load failed (${errName(p.bpfProgLoad)})`;
 

@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { invalidArgValue, systemError } from './errors';
+import { ENODEV } from './internal/errno';
 
 export interface NetInterface {
   name: string;
@@ -34,7 +35,7 @@ export function netInterface(name: string, argName = 'options.interface'): NetIn
   const dir = `/sys/class/net/${name}`;
   const ifindex = Number(read(`${dir}/ifindex`));
   if (!Number.isInteger(ifindex) || ifindex <= 0) {
-    throw systemError(-19 /* ENODEV */, 'if_nametoindex', { message: `no network interface named '${name}' in this network namespace` });
+    throw systemError(ENODEV, 'if_nametoindex', { message: `no network interface named '${name}' in this network namespace` });
   }
   let rxQueues = 0;
   try {

@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import { invalidArgType, invalidArgValue, outOfRange, systemError, validateFunction, validateInteger } from './errors';
 import { native } from './native';
 
-/** Counter names, in the order of struct PacketStats (native/core/packet_backend.h). */
+/** Counter names, in the order of struct PacketStats (native/core/packet_backend.h, RW_PACKET_STATS); openPacketRing() refuses an addon whose list differs (checkLayout). */
 export const PACKET_STAT_NAMES = [
   'rxFrames', 'rxBytes', 'rxBatches', 'txFrames', 'txBytes', 'txCompleted',
   'wakeups', 'rxKicks', 'txKicks', 'kickErrors',
@@ -156,8 +156,7 @@ export class PacketRing extends EventEmitter {
   private frozen?: PacketRingStats;
   private readonly onGone: () => void;
 
-  /** @internal Use openPacketRing(). */
-  /** @internal coalesce: the native coalescing policy (lib/packet-ring.ts), null for off. */
+  /** @internal Use openPacketRing(); `coalesce` is the native coalescing policy (lib/packet-ring.ts), null for off. */
   constructor(r: NativeRing, info: PacketRingInfo, onGone: () => void, coalesce: number[] | null = null) {
     // The class is exported (instanceof, types) but only openPacketRing()
     // makes rings: anything else is refused before a view or native call

@@ -10,8 +10,10 @@ import {
   validatePowerOfTwo, validateString, type SystemError,
 } from './errors';
 import { native } from './native';
+import { EACCES, EBUSY, EEXIST, EINVAL, ENOMEM, EOPNOTSUPP, EPERM } from './internal/errno';
 import { netInterface, type NetInterface } from './netif';
-import { issuedRings, type NativeRing, PacketRing, type PacketRingBackend, type PacketRingInfo } from './packet-ring-handle';
+import { checkLayout } from './internal/layout';
+import { issuedRings, type NativeRing, PACKET_STAT_NAMES, PacketRing, type PacketRingBackend, type PacketRingInfo } from './packet-ring-handle';
 
 export { FrameBatch, PacketRing, PACKET_STAT_NAMES } from './packet-ring-handle';
 export type { PacketRingBackend, PacketRingInfo, PacketRingStats } from './packet-ring-handle';
@@ -75,8 +77,6 @@ const BIND_MODE = { auto: 0, copy: 1, zerocopy: 2 } as const;
 const XDP_MODE = { auto: 0, native: 1, skb: 2 } as const;
 const PAGE_SIZE = 4096;
 const MAX_AREA = 2 ** 30;
-const EBUSY = -16;
-const EOPNOTSUPP = -95;
 
 // Per JS thread (each worker has its own module instance): which queues
 // have a ring, and the AF_XDP handles per interface (rings on several
@@ -166,15 +166,15 @@ function openError(f: OpenFailure, r: Resolved): SystemError {
   let why = f.detail;
   if (f.errno === EBUSY && f.syscall.startsWith('bind(AF_XDP')) {
     why = `queue ${r.queue} of ${name} is already bound to another AF_XDP socket (another process or thread); use another queue or close that ring`;
-  } else if (f.errno === EBUSY || (f.errno === -17 /* EEXIST */ && f.syscall.includes('LINK_CREATE'))) {
+  } else if (f.errno === EBUSY || (f.errno === EEXIST && f.syscall.includes('LINK_CREATE'))) {
     why = `${name} already has an XDP program attached (a ringwire ring in another process or thread, or a program loaded with 'ip link set ${name} xdp ...'); one XDP program per interface${f.detail ? `; ${f.detail}` : ''}`;
-  } else if (f.syscall.startsWith('bind(AF_XDP') && r.mode === 'zerocopy' && (f.errno === EOPNOTSUPP || f.errno === -22)) {
+  } else if (f.syscall.startsWith('bind(AF_XDP') && r.mode === 'zerocopy' && (f.errno === EOPNOTSUPP || f.errno === EINVAL)) {
     why = `the ${r.iface.driver || 'interface'} driver of ${name} cannot do AF_XDP zero-copy; use mode 'copy' or 'auto'`;
   } else if (f.syscall.includes('LINK_CREATE') && r.xdpMode === 'native' && f.errno === EOPNOTSUPP) {
     why = `the ${r.iface.driver || 'interface'} driver of ${name} has no native XDP; use xdpMode 'skb' or 'auto'`;
-  } else if ((f.errno === -1 || f.errno === -13) && r.backend === 'af_xdp') {
+  } else if ((f.errno === EPERM || f.errno === EACCES) && r.backend === 'af_xdp') {
     why = `${f.detail ? `${f.detail}; ` : ''}AF_XDP needs CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF (or root)`;
-  } else if (f.errno === -12 && f.syscall.includes('UMEM')) {
+  } else if (f.errno === ENOMEM && f.syscall.includes('UMEM')) {
     why = `registering a ${r.frameSize * r.frameCount}-byte UMEM failed; raise RLIMIT_MEMLOCK or use fewer frames`;
   }
   return systemError(f.errno, f.syscall, { message: `${r.backend} on ${name} queue ${r.queue}${why ? `: ${why}` : ''}` });
@@ -274,6 +274,7 @@ function openNative(r: Resolved, key: string): Promise<PacketRing> {
  */
 export function openPacketRing(options: PacketRingOptions): Promise<PacketRing> {
   const r = validate(options);
+  checkLayout('packetRing', { statNames: PACKET_STAT_NAMES });
   // AF_XDP and ef_vi own a queue; the socket backend shares the queue with
   // the kernel stack and owns only its port.
   const key = r.backend === 'socket' ? `${r.iface.ifindex}:${r.queue}:udp:${r.port}` : `${r.iface.ifindex}:${r.queue}`;

@@ -7,6 +7,7 @@ import { outOfRange, invalidArgValue, systemError, validateInteger, validateObje
 import { loop } from './loop';
 import { native } from './native';
 import { closedError, type RegionDependent, ShmRegion } from './shm';
+import { EAGAIN, ECANCELED, EINVAL, EOPNOTSUPP, ETIMEDOUT } from './internal/errno';
 
 export interface RingLayout {
   magic: number; version: number; headerSize: number; align: number;
@@ -149,10 +150,6 @@ export interface EndpointOptions {
   heartbeatMs?: number;
 }
 
-const ETIMEDOUT = -110;
-const ECANCELED = -125;
-const EINVAL = -22;
-const EOPNOTSUPP = -95;
 const INT_MAX = 0x7fffffff;
 const POOL_AGAIN = 1;
 
@@ -210,8 +207,8 @@ export function futexWaitAsync(region: ShmRegion, offset: number, expected: numb
         if (region.closed) return resolve(ECANCELED);
         return pool();
       }
-      if (res === 0 || res === -11 /* EAGAIN: value already differed */) uringFutex = true;
-      resolve(res === -11 ? 0 : res);
+      if (res === 0 || res === EAGAIN /* the value already differed */) uringFutex = true;
+      resolve(res === EAGAIN ? 0 : res);
     });
   });
 }

@@ -10,6 +10,7 @@ import {
   validateBoolean, validateInteger, validateObject, validateOneOf, validateString,
 } from './errors';
 import { native } from './native';
+import { EAGAIN, EBADMSG } from './internal/errno';
 
 /** Every named region ringwire creates lives at /dev/shm/<prefix><name>. */
 export const REGION_PREFIX = 'ringwire.';
@@ -359,18 +360,18 @@ export function openRegion(target: OpenTarget, options: MapOptions = {}): ShmReg
     name = validateRegionName(typeof target === 'string' ? target : target.name, 'name');
     for (let attempt = 0; ; attempt++) {
       r = native().shmOpenNamed(shmName(name), policy.populate, numa);
-      if (!('errno' in r) || r.errno !== -11 /* EAGAIN */ || attempt === 20) break;
+      if (!('errno' in r) || r.errno !== EAGAIN || attempt === 20) break;
       Atomics.wait(sleepCell, 0, 0, 5);
     }
     if ('errno' in r) {
       const path = `${SHM_DIR}/${REGION_PREFIX}${name}`;
-      if (r.errno === -74 /* EBADMSG, which libuv has no name for */) {
+      if (r.errno === EBADMSG) {
         const e = systemError(r.errno, r.syscall, { path });
         e.code = 'ERR_RINGWIRE_BAD_REGION';
         e.message = `${r.syscall} ${path}: not a ringwire region (header missing or corrupt)`;
         throw e;
       }
-      if (r.errno === -11) throw systemError(r.errno, r.syscall, { path, message: 'the creator has not finished initialising it' });
+      if (r.errno === EAGAIN) throw systemError(r.errno, r.syscall, { path, message: 'the creator has not finished initialising it' });
       throw systemError(r.errno, r.syscall, { path });
     }
   } else if (typeof target === 'object' && target !== null && 'fd' in target) {

@@ -5,6 +5,8 @@ import { native } from './native';
 import type { SystemError } from './errors';
 import type { AddressInfo } from './sockaddr';
 import { opError, sockName } from './tcp-core';
+import { EBADF } from './internal/errno';
+import { TCP_OP } from './internal/layout';
 
 /** Event types in a TcpBatch. */
 export const TcpEvent = {
@@ -82,7 +84,7 @@ export class TcpListener {
 
   address(): AddressInfo {
     const a = sockName(this.id, false);
-    if (!a) throw opError(-9, 4);
+    if (!a) throw opError(EBADF, TCP_OP.accept);
     return a;
   }
 

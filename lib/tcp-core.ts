@@ -9,11 +9,14 @@ import { loop, type ThreadLoop } from './loop';
 import { native } from './native';
 import { type AddressInfo, decodeSockaddr, encodeSockaddr } from './sockaddr';
 import { type Backend, resolveBackend } from './udp';
+import { EADDRNOTAVAIL, EAFNOSUPPORT, EMFILE, ENFILE, ENOBUFS, ENOMEM, ENOSYS } from './internal/errno';
+import { SOCKOPT, TCP_EV, TCP_OP_SYSCALL, checkLayout } from './internal/layout';
 
 export type { Backend } from './udp';
 
-// Order matches struct TcpStats / TcpConnStats in native/core/tcp.h (a test
-// checks the lengths against native().tcpLayout).
+// The names of struct TcpStats / TcpConnStats (native/core/tcp.h), typed
+// here for stats()'s type; checkLayout() refuses an addon whose
+// tcpLayout.statNames / connStatNames differ (test/layout.test.ts).
 export const TCP_STAT_NAMES = [
   'accepted', 'connected', 'closed', 'active', 'bytesRead', 'bytesWritten', 'recvEvents', 'bundles',
   'starvations', 'rearms', 'sendCalls', 'sendChunks', 'zcSends', 'zcCopied', 'acceptCalls', 'acceptErrors', 'errors',
@@ -22,20 +25,14 @@ export const CONN_STAT_NAMES = ['bytesRead', 'bytesWritten', 'queuedBytes', 'rec
 export type TcpStats = Record<(typeof TCP_STAT_NAMES)[number], number>;
 export type TcpConnStats = Record<(typeof CONN_STAT_NAMES)[number], number>;
 
-/** Native event kinds (tcpLayout.ev*) and operations (tcpLayout.op*). */
-export const EV = { accept: 1, data: 2, end: 3, sent: 4, error: 5, connect: 6, shutdown: 7, closed: 8 } as const;
-const OP_SYSCALL: Record<number, string> = { 1: 'read', 2: 'write', 3: 'connect', 4: 'accept', 5: 'shutdown' };
+/** Native event kinds, read from tcpLayout.ev* (lib/internal/layout.ts). */
+export const EV = TCP_EV;
 
-export const SOL_SOCKET = 1;
-export const SO_KEEPALIVE = 9;
-export const SO_SNDBUF = 7;
-export const SO_RCVBUF = 8;
-export const IPPROTO_TCP = 6;
-export const TCP_NODELAY = 1;
-export const TCP_KEEPIDLE = 4;
+// Socket option numbers, from the addon's system headers (layout.ts).
+export const { SOL_SOCKET, SO_KEEPALIVE, SO_SNDBUF, SO_RCVBUF, IPPROTO_TCP, TCP_NODELAY, TCP_KEEPIDLE } = SOCKOPT;
 
 export function opError(errno: number, op: number, extra?: { address?: string; port?: number }): SystemError {
-  return systemError(errno, OP_SYSCALL[op] ?? 'socket', extra);
+  return systemError(errno, TCP_OP_SYSCALL[op] ?? 'socket', extra);
 }
 
 export interface BufferConfig {
@@ -59,6 +56,7 @@ export class TcpThreadState {
   readonly fields: number;
 
   constructor() {
+    checkLayout('tcp', { statNames: TCP_STAT_NAMES, connStatNames: CONN_STAT_NAMES });
     this.loop = loop();
     const r = native().tcpInit();
     if (typeof r === 'number') check(r, 'io_uring_setup');
@@ -150,7 +148,7 @@ export function backendOf(requested: unknown, name = 'options.backend'): Backend
   }
   const b = resolveBackend(requested).backend;
   if (b === 'io_uring' && !capabilities().io_uring.available) {
-    throw systemError(-38, 'io_uring_setup', { message: capabilities().io_uring.reason });
+    throw systemError(ENOSYS, 'io_uring_setup', { message: capabilities().io_uring.reason });
   }
   return b;
 }
@@ -182,7 +180,7 @@ export function validateMs(v: unknown, name: string): number {
   return validateInteger(v, name, 0, 2 ** 31 - 1);
 }
 
-export const isResourceError = (errno: number): boolean => errno === -24 || errno === -23 || errno === -105 || errno === -12;
+export const isResourceError = (errno: number): boolean => errno === EMFILE || errno === ENFILE || errno === ENOBUFS || errno === ENOMEM;
 
 export interface SocketParams {
   noDelay: boolean;
@@ -205,9 +203,6 @@ export interface ListenParams extends SocketParams {
   /** TCP_DEFER_ACCEPT seconds (0 = off). */
   deferAccept: number;
 }
-
-const EAFNOSUPPORT = -97;
-const EADDRNOTAVAIL = -99;
 
 /** socket + options + bind + listen + accept armed; throws a 'listen' error. */
 export function openListener(t: TcpThreadState, p: ListenParams): number {

@@ -16,6 +16,8 @@ import { loop, rethrowLater } from './loop';
 import { REC, TcpBatch, TcpEvent, TcpListener } from './tcp-batch';
 import { chooseBackend } from './internal/tcpdirect/thread';
 import { TcpdirectEndpoint } from './internal/tcpdirect/tcp';
+import { EBADF, ETIMEDOUT } from './internal/errno';
+import { TCP_OP } from './internal/layout';
 
 export { configureTcpBuffers, tcpStats } from './tcp-core';
 export { TcpBatch, TcpEvent, TcpListener } from './tcp-batch';
@@ -210,12 +212,12 @@ export class TcpEndpoint {
     }
     this.ensureOpen();
     const id = openConnection(this.t, { ...this.sock, backend: this.backend, sa, local, timeout });
-    if (id < 0) throw opError(id, 3, { address: opts.host ?? '127.0.0.1', port });
+    if (id < 0) throw opError(id, TCP_OP.connect, { address: opts.host ?? '127.0.0.1', port });
     const c = this.newConn(id, -1);
     c.connecting = true;
     if (timeout && this.backend === 'epoll') {
       c.timer = setTimeout(() => {
-        if (c.connecting && !c.destroyed) this.fail(id, c, -110, 3);
+        if (c.connecting && !c.destroyed) this.fail(id, c, ETIMEDOUT, TCP_OP.connect);
       }, timeout);
     }
     return id;
@@ -361,7 +363,7 @@ export class TcpEndpoint {
   }
 
   private checkOpt(r: number): void {
-    if (r < 0 && r !== -9) throw opError(r, 0);
+    if (r < 0 && r !== EBADF) throw opError(r, 0); // 0: no operation, the error names 'socket'
   }
 
   remoteAddress(conn: number): AddressInfo | undefined {

@@ -16,6 +16,8 @@ import { type AddressInfo, SockaddrCache, decodeSockaddr, encodeSockaddr, mapIPv
 import { UdpBatch } from './udp-batch';
 import { chooseBackend, tcpdirectNote } from './internal/tcpdirect/thread';
 import { TcpdirectUdpSocket } from './internal/tcpdirect/udp';
+import { ENOBUFS } from './internal/errno';
+import { UDP_DESC, UDP_EV, checkLayout } from './internal/layout';
 import { SOCKOPT, UDP_STAT_NAMES, type UdpStats, UdpStatsView } from './udp-stats';
 
 export type { AddressInfo } from './sockaddr';
@@ -61,8 +63,6 @@ interface Pending {
   err: Error | null;
 }
 
-const HEADER_SPACE = 16 + 32; // recvmsg_out + name, see native/core/udp.h
-let inlineSend = 0;
 // The hot send entry, looked up once per thread instead of per datagram.
 let udpSendFn: ((id: number, b: Uint8Array, off: number, len: number, to: Uint8Array | null, token: number) => number) | undefined;
 let udpReplyFn: ((id: number, off: number, len: number, name: number, nameLen: number) => number) | undefined;
@@ -70,7 +70,6 @@ const udpReplyNative = (id: number, off: number, len: number, name: number, name
   (udpReplyFn ??= native().udpReply as typeof udpReplyFn)!(id, off, len, name, nameLen);
 const udpSendNative = (id: number, b: Uint8Array, off: number, len: number, to: Uint8Array | null, token: number): number =>
   (udpSendFn ??= native().udpSend as typeof udpSendFn)!(id, b, off, len, to, token);
-const INLINE_SEND = () => inlineSend || (inlineSend = native().udpLayout.inlineSend as number);
 
 let defaultBackend: Backend | undefined;
 // Options only the kernel stack has: 'auto' keeps such sockets off TCPDirect.
@@ -168,6 +167,7 @@ export class UdpSocket extends EventEmitter {
     this.fam = this.type === 'udp6' ? 6 : 4;
     this.backend = choice.backend;
     this.loop = loop();
+    checkLayout('udp', { statNames: UDP_STAT_NAMES });
     const stats = new Float64Array(UDP_STAT_NAMES.length);
     const r = native().udpOpen(this.backend === 'io_uring' ? 0 : 1, this.fam, bufferCount, bufferSize, timestamps, zc, stats);
     if (typeof r === 'number') check(r, this.backend === 'io_uring' ? 'io_uring_register' : 'socket');
@@ -176,7 +176,7 @@ export class UdpSocket extends EventEmitter {
     this.descs = new Uint32Array(r.descs);
     this.statsView = new UdpStatsView(stats);
     this.addrCache = new SockaddrCache(this.fam);
-    this.batch = new UdpBatch(this.pool, this.descs, bufferSize - HEADER_SPACE);
+    this.batch = new UdpBatch(this.pool, this.descs, bufferSize - UDP_DESC.headerSpace);
     // Held strongly while ref'd (like a Node handle); an unref'd socket
     // nobody references is collected and closed by the registry.
     this.loop.attach(this.id, this, true);
@@ -200,16 +200,16 @@ export class UdpSocket extends EventEmitter {
   /** @internal loop events for this socket. */
   onLoopEvent(kind: number, a: number, b: number): void {
     switch (kind) {
-      case 1: // recv: descriptors [0, a)
+      case UDP_EV.recv: // descriptors [0, a)
         this.deliver(a);
         break;
-      case 2: // sent: token a, result b
+      case UDP_EV.sent: // token a, result b
         this.onSent(a, b);
         break;
-      case 3:
+      case UDP_EV.recvError:
         this.emit('error', systemError(a, 'recvmsg'));
         break;
-      case 4:
+      case UDP_EV.closed:
         this.onClosed();
         break;
     }
@@ -482,7 +482,7 @@ export class UdpSocket extends EventEmitter {
   }
 
   private get inlineSend(): number {
-    return INLINE_SEND();
+    return UDP_DESC.inlineSend;
   }
 
   /**
@@ -526,7 +526,7 @@ export class UdpSocket extends EventEmitter {
       const r = native().udpSendBatch(this.id, bufs, addrs, addrs ? stride : 0, token);
       if (r < 0) return process.nextTick(done, systemError(r, 'sendmmsg'));
       if (r === 0) return process.nextTick(done, null, 0);
-      this.pending.set(token, { cb: done, keep: bufs, left: r, bytes: 0, err: r < n ? systemError(-105, 'sendmmsg') : null });
+      this.pending.set(token, { cb: done, keep: bufs, left: r, bytes: 0, err: r < n ? systemError(ENOBUFS, 'sendmmsg') : null });
     };
     if (cb) return void run(cb);
     return new Promise((res, rej) => run((e, bytes) => (e ? rej(e) : res(bytes ?? 0))));

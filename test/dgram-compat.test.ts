@@ -5,15 +5,12 @@ import { describe, expect, it } from 'vitest';
 import * as nodeDgram from 'node:dgram';
 import * as rwDgram from '../lib/dgram';
 import { needs } from './helpers/skip';
+import { dist } from './helpers/child';
+import { sleep as wait, until } from './helpers/wait';
 
 type Api = { createSocket: (t: any, l?: any) => any };
 type Trace = unknown[];
 
-const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(cond: () => boolean, ms = 3000) {
-  const end = Date.now() + ms;
-  while (!cond() && Date.now() < end) await wait(2);
-}
 
 function errInfo(e: any) {
   return e ? { name: e.name, code: e.code, syscall: e.syscall } : null;
@@ -362,7 +359,6 @@ describe('ringwire/dgram behaves like node:dgram', () => {
 });
 
 describe('ringwire/dgram handles keep the process alive as node:dgram does', () => {
-  const dist = require('node:path').resolve(__dirname, '..', 'dist');
   const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
   const run = (mod: string, body: string) => {
     const r = spawnSync(process.execPath, ['-e', `const dgram=require(${JSON.stringify(mod)});${body}`], { encoding: 'utf8', timeout: 5000 });

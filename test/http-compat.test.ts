@@ -4,11 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import * as nodeHttp from 'node:http';
 import * as nodeNet from 'node:net';
-import * as path from 'node:path';
 import * as rwHttp from '../lib/http';
 import { needs } from './helpers/skip';
+import { dist } from './helpers/child';
 
-const dist = path.resolve(__dirname, '..', 'dist');
 
 function surface(http: unknown): unknown[] {
   const h = http as Record<string, (...a: unknown[]) => unknown>;

@@ -7,8 +7,8 @@ import * as nodeHttp from 'node:http';
 import * as nodeNet from 'node:net';
 import * as rwHttp from '../lib/http';
 import { needs, skipReason } from './helpers/skip';
+import { sleep } from './helpers/wait';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 function listen(server: nodeHttp.Server): Promise<number> {

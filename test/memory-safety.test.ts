@@ -12,23 +12,12 @@ import * as fs from 'node:fs';
 import { needs, skipReason } from './helpers/skip';
 import { buildPeer } from './helpers/shm';
 import { native } from '../lib/native';
-
-const dist = path.resolve(__dirname, '..', 'dist');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(2);
-  }
-}
+import { dist, runChild } from './helpers/child';
+import { sleep, until } from './helpers/wait';
 
 /** Runs `code` in a fresh node (dist build), bounded; returns status, signal and parsed last stdout line. */
 function child(code: string, args: string[] = [], timeout = 20_000) {
-  const r = spawnSync(process.execPath, [...args, '-e', `const rw = require(${JSON.stringify(dist)});\n${code}`], {
-    encoding: 'utf8', timeout, env: { ...process.env },
-  });
+  const r = runChild(`const rw = require(${JSON.stringify(dist)});\n${code}`, { args, timeout });
   const lines = (r.stdout ?? '').trim().split('\n');
   let out: any;
   try {

@@ -5,11 +5,11 @@
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import * as nodeNet from 'node:net';
-import * as path from 'node:path';
 import * as rwNet from '../lib/net';
 import { needs } from './helpers/skip';
+import { dist } from './helpers/child';
+import { sleep } from './helpers/wait';
 
-const dist = path.resolve(__dirname, '..', 'dist');
 
 type NetLike = {
   createServer: typeof nodeNet.createServer;
@@ -47,7 +47,6 @@ function rwImpl(backend: 'io_uring' | 'epoll'): Impl {
 
 const impls: Impl[] = [{ name: 'node:net', net: nodeNet as NetLike }, ...(needs('io_uring') ? [] : [rwImpl('io_uring')]), rwImpl('epoll')];
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Records a socket's events as strings. */
 function trace(sock: nodeNet.Socket, out: string[], label = ''): void {

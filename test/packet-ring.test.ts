@@ -3,24 +3,13 @@
 // runs everywhere, so these tests always run. Traffic stays on loopback.
 // AF_XDP itself is tested in network namespaces in test/xdp.test.ts.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import * as dgram from 'node:dgram';
-import * as path from 'node:path';
 import { native } from '../lib/native';
 import { netInterface } from '../lib/netif';
 import { buildUdpFrame, parseUdpFrame, swapUdpFrame, verifyUdpChecksums } from '../lib/packet-headers';
 import { type FrameBatch, openPacketRing, PACKET_STAT_NAMES, type PacketRing, type PacketRingOptions, resolvePacketBackend } from '../lib/packet-ring';
-
-const dist = path.resolve(__dirname, '..', 'dist');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out waiting for condition');
-    await sleep(2);
-  }
-}
+import { dist, runChild } from './helpers/child';
+import { sleep, until } from './helpers/wait';
 
 async function freePort(): Promise<number> {
   const s = dgram.createSocket({ type: 'udp6', ipv6Only: false });
@@ -34,10 +23,6 @@ async function client(type: 'udp4' | 'udp6'): Promise<dgram.Socket> {
   const s = dgram.createSocket(type);
   await new Promise<void>((r) => s.bind(0, type === 'udp4' ? '127.0.0.1' : '::1', r));
   return s;
-}
-
-function runChild(code: string, args: string[] = []) {
-  return spawnSync(process.execPath, [...args, '-e', code], { encoding: 'utf8', timeout: 30_000, env: { ...process.env } });
 }
 
 const base = (port: number, o: Partial<PacketRingOptions> = {}): PacketRingOptions => ({
@@ -461,7 +446,7 @@ describe('packet ring, software backend (UDP socket on loopback)', () => {
         console.log(JSON.stringify({ before, opened, after: fds() }));
       })();
     `;
-    const r = runChild(code, ['--expose-gc']);
+    const r = runChild(code, { args: ['--expose-gc'] });
     expect(r.stderr).toBe('');
     const { before, opened, after } = JSON.parse(r.stdout);
     expect(opened).toBeGreaterThanOrEqual(before + 20);

@@ -5,29 +5,15 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as path from 'node:path';
 import { configureTcpBuffers, createTcpEndpoint, TcpEvent, type TcpEndpoint, type TcpEndpointOptions } from '../lib/tcp';
 import { CONN_STAT_NAMES, TCP_STAT_NAMES } from '../lib/tcp-core';
 import { capabilities } from '../lib/capabilities';
 import { native } from '../lib/native';
 import type { SystemError } from '../lib/errors';
 import { needs, skipReason } from './helpers/skip';
-
-const dist = path.resolve(__dirname, '..', 'dist');
-const fdCount = () => fs.readdirSync('/proc/self/fd').length;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(2);
-  }
-}
-
-function runChild(code: string, args: string[] = [], timeout = 30_000) {
-  return spawnSync(process.execPath, [...args, '-e', code], { encoding: 'utf8', timeout, env: { ...process.env } });
-}
+import { dist, runChild } from './helpers/child';
+import { fdCount } from './helpers/fd';
+import { sleep, until } from './helpers/wait';
 
 interface Ev {
   type: number;

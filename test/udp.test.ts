@@ -2,27 +2,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { createUdpSocket, type UdpSocket, type UdpSocketOptions } from '../lib/udp';
 import { UDP_STAT_NAMES } from '../lib/udp-stats';
 import { native } from '../lib/native';
 import { needs, skipReason } from './helpers/skip';
-
-const dist = path.resolve(__dirname, '..', 'dist');
-const fdCount = () => fs.readdirSync('/proc/self/fd').length;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out waiting for condition');
-    await sleep(2);
-  }
-}
-
-function runChild(code: string, opts: { uid?: number; args?: string[] } = {}) {
-  return spawnSync(process.execPath, [...(opts.args ?? []), '-e', code], { encoding: 'utf8', timeout: 30_000, uid: opts.uid, env: { ...process.env } });
-}
+import { dist, runChild } from './helpers/child';
+import { fdCount } from './helpers/fd';
+import { sleep, until } from './helpers/wait';
 
 const backends = [
   { backend: 'io_uring' as const, skip: needs('io_uring') },

@@ -2,9 +2,8 @@
 // they hold native handles: the process must survive and stay usable.
 import { describe, expect, it } from 'vitest';
 import { Worker } from 'node:worker_threads';
-import * as path from 'node:path';
+import { dist } from './helpers/child';
 
-const dist = path.resolve(__dirname, '..', 'dist');
 
 function runWorker(code: string): Worker {
   return new Worker(`const rw = require(${JSON.stringify(dist)}); ${code}`, { eval: true });

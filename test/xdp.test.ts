@@ -8,18 +8,10 @@ import * as path from 'node:path';
 import { native } from '../lib/native';
 import { createVethPair, destroy, ip, JsonChild, peer, spawnPeer, type VethPair, xdpOn } from './helpers/netns';
 import { needs, skipReason } from './helpers/skip';
+import { sleep, until } from './helpers/wait';
 
 const receiver = path.resolve(__dirname, 'fixtures', 'xdp-receiver.js');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const PORT = 9000;
-
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out waiting for condition');
-    await sleep(20);
-  }
-}
 
 // Asks the receiver for its stats until `done` holds or the bound passes,
 // and returns the last answer: what was delivered is a property; how soon a

@@ -16,6 +16,7 @@ const { execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { commonFlags } = require('../../scripts/native-flags');
 
 const args = process.argv.slice(2);
 const opt = (n, d) => (args.includes(`--${n}`) ? args[args.indexOf(`--${n}`) + 1] : d);
@@ -35,7 +36,8 @@ const cli = path.join(root, 'dist', 'cli.js');
 
 const include = path.join(process.env.npm_config_nodedir || '/usr', 'include', 'node');
 const addon = path.join(os.tmpdir(), `ringwire-floor-${process.pid}.node`);
-execFileSync('g++', ['-O2', '-shared', '-fPIC', '-std=c++17', '-Wall', '-Wextra', `-I${include}`,
+// The addon's flags (native/common-flags.txt): the floor and ringwire are built alike.
+execFileSync('g++', ['-shared', '-fPIC', '-std=c++17', ...commonFlags(), `-I${include}`,
   '-DNODE_GYP_MODULE_NAME=floor', path.join(__dirname, 'floor.cc'), '-o', addon], { stdio: 'inherit' });
 
 const perfServer = (impl) => () => [process.execPath, [cli, 'perf', 'server', serverMode, '--impl', impl, '--cpu', cpu]];

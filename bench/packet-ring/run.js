@@ -32,6 +32,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const readline = require('node:readline');
+const { commonFlags } = require('../../scripts/native-flags');
 
 const args = process.argv.slice(2);
 const opt = (name, def) => {
@@ -98,7 +99,7 @@ function teardown() {
 
 function buildBlaster() {
   const bin = path.join(os.tmpdir(), `rw-blast-${process.pid}`);
-  execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-o', bin, path.join(here, 'blast.c')], { stdio: 'inherit' });
+  execFileSync('cc', [...commonFlags(), '-o', bin, path.join(here, 'blast.c')], { stdio: 'inherit' });
   return bin;
 }
 

@@ -25,6 +25,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { Worker } = require('node:worker_threads');
+const { commonFlags } = require('../../scripts/native-flags');
 
 const root = path.resolve(__dirname, '..', '..');
 const rw = require(path.join(root, 'dist'));
@@ -46,8 +47,7 @@ function buildCpp() {
   const out = process.env.RINGWIRE_BENCH_OUT || path.join(root, 'build', 'bench');
   fs.mkdirSync(out, { recursive: true });
   const bin = path.join(out, 'rw-ring-bench');
-  const flags = fs.readFileSync(path.join(root, 'native', 'common-flags.txt'), 'utf8').trim().split(/\s+/);
-  execFileSync('g++', ['-std=c++17', ...flags, '-pthread', '-I', path.join(root, 'native'),
+  execFileSync('g++', ['-std=c++17', ...commonFlags(), '-pthread', '-I', path.join(root, 'native'),
     path.join(__dirname, 'ring_bench.cc'), '-o', bin], { stdio: 'inherit' });
   return bin;
 }

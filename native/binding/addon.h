@@ -11,14 +11,16 @@
 
 namespace rw {
 
-class LoopBinding;  // the per-thread io_uring, see uring_binding.h
+class LoopBinding;  // the per-thread io_uring, see loop_binding.h
 
 struct AddonState {
   explicit AddonState(napi_env e) : env(e) {}
   napi_env env;
   LoopBinding* loop = nullptr;  // created on first use, owned here
   void* futexWaiter = nullptr;  // futex_binding.cc's waiter thread; its own cleanup hook ends it
-  // Run (in reverse order) when the environment is torn down.
+  // Run (in reverse order) when the environment is torn down. Used by the
+  // TCPDirect binding (native/tcpdirect/zf_binding.cc), compiled only with
+  // RINGWIRE_TCPDIRECT_ROOT: its pool must outlive every stack of the env.
   std::vector<std::function<void()>> teardown;
   ~AddonState() {
     for (auto it = teardown.rbegin(); it != teardown.rend(); ++it) (*it)();

@@ -9,9 +9,6 @@
 
 namespace rw {
 namespace {
-constexpr int kIndexBits = 20;
-constexpr int kIndexMask = (1 << kIndexBits) - 1;
-
 // RINGWIRE_URING_WAKE: unset/'auto'/'ringfd' -> the ring fd mode (the
 // default, by the reasoning in uring_loop.h); 'eventfd' -> try the
 // DEFER_TASKRUN + eventfd mode first. Either falls back when its self-check
@@ -139,35 +136,13 @@ void LoopBinding::SetRef(bool ref) {
 }
 
 int LoopBinding::Add(LoopOwned* h) {
-  int index;
-  if (!freeIds_.empty()) {
-    index = freeIds_.back();
-    freeIds_.pop_back();
-    gens_[index] = (gens_[index] + 1) & 0x3ff;
-  } else {
-    index = static_cast<int>(owned_.size());
-    owned_.push_back(nullptr);
-    gens_.push_back(0);
-  }
-  owned_[index] = h;
-  h->id = static_cast<int>(gens_[index] << kIndexBits) | index;
+  h->id = owned_.Add(h);
   return h->id;
 }
 
-LoopOwned* LoopBinding::Find(int id) const {
-  if (id < 0) return nullptr;
-  size_t index = static_cast<size_t>(id & kIndexMask);
-  if (index >= owned_.size()) return nullptr;
-  LoopOwned* h = owned_[index];
-  return h && h->id == id ? h : nullptr;
-}
-
 void LoopBinding::Remove(int id) {
-  LoopOwned* h = Find(id);
+  LoopOwned* h = owned_.Remove(id);
   if (!h) return;
-  int index = id & kIndexMask;
-  owned_[index] = nullptr;
-  freeIds_.push_back(index);
   for (auto& d : dirty_)
     if (d == h) d = nullptr;
   for (auto& d : flush_)
@@ -247,9 +222,9 @@ void LoopBinding::Finish() {
   // The kernel lets go of every buffer and fd in queue_exit; only then
   // may the handlers free the memory those requests pointed at.
   uring_.Shutdown();
-  for (LoopOwned* o : owned_)
+  for (LoopOwned* o : owned_.slots())
     if (o) o->Teardown();
-  owned_.clear();
+  owned_.ClearSlots();
   Bury();
   free(events_);
   if (idleFd_ >= 0) close(idleFd_);
@@ -402,7 +377,7 @@ void LoopBinding::CloseHandles() {
   // Every handler's own uv handles (epoll sockets) must be closed before
   // the environment's loop goes away; their close callbacks count here.
   handlesToClose_ = 3;
-  for (LoopOwned* o : owned_)
+  for (LoopOwned* o : owned_.slots())
     if (o) handlesToClose_ += o->CloseUvHandles(onClose);
   uv_close(reinterpret_cast<uv_handle_t*>(&poll_), onClose);
   uv_close(reinterpret_cast<uv_handle_t*>(&prepare_), onClose);

@@ -31,6 +31,7 @@
 
 #include "../core/uring_loop.h"
 #include "addon.h"
+#include "handle_table.h"
 
 namespace rw {
 
@@ -98,7 +99,7 @@ class LoopBinding {
   uv_loop_t* uvLoop() const { return uvLoop_; }
 
   int Add(LoopOwned* h);        // returns the id
-  LoopOwned* Find(int id) const;
+  LoopOwned* Find(int id) const { return owned_.Find(id); }
   void Remove(int id);          // the handler deletes itself after this
 
   // Events for JS; a full buffer is dispatched early.
@@ -173,9 +174,7 @@ class LoopBinding {
   napi_ref dispatch_ = nullptr;  // raw: must be safe to drop during teardown
   napi_ref resource_ = nullptr;  // the callback scope's async resource
   napi_async_context asyncCtx_ = nullptr;
-  std::vector<LoopOwned*> owned_;     // id -> handler (index = id & 0xfffff)
-  std::vector<uint32_t> gens_;        // generation per slot
-  std::vector<int> freeIds_;
+  HandleTable<LoopOwned> owned_;     // id -> handler (handle_table.h)
   std::vector<LoopOwned*> dirty_;
   std::vector<LoopOwned*> flush_;
   std::vector<LoopOwned*> flushing_, dispatched_;  // spares for the two above

@@ -1,5 +1,7 @@
 #include "packet_ring_binding.h"
 
+#include "handle.h"
+
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -74,7 +76,7 @@ int RingHandle::Start(napi_value dispatch, bool active, const CoalescePolicy& co
     holdoffFd_ = -1;
     return r;
   }
-  coalesce_ = coalesce;
+  coalesce_.SetPolicy(coalesce);
   uv_timer_init(loop, &timer_);
   timer_.data = this;
   handlesOpen_ = holdoffFd_ >= 0 ? 3 : 2;
@@ -134,7 +136,7 @@ void RingHandle::UpdatePoll() {
   if (!started_ || closed_) return;
   int want = 0;
   // While holding off, the timerfd (not the ring's fd) wakes us for RX.
-  if (active_ && !holding_ && !ring_->RxStarved()) want |= UV_READABLE;
+  if (active_ && !coalesce_.holding() && !ring_->RxStarved()) want |= UV_READABLE;
   // Writable while frames wait for the kernel, or while someone waits for
   // TX frames that completions will free.
   if (ring_->TxBacklog() || (ring_->txWanted() && ring_->inFlight() > 0)) want |= UV_WRITABLE;
@@ -213,7 +215,7 @@ int RingHandle::ArmHoldoff(uint32_t us) {
   its.it_value.tv_sec = us / 1000000;
   its.it_value.tv_nsec = static_cast<long>(us % 1000000) * 1000;
   if (timerfd_settime(holdoffFd_, 0, &its, nullptr) < 0) return -errno;
-  periodUs_ = us;
+  coalesce_.Armed(us);
   return 0;
 }
 
@@ -222,8 +224,8 @@ void RingHandle::EnterHoldoff() {
   // of on the next frame. The ring's own fd is not watched meanwhile
   // (UpdatePoll). The first period is the longest; AdaptHoldoff shortens it
   // when traffic is fast enough to fill a batch sooner.
-  if (holding_ || ArmHoldoff(coalesce_.maxUs) < 0) return;
-  holding_ = true;
+  if (coalesce_.holding() || ArmHoldoff(coalesce_.policy().maxUs) < 0) return;
+  coalesce_.Enter();
   ring_->stats()->holdoffs++;
   uv_poll_start(&holdoffPoll_, UV_READABLE, [](uv_poll_t* h, int status, int) {
     if (status >= 0) static_cast<RingHandle*>(h->data)->OnHoldoff();
@@ -234,29 +236,14 @@ void RingHandle::ExitHoldoff() {
   // Traffic slowed down: back to waking on the ring's fd (level-triggered,
   // so frames that came in between wake it at once). Called right after
   // the one-shot timer fired, so there is nothing to disarm.
-  holding_ = false;
-  periodUs_ = 0;
+  coalesce_.Exit();
   uv_poll_stop(&holdoffPoll_);
 }
 
 void RingHandle::AdaptHoldoff(uint32_t got) {
-  const CoalescePolicy& c = coalesce_;
-  // Below stayFrames per maxUs of period the traffic is sparse enough for
-  // per-arrival wakes, which add no delay.
-  if (static_cast<uint64_t>(got) * c.maxUs < static_cast<uint64_t>(c.stayFrames) * periodUs_) {
-    ExitHoldoff();
-    return;
-  }
-  uint64_t want = periodUs_;
-  if (c.targetFrames && got) {
-    // Aim the period at targetFrames per drain: shorter when traffic is
-    // fast (less delay, and the fill ring never has to cover a long
-    // period), longer when it is slow.
-    want = static_cast<uint64_t>(periodUs_) * c.targetFrames / got;
-    if (want < c.minUs) want = c.minUs;
-    if (want > c.maxUs) want = c.maxUs;
-  }
-  if (ArmHoldoff(static_cast<uint32_t>(want)) < 0) ExitHoldoff();
+  // Too sparse to hold off (Coalescer::NextPeriod): back to the fd.
+  uint32_t us = 0;
+  if (!coalesce_.NextPeriod(got, &us) || ArmHoldoff(us) < 0) ExitHoldoff();
 }
 
 void RingHandle::FinishWake(bool ok) {
@@ -281,7 +268,7 @@ void RingHandle::OnPoll(int status, int events) {
   } else {
     if (events & UV_WRITABLE) ring_->Kick();
     uint32_t got = DrainRx();
-    if (coalesce_.maxUs && got >= coalesce_.enterFrames && !closed_) EnterHoldoff();
+    if (coalesce_.ShouldEnter(got) && !closed_) EnterHoldoff();
   }
   FinishWake(status >= 0);
 }
@@ -295,7 +282,7 @@ void RingHandle::BusyRun() {
   // sleeping threads, so a holdoff the sleeping path entered is cancelled
   // (the timer disarmed, the ring's fd watched again) and none is entered.
   if (closed_) return;
-  if (holding_) {
+  if (coalesce_.holding()) {
     ArmHoldoff(0);  // it_value 0 disarms the timerfd
     ExitHoldoff();
   }
@@ -311,7 +298,7 @@ void RingHandle::OnHoldoff() {
   ring_->stats()->wakeups++;
   dispatchDepth_++;
   uint32_t got = DrainRx();
-  if (!closed_ && holding_) AdaptHoldoff(got);
+  if (!closed_ && coalesce_.holding()) AdaptHoldoff(got);
   FinishWake(true);
 }
 
@@ -508,6 +495,7 @@ void InitPacketRing(Napi::Env env, Napi::Object exports) {
   l.Set("frameStateMask", Num(env, kFrameStateMask));
   l.Set("descSize", Num(env, sizeof(PacketDesc)));
   l.Set("statsFields", Num(env, sizeof(PacketStats) / sizeof(double)));
+  l.Set("statNames", NameList(env, {RW_PACKET_STATS(RW_STAT_NAME)}));
   l.Set("dispatchRx", Num(env, kDispatchRx));
   l.Set("dispatchTxReady", Num(env, kDispatchTxReady));
   l.Set("dispatchError", Num(env, kDispatchError));

@@ -6,13 +6,12 @@
 //     wait for the kernel;
 //   - an unref'd 200 ms uv_timer refreshing kernel counters
 //     (XDP_STATISTICS) and re-checking need_wakeup flags;
-//   - optionally a timerfd polled by a second uv_poll (receive coalescing):
-//     after a wake that found enough frames, the ring stops watching its fd
-//     and drains on a periodic timer instead, as long as traffic keeps
-//     coming - NAPI's poll mode, or a NIC's rx-usecs, in user space. Fewer
+//   - optionally a timerfd polled by a second uv_poll (receive coalescing,
+//     the state machine in core/packet_coalesce.h): after a wake that found
+//     enough frames, the ring stops watching its fd and drains on a one-shot
+//     holdoff timer instead, as long as traffic keeps coming. Fewer
 //     wake-ups (each a context switch) per frame, at most one period more
-//     latency. The numbers (when to start, how long a period, when to stop)
-//     are policy and come from lib/packet-ring.ts (CoalescePolicy).
+//     latency.
 // No helper thread. Exits, each safe twice: close() from JS, the External's
 // GC finalizer (TS also closes through a FinalizationRegistry), and an
 // async cleanup hook that closes the uv handles on worker termination /
@@ -25,6 +24,7 @@
 #include <string>
 
 #include "../core/bpf_prog.h"
+#include "../core/packet_coalesce.h"
 #include "../core/packet_ring.h"
 #include "addon.h"
 #include "loop_binding.h"
@@ -33,14 +33,6 @@ namespace rw {
 
 // Flags of a dispatch call into JS: dispatch(count, flags, err).
 enum RingDispatchFlags : uint32_t { kDispatchRx = 1, kDispatchTxReady = 2, kDispatchError = 4 };
-
-// Receive coalescing. maxUs == 0: off, every arrival wakes the ring.
-struct CoalescePolicy {
-  uint32_t minUs = 0, maxUs = 0;  // period bounds; equal for a fixed period
-  uint32_t enterFrames = 1;       // frames one fd wake must find to start coalescing
-  uint32_t stayFrames = 1;        // frames per maxUs of period needed to keep coalescing
-  uint32_t targetFrames = 0;      // frames per period the period adapts to (0: fixed)
-};
 
 class RingHandle : public BusySource {
  public:
@@ -95,9 +87,7 @@ class RingHandle : public BusySource {
   uv_timer_t timer_{};
   uv_poll_t holdoffPoll_{};
   int holdoffFd_ = -1;  // timerfd, when coalescing
-  CoalescePolicy coalesce_;
-  uint32_t periodUs_ = 0;  // the holdoff timer's current period
-  bool holding_ = false;
+  Coalescer coalesce_;  // holdoff state; the timerfd above is its timer
   int handlesOpen_ = 0;
   int pollEvents_ = 0;
   bool started_ = false, active_ = false, ref_ = true;

@@ -5,8 +5,7 @@
 #include <sys/socket.h>
 
 #include <cstring>
-#include <typeinfo>
-
+#include "handle.h"
 #include "tcp_handles.h"
 
 namespace rw {
@@ -14,14 +13,9 @@ namespace {
 
 LoopBinding* Loop(const Napi::CallbackInfo& info) { return LoopBinding::Existing(info.Env()); }
 
+// A wrong, stale or foreign id is no handle (-EBADF), see handle.h.
 template <class T>
-T* Find(const Napi::CallbackInfo& info, size_t arg = 0) {
-  LoopBinding* lb = Loop(info);
-  if (!lb) return nullptr;
-  LoopOwned* o = lb->Find(info[arg].As<Napi::Number>().Int32Value());
-  // Final classes: an exact type check is enough and cheaper than a cast.
-  return o && typeid(*o) == typeid(T) ? static_cast<T*>(o) : nullptr;
-}
+T* Find(const Napi::CallbackInfo& info, size_t arg = 0) { return FindAs<T>(info, arg); }
 
 TcpBackend BackendArg(const Napi::Value& v) {
   return v.As<Napi::Number>().Int32Value() == 0 ? TcpBackend::kUring : TcpBackend::kEpoll;
@@ -209,15 +203,15 @@ Napi::Value TcpSendBatch(const Napi::CallbackInfo& info) {
   if (!lb || !ids || !results || count * 4 > idsLen || count * 4 > resLen || count > bufs.Length())
     return Num(env, -EINVAL);
   for (uint32_t i = 0; i < count; i++) {
-    LoopOwned* o = lb->Find(ids[i]);
-    if (!o || typeid(*o) != typeid(TcpConnHandle)) {
+    TcpConnHandle* h = FindAs<TcpConnHandle>(lb, ids[i]);
+    if (!h) {
       results[i] = -EBADF;
       continue;
     }
     size_t n = 0;
     uint8_t* p = BytesOf(bufs.Get(i), &n);
     bool kept = false;
-    int r = static_cast<TcpConnHandle*>(o)->Send(p, static_cast<uint32_t>(n), false, &kept);
+    int r = h->Send(p, static_cast<uint32_t>(n), false, &kept);
     results[i] = r < 0 ? r : kept ? 1 : 0;
   }
   return Num(env, count);
@@ -303,6 +297,8 @@ void InitTcp(Napi::Env env, Napi::Object exports) {
   auto layout = Napi::Object::New(env);
   layout.Set("statsFields", Num(env, sizeof(TcpStats) / sizeof(double)));
   layout.Set("connStatsFields", Num(env, sizeof(TcpConnStats) / sizeof(double)));
+  layout.Set("statNames", NameList(env, {RW_TCP_STATS(RW_STAT_NAME)}));
+  layout.Set("connStatNames", NameList(env, {RW_TCP_CONN_STATS(RW_STAT_NAME)}));
   layout.Set("chunkSlots", Num(env, TcpThread::kChunkSlots));
   layout.Set("indexMask", Num(env, kTcpIndexMask));
   layout.Set("copyMax", Num(env, TcpConn::kCopyMax));

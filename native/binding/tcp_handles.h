@@ -22,9 +22,9 @@ enum TcpEventKind : int32_t {
   kTcpEvClosed = 8,    // nothing left in flight; the id is gone
 };
 
-// Loop ids carry the slot index in their low 20 bits (loop_binding.cc);
-// the counter table is indexed by it.
-constexpr int kTcpIndexMask = (1 << 20) - 1;
+// Loop ids carry the slot index in their low bits (handle_table.h); the
+// counter table is indexed by it (exported as tcpLayout.indexMask).
+constexpr int kTcpIndexMask = HandleTable<LoopOwned>::kIndexMask;
 
 class TcpThread final : public LoopOwned {
  public:

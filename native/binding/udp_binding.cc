@@ -1,201 +1,23 @@
-// N-API glue for UDP sockets: ids instead of pointers, shared views over the
-// receive pool, descriptors and counters, and events through the loop.
+// N-API glue for UDP sockets: ids instead of pointers (the handle class is in
+// udp_handle.{h,cc}), shared views over the receive pool, descriptors and
+// counters, and events through the loop.
 #include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <cstring>
-#include <initializer_list>
 
 #include "../core/udp.h"
-#include "loop_binding.h"
+#include "handle.h"
+#include "udp_handle.h"
 
 namespace rw {
 namespace {
 
-enum UdpEventKind : int32_t { kEvRecv = 1, kEvSent = 2, kEvRecvError = 3, kEvClosed = 4 };
+// A wrong, stale or non-UDP id is no handle (-EBADF), see handle.h.
+UdpHandle* Lookup(const Napi::CallbackInfo& info) { return FindAs<UdpHandle>(info); }
 
-class UdpHandle final : public LoopOwned, public UdpEvents {
- public:
-  UdpHandle(LoopBinding* lb, Backend b) : lb_(lb), sock_(b, &lb->uring(), this) {}
-
-  int Open(const UdpConfig& cfg) {
-    int ret = sock_.Open(cfg);
-    if (ret < 0) return ret;
-    if (sock_.backend() == Backend::kEpoll) {
-      uv_poll_init(lb_->uvLoop(), &poll_, sock_.fd());
-      poll_.data = this;
-      pollInit_ = true;
-      // The loop's own handle keeps the process alive; this one never does.
-      uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
-    }
-    return 0;
-  }
-
-  UdpSocket& sock() { return sock_; }
-
-  int StartReceiving() {
-    if (sock_.backend() == Backend::kEpoll) {
-      pollEvents_ |= UV_READABLE;
-      return UpdatePoll();
-    }
-    return sock_.StartReceiving();
-  }
-
-  int Send(const uint8_t* data, uint32_t len, const sockaddr* to, socklen_t tolen,
-           uint32_t token, bool* keep) {
-    int ret = sock_.Send(data, len, to, tolen, token, keep);
-    if (ret == 0 && sock_.backend() == Backend::kEpoll && !flushQueued_) {
-      flushQueued_ = true;
-      lb_->WantFlush(this);
-    }
-    return ret;
-  }
-
-  // Starts the close; the object deletes itself once the kernel is done.
-  void Close(Napi::Env env) {
-    if (closed_) return;
-    closed_ = true;
-    // JS can never touch the pool, descriptors or counters again.
-    for (napi_ref& ref : views_) {
-      if (!ref) continue;
-      napi_value v = nullptr;
-      bool detached = true;
-      if (napi_get_reference_value(env, ref, &v) == napi_ok && v &&
-          napi_is_detached_arraybuffer(env, v, &detached) == napi_ok && !detached)
-        napi_detach_arraybuffer(env, v);
-      napi_delete_reference(env, ref);
-      ref = nullptr;
-    }
-    sock_.Close();
-  }
-
-  // Weak references: the views may be collected; if not, close() detaches
-  // them. At environment teardown they are simply abandoned with the env.
-  void SetViews(napi_env env, std::initializer_list<napi_value> views) {
-    int i = 0;
-    for (napi_value v : views) napi_create_reference(env, v, 0, &views_[i++]);
-  }
-
-  void KeepStats(napi_env env, napi_value arr, UdpStats* mem) {
-    if (napi_create_reference(env, arr, 1, &statsRef_) == napi_ok) sock_.SetStatsMemory(mem);
-  }
-
-  // UdpEvents
-  void OnRecvReady() override {
-    if (!dirty_) {
-      dirty_ = true;
-      lb_->MarkDirty(this);
-    }
-  }
-  void OnSent(uint32_t token, int res) override {
-    lb_->Emit(id, kEvSent, static_cast<int32_t>(token), res);
-  }
-  void OnRecvError(int err) override { lb_->Emit(id, kEvRecvError, err, 0); }
-  // Nothing is in flight any more: free the fd, pool and buffer ring now,
-  // so a resolved close() means the resources are gone, then tell JS.
-  void OnIdle() override {
-    lb_->Remove(id);
-    if (pollInit_) {
-      // The fd may close only after libuv has forgotten it.
-      lb_->BeginOwnedClose();
-      uv_close(reinterpret_cast<uv_handle_t*>(&poll_), [](uv_handle_t* h) {
-        auto* self = static_cast<UdpHandle*>(h->data);
-        LoopBinding* lb = self->lb_;
-        self->sock_.Teardown();
-        if (!lb->tornDown()) lb->Emit(self->id, kEvClosed, 0, 0);
-        delete self;
-        lb->EndOwnedClose();
-      });
-    } else {
-      sock_.Teardown();
-      lb_->Emit(id, kEvClosed, 0, 0);
-      lb_->DeleteLater(this);  // we may be inside our own OnCqe
-    }
-  }
-
-  // LoopOwned
-  void BeforeDispatch() override {
-    if (sock_.pendingDescs()) {
-      sock_.stats()->batches++;
-      lb_->Emit(id, kEvRecv, static_cast<int32_t>(sock_.pendingDescs()), 0);
-    }
-  }
-  void AfterDispatch() override {
-    dirty_ = false;
-    sock_.Recycle();
-  }
-  void FlushPrepare() override {
-    flushQueued_ = false;
-    int ret = sock_.FlushSends();
-    bool wantWrite = ret == -EAGAIN;
-    if (wantWrite != ((pollEvents_ & UV_WRITABLE) != 0)) {
-      pollEvents_ = wantWrite ? (pollEvents_ | UV_WRITABLE) : (pollEvents_ & ~UV_WRITABLE);
-      UpdatePoll();
-    }
-  }
-  int CloseUvHandles(uv_close_cb cb) override {
-    if (!pollInit_ || uv_is_closing(reinterpret_cast<uv_handle_t*>(&poll_))) return 0;
-    // The loop's close callback reads the LoopBinding from handle->data.
-    poll_.data = lb_;
-    uv_close(reinterpret_cast<uv_handle_t*>(&poll_), cb);
-    return 1;
-  }
-  void Teardown() override { delete this; }
-  ~UdpHandle() override {
-    sock_.Teardown();
-    // On the JS thread (Bury, uv close callback); at teardown the whole
-    // environment, references included, is going away anyway.
-    if (statsRef_ && !lb_->tornDown()) napi_delete_reference(lb_->env(), statsRef_);
-  }
-
- private:
-
-  int UpdatePoll() {
-    if (!pollInit_ || closed_) return 0;
-    if (!pollEvents_) return uv_poll_stop(&poll_);
-    return uv_poll_start(&poll_, pollEvents_, [](uv_poll_t* h, int status, int events) {
-      auto* self = static_cast<UdpHandle*>(h->data);
-      if (status < 0) return;
-      if (events & UV_WRITABLE) self->FlushPrepare();
-      if (events & UV_READABLE) self->OnEpollReadable();
-    });
-  }
-
-  void OnEpollReadable() {
-    // Bounded: a flooded socket yields to the rest of the loop after a few
-    // pool-fulls, like libuv's own 32-datagram read budget.
-    for (int round = 0; round < 8 && !closed_; round++) {
-      // A short recvmmsg means the queue is drained: no extra call just to
-      // collect EAGAIN (one syscall per wake saved on ping-pong).
-      bool drained = false;
-      while (!drained && sock_.ReceiveBatch(&drained) > 0) {
-      }
-      if (!sock_.pendingDescs()) break;
-      OnRecvReady();
-      lb_->Dispatch();
-      if (drained) break;
-    }
-  }
-
-  LoopBinding* lb_;
-  UdpSocket sock_;
-  uv_poll_t poll_{};
-  bool pollInit_ = false;
-  int pollEvents_ = 0;
-  bool dirty_ = false;
-  bool flushQueued_ = false;
-  bool closed_ = false;
-  napi_ref views_[2] = {nullptr, nullptr};
-  napi_ref statsRef_ = nullptr;
-};
-
-UdpHandle* Lookup(const Napi::CallbackInfo& info) {
-  LoopBinding* lb = LoopBinding::Existing(info.Env());
-  if (!lb) return nullptr;
-  return static_cast<UdpHandle*>(lb->Find(info[0].As<Napi::Number>().Int32Value()));
-}
-
-// udpOpen(backend, family, bufferCount, bufferSize, timestamps, zcThreshold)
+// udpOpen(backend, family, bufferCount, bufferSize, timestamps, zcThreshold,
+//         stats: Float64Array of udpLayout.statsFields) -> {id, pool, descs} | -errno
 Napi::Value UdpOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int err = 0;
@@ -209,6 +31,11 @@ Napi::Value UdpOpen(const Napi::CallbackInfo& info) {
   cfg.bufferSize = info[3].As<Napi::Number>().Uint32Value();
   cfg.timestamps = Flag(info[4]);
   cfg.zcThreshold = info[5].As<Napi::Number>().Uint32Value();
+  // Counters live in the caller's Float64Array so they outlive the socket.
+  // A shorter array would leave every counter at 0 without a word: refused.
+  size_t statsLen = 0;
+  uint8_t* statsMem = BytesOf(info[6], &statsLen);
+  if (!statsMem || statsLen < sizeof(UdpStats)) return Num(env, -EINVAL);
   auto* h = new UdpHandle(lb, b);
   int ret = h->Open(cfg);
   if (ret < 0) {
@@ -220,10 +47,7 @@ Napi::Value UdpOpen(const Napi::CallbackInfo& info) {
   auto pool = Napi::ArrayBuffer::New(env, s.pool(), s.poolBytes());
   auto descs = Napi::ArrayBuffer::New(env, s.descs(), s.descCapacity() * sizeof(UdpDesc));
   h->SetViews(env, {pool, descs});
-  // Counters live in the caller's Float64Array so they outlive the socket.
-  size_t statsLen = 0;
-  uint8_t* statsMem = BytesOf(info[6], &statsLen);
-  if (statsMem && statsLen >= sizeof(UdpStats)) h->KeepStats(env, info[6], reinterpret_cast<UdpStats*>(statsMem));
+  h->KeepStats(env, info[6], reinterpret_cast<UdpStats*>(statsMem));
   auto o = Napi::Object::New(env);
   o.Set("id", Num(env, h->id));
   o.Set("pool", pool);
@@ -414,11 +238,13 @@ void InitUdp(Napi::Env env, Napi::Object exports) {
   layout.Set("flagTruncated", Num(env, kDescTruncated));
   layout.Set("flagTimestamp", Num(env, kDescTimestamp));
   layout.Set("statsFields", Num(env, sizeof(UdpStats) / sizeof(double)));
+  layout.Set("statNames", NameList(env, {RW_UDP_STATS(RW_STAT_NAME)}));
+  layout.Set("headerSpace", Num(env, UdpSocket::kHeaderSpace + UdpSocket::kNameSpace));
   layout.Set("inlineSend", Num(env, UdpSocket::kInlineSend));
-  layout.Set("evRecv", Num(env, kEvRecv));
-  layout.Set("evSent", Num(env, kEvSent));
-  layout.Set("evRecvError", Num(env, kEvRecvError));
-  layout.Set("evClosed", Num(env, kEvClosed));
+  layout.Set("evRecv", Num(env, kUdpEvRecv));
+  layout.Set("evSent", Num(env, kUdpEvSent));
+  layout.Set("evRecvError", Num(env, kUdpEvRecvError));
+  layout.Set("evClosed", Num(env, kUdpEvClosed));
   exports.Set("udpLayout", layout);
 }
 

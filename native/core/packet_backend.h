@@ -20,20 +20,26 @@ static_assert(sizeof(PacketDesc) == 8, "PacketDesc is two uint32 words for JS");
 
 // Counters JS reads through a Float64Array (names in lib/packet-ring-stats.ts,
 // same order; the count is exported and checked by a test).
+// One list makes the struct's fields and the names the binding exports
+// (packetRingLayout.statNames), as for UdpStats (udp.h).
+#define RW_PACKET_STATS(X)                                                                       \
+  X(rxFrames) X(rxBytes) X(rxBatches) X(txFrames) X(txBytes) X(txCompleted)                      \
+  X(wakeups) X(rxKicks) X(txKicks) X(kickErrors)                                                 \
+  X(fillRingEmpty)  /* kernel: fill ring had no frame (XDP_STATISTICS) / no free frame (socket) */ \
+  X(rxDropped)      /* kernel drops: XDP_STATISTICS rx_dropped / SO_RXQ_OVFL */                   \
+  X(rxRingFull)     /* kernel: rx ring full */                                                    \
+  X(rxInvalidDescs) X(txInvalidDescs)                                                            \
+  X(txRingEmpty)    /* kernel: kicked with nothing to send */                                     \
+  X(rxTruncated)    /* socket backend: datagram longer than a frame */                           \
+  X(txErrors)       /* socket backend: sendmmsg rejected a datagram */                           \
+  X(txStalls)       /* reserve() found fewer free frames than asked */                           \
+  X(releaseErrors)  /* native found a queued release in the wrong state */                       \
+  X(statsRefreshes)                                                                              \
+  X(holdoffs)       /* times the ring switched from per-arrival wakes to a coalescing timer */
 struct PacketStats {
-  double rxFrames, rxBytes, rxBatches, txFrames, txBytes, txCompleted;
-  double wakeups, rxKicks, txKicks, kickErrors;
-  double fillRingEmpty;   // kernel: fill ring had no frame (XDP_STATISTICS) / no free frame (socket)
-  double rxDropped;       // kernel drops: XDP_STATISTICS rx_dropped / SO_RXQ_OVFL
-  double rxRingFull;      // kernel: rx ring full
-  double rxInvalidDescs, txInvalidDescs;
-  double txRingEmpty;     // kernel: kicked with nothing to send
-  double rxTruncated;     // socket backend: datagram longer than a frame
-  double txErrors;        // socket backend: sendmmsg rejected a datagram
-  double txStalls;        // reserve() found fewer free frames than asked
-  double releaseErrors;   // native found a queued release in the wrong state
-  double statsRefreshes;
-  double holdoffs;        // times the ring switched from per-arrival wakes to a coalescing timer
+#define RW_STAT_FIELD(name) double name;
+  RW_PACKET_STATS(RW_STAT_FIELD)
+#undef RW_STAT_FIELD
 };
 static_assert(sizeof(PacketStats) % sizeof(double) == 0, "doubles only");
 

@@ -28,26 +28,38 @@ enum class TcpBackend { kUring, kEpoll };
 enum TcpOp : int { kTcpOpRead = 1, kTcpOpWrite = 2, kTcpOpConnect = 3, kTcpOpAccept = 4, kTcpOpShutdown = 5 };
 
 // Per-thread counters, read by JS through a Float64Array.
+// Thread-wide and per-connection counters, read by JS through Float64Arrays.
+// As with UdpStats, one list makes the fields and the exported names
+// (tcpLayout.statNames / connStatNames).
+#define RW_TCP_STATS(X)                                                          \
+  X(accepted) X(connected) X(closed) X(active)                                   \
+  X(bytesRead) X(bytesWritten)                                                   \
+  X(recvEvents)   /* receive completions / recv() calls that carried data */    \
+  X(bundles)      /* receive completions that covered several buffers */       \
+  X(starvations)  /* receives stopped because the shared ring was empty */      \
+  X(rearms)       /* multishot receives armed again */                           \
+  X(sendCalls)    /* SENDMSG submissions / sendmsg() calls */                    \
+  X(sendChunks)   /* iovec entries they carried */                               \
+  X(zcSends) X(zcCopied)                                                         \
+  X(acceptCalls)  /* accept CQEs / accept4() calls */                            \
+  X(acceptErrors) X(errors)
+#define RW_TCP_CONN_STATS(X)                                                     \
+  X(bytesRead) X(bytesWritten)                                                   \
+  X(queuedBytes)  /* accepted by send() and not yet completed */                 \
+  X(recvEvents) X(sendCalls) X(zcSends) X(starvations)
+
+#define RW_STAT_FIELD(name) double name;
 struct TcpStats {
-  double accepted, connected, closed, active;
-  double bytesRead, bytesWritten;
-  double recvEvents;   // receive completions / recv() calls that carried data
-  double bundles;      // receive completions that covered several buffers
-  double starvations;  // receives stopped because the shared ring was empty
-  double rearms;       // multishot receives armed again
-  double sendCalls;    // SENDMSG submissions / sendmsg() calls
-  double sendChunks;   // iovec entries they carried
-  double zcSends, zcCopied;
-  double acceptCalls;  // accept CQEs / accept4() calls
-  double acceptErrors, errors;
+  RW_TCP_STATS(RW_STAT_FIELD)
 };
 
-// Per-connection counters: one slot per loop index in a shared table.
+// Per-connection counters: one slot per loop index in a shared table. The
+// slot is padded to 8 doubles (connStatsFields, the table's stride).
 struct TcpConnStats {
-  double bytesRead, bytesWritten;
-  double queuedBytes;  // accepted by send() and not yet completed
-  double recvEvents, sendCalls, zcSends, starvations, reserved;
+  RW_TCP_CONN_STATS(RW_STAT_FIELD)
+  double reserved;
 };
+#undef RW_STAT_FIELD
 
 class TcpConn;
 

@@ -33,16 +33,23 @@ struct UdpDesc {
 constexpr uint32_t kDescTruncated = 1;
 constexpr uint32_t kDescTimestamp = 2;
 
-// Per-socket counters, read by JS through a Float64Array.
+// Per-socket counters, read by JS through a Float64Array. One list makes
+// both the struct's fields and the names the binding exports
+// (udpLayout.statNames), so TS cannot read a counter under another name:
+// lib/internal/layout.ts refuses an addon whose names differ from its own.
+#define RW_UDP_STATS(X)                                                        \
+  X(rxDatagrams) X(rxBytes) X(txDatagrams) X(txBytes)                          \
+  X(kernelDrops) /* SO_MEMINFO drops (cumulative; see RefreshDrops) */         \
+  X(starvations) /* receive stopped because every buffer was in use */        \
+  X(rearms)      /* multishot receives re-armed */                             \
+  X(truncated)                                                                 \
+  X(zcSends) X(zcCopied) /* zero-copy sends, and those the kernel copied */    \
+  X(sendErrors)                                                                \
+  X(batches)     /* receive batches handed to JS */
 struct UdpStats {
-  double rxDatagrams, rxBytes, txDatagrams, txBytes;
-  double kernelDrops;    // SO_MEMINFO drops (cumulative, from the kernel; see RefreshDrops)
-  double starvations;    // receive stopped because every buffer was in use
-  double rearms;         // multishot receives re-armed
-  double truncated;
-  double zcSends, zcCopied;  // zero-copy sends, and those the kernel copied
-  double sendErrors;
-  double batches;        // receive batches handed to JS
+#define RW_STAT_FIELD(name) double name;
+  RW_UDP_STATS(RW_STAT_FIELD)
+#undef RW_STAT_FIELD
 };
 
 struct UdpConfig {

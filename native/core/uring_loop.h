@@ -6,8 +6,9 @@
 //
 // user_data encodes the owning handler's address plus a 3-bit operation tag
 // (handlers are at least 8-byte aligned). A handler stays alive until every
-// request it submitted has completed: it counts them with Submitted() /
-// Completed() and frees itself only when closed and idle. Values below
+// request it submitted has completed: it counts them itself (an inflight_
+// counter, up per SQE, down per final CQE) and frees itself only when
+// closed and idle. Values below
 // kReservedUserData are the loop's own requests (cancels, the self-check)
 // and are never dispatched.
 //

@@ -1,13 +1,17 @@
-// Shared helpers for the region and ring tests: unique names, child
-// processes that load the built package, the C++ peer build, and the
-// fd/mapping counts the leak checks compare.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+// Helpers for the region and ring tests: unique names, the C++ peer build
+// and the mapping counts the leak checks compare (child processes, fd counts
+// and waits live in child.ts, fd.ts, wait.ts, re-exported here).
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-export const root = path.resolve(__dirname, '..', '..');
-export const dist = path.join(root, 'dist');
+import { root } from './child';
+
+// The general helpers, re-exported for the region and ring suites.
+export { collect, dist, nodeChild, root, type ChildResult } from './child';
+export { fdCount } from './fd';
+export { sleep } from './wait';
 
 let counter = 0;
 /** A region name no other test (or test run) uses. */
@@ -24,40 +28,6 @@ export function removeShm(name: string): void {
   }
 }
 
-/** Runs `code` in a child node process that has `rw` (the built package) in scope. */
-export function nodeChild(code: string, opts: { args?: string[]; stdio?: ('pipe' | 'inherit' | 'ignore' | number)[]; env?: NodeJS.ProcessEnv } = {}): ChildProcess {
-  const script = `const rw = require(${JSON.stringify(dist)}); ${code}`;
-  return spawn(process.execPath, [...(opts.args ?? []), '-e', script], {
-    stdio: opts.stdio ?? ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...opts.env },
-  });
-}
-
-export interface ChildResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-export function collect(child: ChildProcess, timeoutMs = 20_000): Promise<ChildResult> {
-  return new Promise((resolve, reject) => {
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (d) => (stdout += d));
-    child.stderr?.on('data', (d) => (stderr += d));
-    const t = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`child timed out after ${timeoutMs} ms; stderr: ${stderr}`));
-    }, timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(t);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
-
 let peerPath: string | undefined;
 /** Builds test/fixtures/ring_peer.cc with the addon's flags (native/common-flags.txt). */
 export function buildPeer(): string {
@@ -71,14 +41,9 @@ export function buildPeer(): string {
   return out;
 }
 
-export function fdCount(): number {
-  return fs.readdirSync('/proc/self/fd').length;
-}
-
 /** Lines of /proc/self/maps that map shared memory we create (named or memfd). */
 export function shmMappings(): string[] {
   return fs.readFileSync('/proc/self/maps', 'utf8').split('\n')
     .filter((l) => l.includes('/dev/shm/ringwire.') || l.includes('/memfd:ringwire'));
 }
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -13,6 +13,7 @@ import { native } from '../../native';
 import type { AddressInfo } from '../../sockaddr';
 import { REC, TcpBatch, TcpEvent } from '../../tcp-batch';
 import { type ZfThread, ipv4ToInt, zfError, zfName, zfThread } from './thread';
+import { EBADF } from '../errno';
 
 export class TcpdirectListener {
   private closing?: Promise<void>;
@@ -20,7 +21,7 @@ export class TcpdirectListener {
 
   address(): AddressInfo {
     const a = zfName(this.id, false);
-    if (!a) throw zfError(-9, 'zftl_getname');
+    if (!a) throw zfError(EBADF, 'zftl_getname');
     return a;
   }
 

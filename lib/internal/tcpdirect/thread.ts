@@ -7,9 +7,8 @@ import { capabilities, tcpdirectReason } from '../../capabilities';
 import { invalidArgValue, systemError, type SystemError, validateInteger } from '../../errors';
 import { native } from '../../native';
 import type { AddressInfo } from '../../sockaddr';
+import { ENOBUFS, EOPNOTSUPP } from '../errno';
 
-const ENOBUFS = -105;
-const EOPNOTSUPP = -95;
 
 /** A record handler: kind, a, b, c, d (see native/tcpdirect/zf_core.h). */
 export type ZfHandler = (kind: number, a: number, b: number, c: number, d: number, id: number) => void;

@@ -18,6 +18,7 @@ import {
 import { native } from '../../native';
 import type { AddressInfo } from '../../sockaddr';
 import { type ZfThread, intToIpv4, ipv4ToInt, zfError, zfThread } from './thread';
+import { EINVAL, ENOBUFS } from '../errno';
 
 type SendCallback = (err: Error | null, bytes?: number) => void;
 
@@ -161,7 +162,7 @@ export class TcpdirectUdpSocket extends EventEmitter {
 
   address(): AddressInfo {
     this.ensureOpen('getsockname');
-    if (!this.local) throw systemError(-22, 'getsockname');
+    if (!this.local) throw systemError(EINVAL, 'getsockname');
     return { ...this.local };
   }
 
@@ -198,7 +199,7 @@ export class TcpdirectUdpSocket extends EventEmitter {
     if (cb !== undefined) validateFunction(cb, 'callback');
     const to = this.dest(port, address);
     const r = this.sendNow(bytes, to.ip, to.port);
-    const err = r < 0 ? zfError(r, r === -105 ? 'zfut_alloc' : 'zfut_send', 'max_udp_tx_endpoints', { address: intToIpv4(to.ip), port: to.port }) : null;
+    const err = r < 0 ? zfError(r, r === ENOBUFS ? 'zfut_alloc' : 'zfut_send', 'max_udp_tx_endpoints', { address: intToIpv4(to.ip), port: to.port }) : null;
     if (cb) return void process.nextTick(cb, err, r < 0 ? undefined : r);
     return err ? Promise.reject(err) : Promise.resolve(r);
   }
