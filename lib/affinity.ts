@@ -1,8 +1,8 @@
 // Thread placement helpers: pin the calling thread (main or a worker) to
 // CPUs, read its affinity and the CPU it is running on right now.
 import * as os from 'node:os';
-import { check, invalidArgType, outOfRange } from './errors';
-import { native } from './native';
+import { check, invalidArgType, outOfRange } from './internal/errors';
+import { native } from './internal/native';
 
 /** Pins the calling JS thread to `cpus` (one CPU or a list). */
 export function pinThread(cpus: number | number[]): void {

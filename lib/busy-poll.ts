@@ -6,9 +6,9 @@
 // finds at once. Timers, immediates and other handles still run between
 // spin slices. How each source is seen and why the sleeping path keeps its
 // guarantees: native/binding/busy_poll.cc and native/core/uring_loop.h.
-import { native } from './native';
-import { check, invalidArgType, outOfRange, validateObject } from './errors';
-import { loop } from './loop';
+import { native } from './internal/native';
+import { check, invalidArgType, outOfRange, validateObject } from './internal/errors';
+import { loop } from './internal/loop';
 
 export interface BusyPollOptions {
   /**

@@ -3,10 +3,10 @@
 // /sys and decides what the results mean. It never throws.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { native, nativeLoadError } from './native';
-import { systemError } from './errors';
+import { native, nativeLoadError } from './internal/native';
+import { systemError } from './internal/errors';
 import { EACCES, EAFNOSUPPORT, ENODEV, ENOENT, ENOKEY, EPERM } from './internal/errno';
-import { wakeInfo, type WakeInfo } from './loop';
+import { wakeInfo, type WakeInfo } from './internal/loop';
 
 export interface Facility {
   /** Whether ringwire can use this facility here. */

@@ -12,8 +12,8 @@ import { EventEmitter } from 'node:events';
 import * as dns from 'node:dns';
 import * as net from 'node:net';
 import * as util from 'node:util';
-import { assertAttached, invalidArgType, show, validateFunction } from './errors';
-import type { AddressInfo } from './sockaddr';
+import { assertAttached, invalidArgType, show, validateFunction } from './internal/errors';
+import type { AddressInfo } from './internal/sockaddr';
 import { type Backend, type UdpBatch, UdpSocket, scopeIndex } from './udp';
 
 export type SocketType = 'udp4' | 'udp6';

@@ -4,10 +4,10 @@
 // closing are replaced here; everything else is Node's code.
 import * as http from 'node:http';
 import type * as net from 'node:net';
-import { invalidArgType } from './errors';
+import { invalidArgType } from './internal/errors';
 import { Server as NetServer, type ListenOptions } from './net';
 import { callable } from './internal/callable';
-import type { Backend } from './tcp-core';
+import type { Backend } from './internal/tcp/core';
 
 export { Agent, ClientRequest, IncomingMessage, METHODS, OutgoingMessage, STATUS_CODES, ServerResponse, get, globalAgent, request, validateHeaderName, validateHeaderValue, maxHeaderSize, setMaxIdleHTTPParsers } from 'node:http';
 

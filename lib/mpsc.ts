@@ -2,12 +2,12 @@
 // in any thread or process claim sequences with a CAS, fill their slots and
 // publish each slot by storing its sequence; the single consumer reads in
 // sequence order. Fixed-size slots; see the layout in native/core/mpsc_ring.h.
-import { assertAttached, invalidArgType, outOfRange, validatePowerOfTwo, validateObject } from './errors';
-import { native } from './native';
+import { assertAttached, invalidArgType, outOfRange, validatePowerOfTwo, validateObject } from './internal/errors';
+import { native } from './internal/native';
 import {
   badRingError, corruptError, type EndpointOptions, type PeerStatus, RingEndpoint, ringLayout,
   Status, validateRing, validateRingOffset, parseTimeout, type WaitOptions, type WaitAsyncOptions,
-} from './ring-base';
+} from './internal/msgring/ring-base';
 import { ShmRegion } from './shm';
 
 export interface MpscFormatOptions {

@@ -1,18 +1,18 @@
 // `ringwire/net`: node:net's TCP API over ringwire connections, so a server
 // or client moves by changing one import. Listening sockets accept with
-// multishot accept (io_uring) or accept4 (epoll); see lib/net-socket.ts for
+// multishot accept (io_uring) or accept4 (epoll); see lib/internal/net/socket.ts for
 // the Socket. test/net-compat.test.ts runs the same scenarios against
 // node:net and this module and compares what they observe.
 import * as dns from 'node:dns';
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
-import { invalidArgType, invalidArgValue, validateFunction } from './errors';
-import { Socket as SocketClass, type SocketConstructorOpts, type TcpSocketConnectOpts, ipcUnavailable, isPipeName, kAttach, nodePort, normalizeConnectArgs } from './net-socket';
-import { type Backend, EV, type TcpThreadState, backendOf, isResourceError, openListener, opError, sockName, tcpThread, validatePort } from './tcp-core';
-import { native } from './native';
+import { invalidArgType, invalidArgValue, validateFunction } from './internal/errors';
+import { Socket as SocketClass, type SocketConstructorOpts, type TcpSocketConnectOpts, ipcUnavailable, isPipeName, kAttach, nodePort, normalizeConnectArgs } from './internal/net/socket';
+import { type Backend, EV, type TcpThreadState, backendOf, isResourceError, openListener, opError, sockName, tcpThread, validatePort } from './internal/tcp/core';
+import { native } from './internal/native';
 import { callable } from './internal/callable';
 
-export type { SocketConstructorOpts, TcpSocketConnectOpts } from './net-socket';
+export type { SocketConstructorOpts, TcpSocketConnectOpts } from './internal/net/socket';
 export const { isIP, isIPv4, isIPv6, BlockList, SocketAddress } = net;
 // Process-wide defaults shared with node:net (they only steer lookups).
 export const { getDefaultAutoSelectFamily, setDefaultAutoSelectFamily, getDefaultAutoSelectFamilyAttemptTimeout, setDefaultAutoSelectFamilyAttemptTimeout } = net;

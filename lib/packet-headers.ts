@@ -2,8 +2,8 @@
 // packet ring's raw frames can be read and answered from JS. Everything
 // works on (buffer, offset) pairs; the hot-path helpers allocate nothing.
 import * as net from 'node:net';
-import { invalidArgType, invalidArgValue, outOfRange, validateInteger, validateObject } from './errors';
-import { formatIPv6, parseIPv6 } from './sockaddr';
+import { invalidArgType, invalidArgValue, outOfRange, validateInteger, validateObject } from './internal/errors';
+import { formatIPv6, parseIPv6 } from './internal/sockaddr';
 
 export const ETH_HEADER_LEN = 14;
 export const IPV4_HEADER_LEN = 20;

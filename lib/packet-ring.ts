@@ -8,15 +8,15 @@ import { capabilities } from './capabilities';
 import {
   invalidArgValue, outOfRange, systemError, validateBoolean, validateInteger, validateObject, validateOneOf,
   validatePowerOfTwo, validateString, type SystemError,
-} from './errors';
-import { native } from './native';
+} from './internal/errors';
+import { native } from './internal/native';
 import { EACCES, EBUSY, EEXIST, EINVAL, ENOMEM, EOPNOTSUPP, EPERM } from './internal/errno';
-import { netInterface, type NetInterface } from './netif';
+import { netInterface, type NetInterface } from './internal/packet/netif';
 import { checkLayout } from './internal/layout';
-import { issuedRings, type NativeRing, PACKET_STAT_NAMES, PacketRing, type PacketRingBackend, type PacketRingInfo } from './packet-ring-handle';
+import { issuedRings, type NativeRing, PACKET_STAT_NAMES, PacketRing, type PacketRingBackend, type PacketRingInfo } from './internal/packet/ring-handle';
 
-export { FrameBatch, PacketRing, PACKET_STAT_NAMES } from './packet-ring-handle';
-export type { PacketRingBackend, PacketRingInfo, PacketRingStats } from './packet-ring-handle';
+export { FrameBatch, PacketRing, PACKET_STAT_NAMES } from './internal/packet/ring-handle';
+export type { PacketRingBackend, PacketRingInfo, PacketRingStats } from './internal/packet/ring-handle';
 
 export interface PacketRingOptions {
   /** Network interface name, e.g. 'eth0'. */

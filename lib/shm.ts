@@ -8,8 +8,8 @@ import { capabilities } from './capabilities';
 import {
   invalidArgType, invalidArgValue, outOfRange, systemError,
   validateBoolean, validateInteger, validateObject, validateOneOf, validateString,
-} from './errors';
-import { native } from './native';
+} from './internal/errors';
+import { native } from './internal/native';
 import { EAGAIN, EBADMSG } from './internal/errno';
 
 /** Every named region ringwire creates lives at /dev/shm/<prefix><name>. */

@@ -3,12 +3,12 @@
 // JS or C++, in this process, a worker or another process. The hot path is
 // typed-array arithmetic plus one Atomics store per batch: no native call
 // per message. See the byte-by-byte layout in native/core/spsc_ring.h.
-import { assertAttached, invalidArgType, outOfRange, validateInteger, validatePowerOfTwo, validateObject } from './errors';
-import { native } from './native';
+import { assertAttached, invalidArgType, outOfRange, validateInteger, validatePowerOfTwo, validateObject } from './internal/errors';
+import { native } from './internal/native';
 import {
   badRingError, corruptError, type EndpointOptions, type PeerStatus, RingEndpoint, ringLayout,
   Status, validateRing, validateRingOffset, parseTimeout, type WaitOptions, type WaitAsyncOptions,
-} from './ring-base';
+} from './internal/msgring/ring-base';
 import { ShmRegion } from './shm';
 
 export interface SpscFormatOptions {

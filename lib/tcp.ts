@@ -4,25 +4,25 @@
 // submission per loop turn, and counters are read from native memory.
 import {
   assertAttached, invalidArgType, invalidArgValue, outOfRange, type SystemError, validateBoolean, validateFunction, validateInteger, validateObject,
-} from './errors';
-import type { AddressInfo } from './sockaddr';
+} from './internal/errors';
+import type { AddressInfo } from './internal/sockaddr';
 import {
   type Backend, EV, type TcpConnStats, type TcpStats, type TcpThreadState, backendOf, isResourceError, openConnection, openListener,
   opError, setKeepAlive, setOpt, sockName, sockaddrFor, tcpThread, validateMs, validatePort, IPPROTO_TCP, TCP_NODELAY,
-} from './tcp-core';
-import { native } from './native';
-import { loop, rethrowLater } from './loop';
+} from './internal/tcp/core';
+import { native } from './internal/native';
+import { loop, rethrowLater } from './internal/loop';
 
-import { REC, TcpBatch, TcpEvent, TcpListener } from './tcp-batch';
+import { REC, TcpBatch, TcpEvent, TcpListener } from './internal/tcp/batch';
 import { chooseBackend } from './internal/tcpdirect/thread';
 import { TcpdirectEndpoint } from './internal/tcpdirect/tcp';
 import { EBADF, ETIMEDOUT } from './internal/errno';
 import { TCP_OP } from './internal/layout';
 
-export { configureTcpBuffers, tcpStats } from './tcp-core';
-export { TcpBatch, TcpEvent, TcpListener } from './tcp-batch';
-export type { TcpEventType } from './tcp-batch';
-export type { TcpStats, TcpConnStats, BufferConfig } from './tcp-core';
+export { configureTcpBuffers, tcpStats } from './internal/tcp/core';
+export { TcpBatch, TcpEvent, TcpListener } from './internal/tcp/batch';
+export type { TcpEventType } from './internal/tcp/batch';
+export type { TcpStats, TcpConnStats, BufferConfig } from './internal/tcp/core';
 
 export interface TcpEndpointOptions {
   /** Called once per loop wake with every event of the endpoint's connections. */

@@ -9,20 +9,20 @@ import { capabilities } from './capabilities';
 import {
   assertAttached, check, invalidArgType, invalidArgValue, outOfRange, socketClosed, systemError,
   validateBoolean, validateFunction, validateInteger, validateObject, validateOneOf, validatePowerOfTwo,
-} from './errors';
-import { loop, type ThreadLoop } from './loop';
-import { native } from './native';
-import { type AddressInfo, SockaddrCache, decodeSockaddr, encodeSockaddr, mapIPv4, parseIPv6 } from './sockaddr';
-import { UdpBatch } from './udp-batch';
+} from './internal/errors';
+import { loop, type ThreadLoop } from './internal/loop';
+import { native } from './internal/native';
+import { type AddressInfo, SockaddrCache, decodeSockaddr, encodeSockaddr, mapIPv4, parseIPv6 } from './internal/sockaddr';
+import { UdpBatch } from './internal/udp/batch';
 import { chooseBackend, tcpdirectNote } from './internal/tcpdirect/thread';
 import { TcpdirectUdpSocket } from './internal/tcpdirect/udp';
 import { ENOBUFS } from './internal/errno';
 import { UDP_DESC, UDP_EV, checkLayout } from './internal/layout';
-import { SOCKOPT, UDP_STAT_NAMES, type UdpStats, UdpStatsView } from './udp-stats';
+import { SOCKOPT, UDP_STAT_NAMES, type UdpStats, UdpStatsView } from './internal/udp/stats';
 
-export type { AddressInfo } from './sockaddr';
-export type { UdpStats } from './udp-stats';
-export { UdpBatch } from './udp-batch';
+export type { AddressInfo } from './internal/sockaddr';
+export type { UdpStats } from './internal/udp/stats';
+export { UdpBatch } from './internal/udp/batch';
 
 export type Backend = 'io_uring' | 'epoll';
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the addon with AddressSanitizer + UBSan into build-asan/ and runs the
 # fuzz test and the lifecycle/memory-safety suites against it (RINGWIRE_ADDON
-# points lib/native.ts at that build). node itself is not instrumented, so
+# points lib/internal/native.ts at that build). node itself is not instrumented, so
 # libasan is preloaded; leak detection is off (node keeps memory until exit
 # by design). Any ASan/UBSan report fails the run: halt_on_error makes the
 # reporting process exit non-zero, and every report is also written under a

@@ -89,7 +89,8 @@ function describe(v) {
 // Public members: functions and getters on the prototype chain below the
 // Node base class, minus what the .d.ts declares private or @internal.
 const hidden = new Set();
-for (const f of fs.readdirSync(dist).filter((n) => n.endsWith('.d.ts'))) {
+// Every declaration file, lib/internal's included (base classes live there).
+for (const f of fs.readdirSync(dist, { recursive: true }).filter((n) => String(n).endsWith('.d.ts'))) {
   const lines = fs.readFileSync(path.join(dist, f), 'utf8').split('\n');
   lines.forEach((l, i) => {
     let m = /^\s+(?:private|protected) (?:readonly )?(?:static )?(?:abstract )?(?:get |set )?([\w$]+)/.exec(l);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as dgram from 'node:dgram';
-import { systemError, validateInteger, validateOneOf, validatePowerOfTwo } from '../lib/errors';
-import { native } from '../lib/native';
+import { systemError, validateInteger, validateOneOf, validatePowerOfTwo } from '../lib/internal/errors';
+import { native } from '../lib/internal/native';
 
 describe('error model', () => {
   it('system errors carry the same fields Node gives its own', async () => {

@@ -5,10 +5,10 @@
 // (always available) so they run everywhere.
 import { afterEach, describe, expect, it } from 'vitest';
 import { EBADF } from '../lib/internal/errno';
-import { native } from '../lib/native';
-import { encodeSockaddr } from '../lib/sockaddr';
+import { native } from '../lib/internal/native';
+import { encodeSockaddr } from '../lib/internal/sockaddr';
 import { createUdpSocket, type UdpSocket } from '../lib/udp';
-import { tcpThread } from '../lib/tcp-core';
+import { tcpThread } from '../lib/internal/tcp/core';
 
 const open: UdpSocket[] = [];
 afterEach(async () => {

@@ -6,9 +6,9 @@ import { constants } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import * as errno from '../lib/internal/errno';
 import { SOCKOPT, TCP_EV, TCP_OP, TCP_OP_SYSCALL, UDP_DESC, UDP_EV, checkLayout } from '../lib/internal/layout';
-import { native } from '../lib/native';
-import { CONN_STAT_NAMES, TCP_STAT_NAMES } from '../lib/tcp-core';
-import { UDP_STAT_NAMES } from '../lib/udp-stats';
+import { native } from '../lib/internal/native';
+import { CONN_STAT_NAMES, TCP_STAT_NAMES } from '../lib/internal/tcp/core';
+import { UDP_STAT_NAMES } from '../lib/internal/udp/stats';
 import { PACKET_STAT_NAMES } from '../lib/packet-ring';
 
 // The native key each mirror entry was read from (kept apart from layout.ts

@@ -7,11 +7,11 @@ import * as path from 'node:path';
 import { createUdpSocket, type UdpSocket } from '../lib/udp';
 import { createTcpEndpoint, TcpEvent, type TcpEndpoint } from '../lib/tcp';
 import { createRegion, SpscRing } from '../lib';
-import { futexWaitAsync, ringLayout } from '../lib/ring-base';
+import { futexWaitAsync, ringLayout } from '../lib/internal/msgring/ring-base';
 import * as fs from 'node:fs';
 import { needs, skipReason } from './helpers/skip';
 import { buildPeer } from './helpers/shm';
-import { native } from '../lib/native';
+import { native } from '../lib/internal/native';
 import { dist, runChild } from './helpers/child';
 import { sleep, until } from './helpers/wait';
 
@@ -266,8 +266,8 @@ for (const { backend, skip } of backends) {
 describe('typed handles', () => {
   it('a region\'s native handle passed as a packet ring handle is refused (EBADF / TypeError), never dereferenced', () => {
     const r = child(`
-      const { native } = require(${JSON.stringify(path.join(dist, 'native.js'))});
-      const { PacketRing } = require(${JSON.stringify(path.join(dist, 'packet-ring-handle.js'))});
+      const { native } = require(${JSON.stringify(path.join(dist, 'internal', 'native.js'))});
+      const { PacketRing } = require(${JSON.stringify(path.join(dist, 'internal', 'packet', 'ring-handle.js'))});
       const region = rw.createRegion({ size: 4096 });
       const h = region.nativeHandle('test');
       const n = native();

@@ -4,8 +4,8 @@
 // AF_XDP itself is tested in network namespaces in test/xdp.test.ts.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import * as dgram from 'node:dgram';
-import { native } from '../lib/native';
-import { netInterface } from '../lib/netif';
+import { native } from '../lib/internal/native';
+import { netInterface } from '../lib/internal/packet/netif';
 import { buildUdpFrame, parseUdpFrame, swapUdpFrame, verifyUdpChecksums } from '../lib/packet-headers';
 import { type FrameBatch, openPacketRing, PACKET_STAT_NAMES, type PacketRing, type PacketRingOptions, resolvePacketBackend } from '../lib/packet-ring';
 import { dist, runChild } from './helpers/child';

@@ -5,7 +5,7 @@
 // fails. Needs root (namespaces, AF_XDP, BPF); skips with the reason otherwise.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as path from 'node:path';
-import { native } from '../lib/native';
+import { native } from '../lib/internal/native';
 import { createVethPair, destroy, ip, JsonChild, peer, spawnPeer, type VethPair, xdpOn } from './helpers/netns';
 import { needs, skipReason } from './helpers/skip';
 import { sleep, until } from './helpers/wait';

@@ -2,7 +2,7 @@
 // numbers come from os.constants.errno (the platform's own values, never
 // typed here); the few libuv has no name for come from the addon.
 import { constants } from 'node:os';
-import { native } from '../native';
+import { native } from './native';
 
 const E = constants.errno;
 

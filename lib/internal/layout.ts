@@ -3,7 +3,7 @@
 // stat-name lists against the structs they index. Nothing here types a
 // number the native side defines; test/layout.test.ts checks every name and
 // value against the addon. Nothing here is API.
-import { native } from '../native';
+import { native } from './native';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Section = Record<string, any> | undefined;

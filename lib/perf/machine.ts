@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { packageRoot } from '../native';
+import { packageRoot } from '../internal/native';
 
 export interface CpuTimes {
   /** Sum of all fields of the `cpu` line of /proc/stat (USER_HZ ticks). */

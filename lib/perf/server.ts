@@ -2,7 +2,7 @@
 // runs in this process through servers/run.ts.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { packageRoot } from '../native';
+import { packageRoot } from '../internal/native';
 import type { ServerArgs, ServerMode } from './args';
 import { benchBins } from './bins';
 import { Child } from './proc';

@@ -363,7 +363,7 @@ class UringWait final : public LoopOwned, public UringHandler, public PendingWai
 };
 
 // futexWaitUring(handle, offset, expected, timeoutMs) -> loop id | -errno.
-// JS must have started the thread's loop (lib/loop.ts) to get the event.
+// JS must have started the thread's loop (lib/internal/loop.ts) to get the event.
 Napi::Value WaitUring(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RegionHandle* h;

@@ -8,10 +8,10 @@
 // no pause()/resume(), no per-connection socket options; the stack's
 // zocket limits (ZF_ATTR max_tcp_endpoints, max_tcp_listen_endpoints) are
 // RangeErrors.
-import { invalidArgType, invalidArgValue, outOfRange, type SystemError, systemError, validateFunction, validateInteger, validateObject } from '../../errors';
-import { native } from '../../native';
-import type { AddressInfo } from '../../sockaddr';
-import { REC, TcpBatch, TcpEvent } from '../../tcp-batch';
+import { invalidArgType, invalidArgValue, outOfRange, type SystemError, systemError, validateFunction, validateInteger, validateObject } from '../errors';
+import { native } from '../native';
+import type { AddressInfo } from '../sockaddr';
+import { REC, TcpBatch, TcpEvent } from '../tcp/batch';
 import { type ZfThread, ipv4ToInt, zfError, zfName, zfThread } from './thread';
 import { EBADF } from '../errno';
 

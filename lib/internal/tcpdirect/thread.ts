@@ -4,9 +4,9 @@
 // them. Nothing here is API.
 import * as net from 'node:net';
 import { capabilities, tcpdirectReason } from '../../capabilities';
-import { invalidArgValue, systemError, type SystemError, validateInteger } from '../../errors';
-import { native } from '../../native';
-import type { AddressInfo } from '../../sockaddr';
+import { invalidArgValue, systemError, type SystemError, validateInteger } from '../errors';
+import { native } from '../native';
+import type { AddressInfo } from '../sockaddr';
 import { ENOBUFS, EOPNOTSUPP } from '../errno';
 
 

@@ -14,9 +14,9 @@
 import { EventEmitter } from 'node:events';
 import {
   invalidArgType, invalidArgValue, outOfRange, socketClosed, systemError, validateFunction, validateObject, validateOneOf,
-} from '../../errors';
-import { native } from '../../native';
-import type { AddressInfo } from '../../sockaddr';
+} from '../errors';
+import { native } from '../native';
+import type { AddressInfo } from '../sockaddr';
 import { type ZfThread, intToIpv4, ipv4ToInt, zfError, zfThread } from './thread';
 import { EINVAL, ENOBUFS } from '../errno';
 

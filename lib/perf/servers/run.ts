@@ -2,7 +2,7 @@
 // <port>`, serve until SIGTERM/SIGINT/--lifetime, then one JSON line with
 // the counters and this process's CPU time counted from `listening`.
 import type { ServerArgs } from '../args';
-import { currentLoop } from '../../loop';
+import { currentLoop } from '../../internal/loop';
 import type { Counters, RunningServer, ServerStartOptions } from './types';
 
 export type StartFn = (o: ServerStartOptions) => Promise<RunningServer>;

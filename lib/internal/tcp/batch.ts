@@ -1,12 +1,12 @@
 // What the batch callback sees: event types, the TcpBatch read in place (one
 // int32 record per event, payloads as views into the shared receive pool)
 // and listeners.
-import { native } from './native';
-import type { SystemError } from './errors';
-import type { AddressInfo } from './sockaddr';
-import { opError, sockName } from './tcp-core';
-import { EBADF } from './internal/errno';
-import { TCP_OP } from './internal/layout';
+import { native } from '../native';
+import type { SystemError } from '../errors';
+import type { AddressInfo } from '../sockaddr';
+import { opError, sockName } from './core';
+import { EBADF } from '../errno';
+import { TCP_OP } from '../layout';
 
 /** Event types in a TcpBatch. */
 export const TcpEvent = {

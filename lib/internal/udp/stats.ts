@@ -1,7 +1,7 @@
 // Socket option numbers (read from the addon: lib/internal/layout.ts) and
 // the per-socket counters, read from a Float64Array over native memory (no
 // native call).
-export { SOCKOPT } from './internal/layout';
+export { SOCKOPT } from '../layout';
 
 // The names of struct UdpStats (native/core/udp.h, RW_UDP_STATS), typed here
 // for stats()'s type. The addon exports the struct's own list as

@@ -4,8 +4,8 @@
 // the kernel twice), a transmit path, and counters read without a native
 // call. Options and opening live in packet-ring.ts.
 import { EventEmitter } from 'node:events';
-import { invalidArgType, invalidArgValue, outOfRange, systemError, validateFunction, validateInteger } from './errors';
-import { native } from './native';
+import { invalidArgType, invalidArgValue, outOfRange, systemError, validateFunction, validateInteger } from '../errors';
+import { native } from '../native';
 
 /** Counter names, in the order of struct PacketStats (native/core/packet_backend.h, RW_PACKET_STATS); openPacketRing() refuses an addon whose list differs (checkLayout). */
 export const PACKET_STAT_NAMES = [

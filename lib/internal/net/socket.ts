@@ -6,13 +6,13 @@ import * as dns from 'node:dns';
 import * as net from 'node:net';
 import { Duplex } from 'node:stream';
 import { inspect } from 'node:util';
-import { assertAttached, invalidArgType, invalidArgValue, outOfRange, safeString, systemError, validateFunction } from './errors';
-import { native } from './native';
-import { encodeSockaddr } from './sockaddr';
+import { assertAttached, invalidArgType, invalidArgValue, outOfRange, safeString, systemError, validateFunction } from '../errors';
+import { native } from '../native';
+import { encodeSockaddr } from '../sockaddr';
 import {
   type Backend, EV, IPPROTO_TCP, TCP_NODELAY, type TcpThreadState, backendOf, openConnection, opError, setKeepAlive, setOpt,
   sockName, tcpThread, validatePort,
-} from './tcp-core';
+} from '../tcp/core';
 
 export interface SocketConstructorOpts {
   allowHalfOpen?: boolean;

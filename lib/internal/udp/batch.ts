@@ -1,8 +1,8 @@
 // One receive batch, read in place: descriptors (8 x uint32 per datagram,
 // layout exported by native) point into the receive pool. Nothing is
 // allocated per datagram unless the caller asks for a view or an address.
-import { UDP_DESC } from './internal/layout';
-import { type AddressInfo, decodeSockaddr } from './sockaddr';
+import { UDP_DESC } from '../layout';
+import { type AddressInfo, decodeSockaddr } from '../sockaddr';
 
 // Descriptor geometry in uint32 words, read from the addon (struct UdpDesc).
 const D = UDP_DESC.size / 4;

@@ -8,7 +8,8 @@ export type Native = Record<string, any>;
 
 let cached: Native | undefined;
 
-export const packageRoot = path.resolve(__dirname, '..');
+// dist/internal/native.js -> the package root (two levels up).
+export const packageRoot = path.resolve(__dirname, '..', '..');
 
 export function native(): Native {
   if (cached) return cached;

@@ -3,11 +3,11 @@
 // checks, in the same order, as rw::ring::Validate), roles and liveness, and
 // the futex waits JS cannot do itself on external memory.
 import * as fs from 'node:fs';
-import { outOfRange, invalidArgValue, systemError, validateInteger, validateObject, validateOneOf, validateBoolean } from './errors';
-import { loop } from './loop';
-import { native } from './native';
-import { closedError, type RegionDependent, ShmRegion } from './shm';
-import { EAGAIN, ECANCELED, EINVAL, EOPNOTSUPP, ETIMEDOUT } from './internal/errno';
+import { outOfRange, invalidArgValue, systemError, validateInteger, validateObject, validateOneOf, validateBoolean } from '../errors';
+import { loop } from '../loop';
+import { native } from '../native';
+import { closedError, type RegionDependent, ShmRegion } from '../../shm';
+import { EAGAIN, ECANCELED, EINVAL, EOPNOTSUPP, ETIMEDOUT } from '../errno';
 
 export interface RingLayout {
   magic: number; version: number; headerSize: number; align: number;

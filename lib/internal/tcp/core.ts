@@ -3,16 +3,16 @@
 // backend), the per-connection counter table and the checks both layers
 // apply before any native call.
 import * as net from 'node:net';
-import { capabilities } from './capabilities';
-import { check, invalidArgType, invalidArgValue, outOfRange, systemError, type SystemError, validateInteger, validatePowerOfTwo } from './errors';
-import { loop, type ThreadLoop } from './loop';
-import { native } from './native';
-import { type AddressInfo, decodeSockaddr, encodeSockaddr } from './sockaddr';
-import { type Backend, resolveBackend } from './udp';
-import { EADDRNOTAVAIL, EAFNOSUPPORT, EMFILE, ENFILE, ENOBUFS, ENOMEM, ENOSYS } from './internal/errno';
-import { SOCKOPT, TCP_EV, TCP_OP_SYSCALL, checkLayout } from './internal/layout';
+import { capabilities } from '../../capabilities';
+import { check, invalidArgType, invalidArgValue, outOfRange, systemError, type SystemError, validateInteger, validatePowerOfTwo } from '../errors';
+import { loop, type ThreadLoop } from '../loop';
+import { native } from '../native';
+import { type AddressInfo, decodeSockaddr, encodeSockaddr } from '../sockaddr';
+import { type Backend, resolveBackend } from '../../udp';
+import { EADDRNOTAVAIL, EAFNOSUPPORT, EMFILE, ENFILE, ENOBUFS, ENOMEM, ENOSYS } from '../errno';
+import { SOCKOPT, TCP_EV, TCP_OP_SYSCALL, checkLayout } from '../layout';
 
-export type { Backend } from './udp';
+export type { Backend } from '../../udp';
 
 // The names of struct TcpStats / TcpConnStats (native/core/tcp.h), typed
 // here for stats()'s type; checkLayout() refuses an addon whose

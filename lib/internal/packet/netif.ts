@@ -2,8 +2,8 @@
 // driver. Read in TS so validation happens before any native call.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { invalidArgValue, systemError } from './errors';
-import { ENODEV } from './internal/errno';
+import { invalidArgValue, systemError } from '../errors';
+import { ENODEV } from '../errno';
 
 export interface NetInterface {
   name: string;
