@@ -1,3 +1,4 @@
+// Size (~707 lines): a drop-in follows node:dgram's argument handling line for line (Node's own lib/dgram.js is ~1100 lines).
 // `ringwire/dgram`: node:dgram's API over ringwire's UDP sockets, so
 // existing code moves by changing one import. Behaviour follows node:dgram
 // (argument shuffling and validation order, event order, error shapes,

@@ -1,3 +1,4 @@
+// Size (~455 lines): one object (ShmRegion) and its create/open policy; the stale-region janitor is the next cut (LAYOUT.md: internal/shm/stale.ts).
 // Shared-memory regions: named POSIX objects or anonymous memfds, mapped
 // MAP_SHARED and exposed as an ArrayBuffer over the mapping. Policy lives
 // here (names, limits, defaults, huge-page fallback, error messages); the

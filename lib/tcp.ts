@@ -1,3 +1,4 @@
+// Size (~647 lines): TcpEndpoint and its batch delivery; the send ledger shared with net (LAYOUT.md internal/tcp/ledger.ts) is not split out yet.
 // The low-level TCP API: connections are numbers, every event of a loop wake
 // arrives in ONE callback (a TcpBatch read in place, payloads are views into
 // the shared receive pool), writes to many connections go out in one

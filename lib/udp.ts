@@ -1,3 +1,4 @@
+// Size (~712 lines): UdpSocket with its setsockopt family; moving those to internal/udp/options.ts (LAYOUT.md) is not done yet.
 // UDP sockets on the per-thread io_uring (or the epoll backend): options,
 // validation and the event model live here; the native side does syscalls
 // and ring operations only.

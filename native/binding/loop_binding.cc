@@ -1,3 +1,4 @@
+// Size (~456 lines): the loop's wake protocol (prepare/check/dispatch, rules in core/uring_loop.h) kept in one file so its steps read in order.
 #include "loop_binding.h"
 
 #include <sys/eventfd.h>

@@ -1,3 +1,4 @@
+// Size (~506 lines): one handle type's uv plumbing, JS calls and stats export; coalescing already moved to core/packet_coalesce.
 #include "packet_ring_binding.h"
 
 #include "handle.h"

@@ -1,3 +1,4 @@
+// Size (~595 lines): the header-only ABI that C++ peers include alone (layout, validation, fences, SPSC); splitting it behind an umbrella header is not done yet.
 // ringwire shared-memory message rings: layout and a header-only SPSC ring.
 //
 // Any C++17 program can include this file (no Node, no other ringwire

@@ -1,3 +1,4 @@
+// Size (~461 lines): pool, send blocks, listener and close protocol; the split into tcp_pool/tcp_conn/tcp_listener (LAYOUT.md) is not done yet.
 // Backend-independent parts of TCP: the shared receive pool, listening
 // sockets, the send queue (copy small writes into blocks, keep large ones in
 // place) and the close protocol.

@@ -1,3 +1,4 @@
+// Size (~768 lines): net.Socket's stream side, connect and address fallback, as node:net keeps them together (Node's own lib/net.js is ~2500 lines).
 // net.Socket over ringwire connections: a stream.Duplex whose reads come
 // from the shared receive pool (copied into a Buffer per event, as Node's
 // own onread does) and whose writes are queued natively and leave in one
