@@ -2,11 +2,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { createUdpSocket, type UdpSocket, type UdpSocketOptions } from '../lib/udp';
 import { UDP_STAT_NAMES } from '../lib/udp-stats';
 import { native } from '../lib/native';
 import { needs, skipReason } from './helpers/skip';
+import { worldReadableCopy } from './helpers/unprivileged';
 
 const dist = path.resolve(__dirname, '..', 'dist');
 const fdCount = () => fs.readdirSync('/proc/self/fd').length;
@@ -20,8 +22,8 @@ async function until(cond: () => boolean, ms = 3000): Promise<void> {
   }
 }
 
-function runChild(code: string, opts: { uid?: number; args?: string[] } = {}) {
-  return spawnSync(process.execPath, [...(opts.args ?? []), '-e', code], { encoding: 'utf8', timeout: 30_000, uid: opts.uid, env: { ...process.env } });
+function runChild(code: string, opts: { args?: string[] } = {}) {
+  return spawnSync(process.execPath, [...(opts.args ?? []), '-e', code], { encoding: 'utf8', timeout: 30_000, env: { ...process.env } });
 }
 
 const backends = [
@@ -287,7 +289,11 @@ for (const { backend, skip } of backends) {
     it('EACCES binding a privileged port as an unprivileged user', () => {
       const start = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8'));
       if (skipReason(process.getuid?.() !== 0 ? 'needs root to run a child as nobody' : start <= 80 ? `ip_unprivileged_port_start is ${start}` : undefined)) return;
-      const r = runChild(`const {createUdpSocket}=require(${JSON.stringify(dist)});const s=createUdpSocket({type:'udp4',backend:'${backend}'});try{s.bind(80,'127.0.0.1');console.log('bound')}catch(e){console.log(JSON.stringify({code:e.code,errno:e.errno,syscall:e.syscall}))}s.close()`, { uid: 65534 });
+      // The child runs from a world-readable copy: nobody may not be able to
+      // read the checkout or the folder holding node.
+      const c = worldReadableCopy();
+      const r = spawnSync(c.node, ['-e', `const {createUdpSocket}=require(${JSON.stringify(c.dist)});const s=createUdpSocket({type:'udp4',backend:'${backend}'});try{s.bind(80,'127.0.0.1');console.log('bound')}catch(e){console.log(JSON.stringify({code:e.code,errno:e.errno,syscall:e.syscall}))}s.close()`],
+        { encoding: 'utf8', timeout: 30_000, uid: 65534, gid: 65534, cwd: os.tmpdir(), env: c.env });
       expect(r.stderr).toBe('');
       expect(JSON.parse(r.stdout)).toEqual({ code: 'EACCES', errno: -13, syscall: 'bind' });
     });
