@@ -1,5 +1,5 @@
 'use strict';
-// Shared by install.js and the prebuildify shim: the environment for a
+// Shared by install.js, build-native.js and prebuild.js: the environment for a
 // cmake-js build that never downloads Node headers.
 const fs = require('fs');
 const path = require('path');
