@@ -2,9 +2,10 @@
 'use strict';
 // npm run build:prebuild [-- --arch x64,arm64]: the prebuilt binaries the
 // package ships, at prebuilds/linux-<arch>/ringwire.node where node-gyp-build
-// looks. One N-API build per CPU serves every Node version. Each arch builds
-// in its own folder (build-prebuild-<arch>/, incremental), so the development
-// build in build/ is left alone; the result is stripped. linux-arm64 is
+// looks. One N-API build per CPU serves every Node version. The host's is
+// the Release build in build/ (what `npm run build` makes: built once, not
+// again), a cross build gets its own folder (build-prebuild-<arch>/); both
+// incremental, each copied and stripped. linux-arm64 is
 // cross-compiled on an x86-64 host with Debian's g++-aarch64-linux-gnu and
 // liburing-dev:arm64 (scripts/setup-cross.sh installs them). Both link
 // liburing statically: only glibc and libstdc++ are needed at run time.
@@ -26,8 +27,8 @@ function run(cmd, args) {
 }
 
 for (const arch of arches) {
-  const out = `build-prebuild-${arch}`;
-  const args = [cmakeJsBin(), 'compile', '--out', out, '--arch', arch];
+  const out = arch === process.arch ? 'build' : `build-prebuild-${arch}`;
+  const args = [cmakeJsBin(), 'compile', '--out', out];
   let strip = 'strip';
   if (arch === process.arch) {
     // native build
@@ -37,7 +38,7 @@ for (const arch of arches) {
       process.stderr.write(`build:prebuild: cannot cross-compile for linux-arm64: missing ${missing.join(', ')}; run scripts/setup-cross.sh (or pass --arch ${process.arch})\n`);
       process.exit(1);
     }
-    args.push(`--CDCMAKE_TOOLCHAIN_FILE=${path.join(root, 'cmake', 'aarch64-linux-gnu.cmake')}`);
+    args.push('--arch', arch, `--CDCMAKE_TOOLCHAIN_FILE=${path.join(root, 'cmake', 'aarch64-linux-gnu.cmake')}`);
     strip = 'aarch64-linux-gnu-strip';
   } else {
     process.stderr.write(`build:prebuild: no recipe for linux-${arch} on a ${process.arch} host\n`);

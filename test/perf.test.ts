@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -256,6 +256,44 @@ describe.skipIf(skipReason(needs('root') ?? needs('af_xdp') ?? (fs.existsSync(cl
     expect(j.ratios.afxdpVsUdpCpuPerPacket).toBeGreaterThan(0);
     expect(spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout).toBe(before);
   });
+
+  it('an interrupted run (SIGINT) leaves no receiver, namespace or temporary blaster behind', async () => {
+    const before = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
+    const p = spawn(process.execPath, [cli, 'perf', 'packet-ring', '--seconds', '20', '--reps', '1', '--modes', 'udp'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const closed = new Promise<number | null>((resolve) => p.on('close', (code) => resolve(code)));
+    const childrenOf = (pid: number) => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+      } catch {
+        return [];
+      }
+    };
+    // The bench script (a child of the CLI) names its namespaces after its
+    // pid; wait until its receiver runs in one, for at most 30 s.
+    let runPid = 0;
+    let receivers: number[] = [];
+    for (const end = Date.now() + 30_000; Date.now() < end && !receivers.length;) {
+      runPid ||= childrenOf(p.pid!)[0] ?? 0;
+      if (runPid) receivers = spawnSync('ip', ['netns', 'pids', `rwbench-a-${runPid}`], { encoding: 'utf8' }).stdout.trim().split(/\s+/).filter(Boolean).map(Number);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(receivers.length, 'a receiver started').toBeGreaterThan(0);
+    const blaster = path.join(os.tmpdir(), `rw-blast-${runPid}`);
+    expect(fs.existsSync(blaster)).toBe(true);
+    p.kill('SIGINT');
+    await closed;
+    const gone = (pid: number) => {
+      try {
+        return /^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      } catch {
+        return true;
+      }
+    };
+    for (const end = Date.now() + 5000; Date.now() < end && !receivers.every(gone);) await new Promise((r) => setTimeout(r, 50));
+    expect(receivers.filter((pid) => !gone(pid)), 'receivers still running').toEqual([]);
+    expect(fs.existsSync(blaster), blaster).toBe(false);
+    expect(spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout).toBe(before);
+  }, 60_000);
 
   it('--latency: an echoing AF_XDP ring answers rw-client ping-pong from the peer namespace (round-trip percentiles)', () => {
     const out = path.join(tmp, 'packet-ring-latency.json');
