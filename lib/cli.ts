@@ -4,6 +4,7 @@
 import { doctor, formatReport, missingFacilities, facilityNames } from './doctor';
 
 const USAGE = `usage: ringwire doctor [--json] [--require <facility,...>]
+       ringwire --version
        ringwire perf <server|client|compare> ...   (ringwire perf --help)
 facilities: ${facilityNames.join(', ')}`;
 
@@ -50,6 +51,17 @@ export async function main(argv: string[]): Promise<number> {
       // eslint-disable-next-line @typescript-eslint/no-var-requires
       const perf = require('./perf/cli') as { main(a: string[]): Promise<number> };
       return perf.main(rest);
+    }
+    case '-v':
+    case '--version':
+    case 'version': {
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      const { packageRoot } = require('./native') as typeof import('./native');
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      const fs = require('node:fs') as typeof import('node:fs');
+      const pkg = JSON.parse(fs.readFileSync(`${packageRoot}/package.json`, 'utf8')) as { version: string };
+      process.stdout.write(`${pkg.version}\n`);
+      return 0;
     }
     case '-h':
     case '--help':

@@ -13,7 +13,7 @@ export type { TcpEndpointOptions, TcpListenOptions, TcpConnectOptions, TcpEventT
 export { loopStats } from './internal/loop';
 export type { LoopStats } from './internal/loop';
 export { pinThread, currentCpu, threadAffinity } from './affinity';
-export { createRegion, openRegion, unlinkRegion, listRegions, cleanupRegions, ShmRegion, REGION_PREFIX } from './shm';
+export { createRegion, openRegion, unlinkRegion, listRegions, cleanupRegions, ShmRegion, REGION_PREFIX, MAX_REGION_SIZE } from './shm';
 export type { CreateRegionOptions, MapOptions, OpenTarget, RegionInfo, Advice } from './shm';
 export { SpscRing, SpscProducer, SpscConsumer } from './spsc';
 export type { SpscFormatOptions } from './spsc';

@@ -17,8 +17,12 @@ export const { isIP, isIPv4, isIPv6, BlockList, SocketAddress } = net;
 // Process-wide defaults shared with node:net (they only steer lookups).
 export const { getDefaultAutoSelectFamily, setDefaultAutoSelectFamily, getDefaultAutoSelectFamilyAttemptTimeout, setDefaultAutoSelectFamilyAttemptTimeout } = net;
 
-/** A no-op on Linux in node:net too (it only matters for Windows). */
-export function _setSimultaneousAccepts(_handle?: unknown): void {}
+/**
+ * A no-op on Linux in node:net too (it only matters for Windows); present
+ * only where node:net still has it (removed in Node 24).
+ */
+export const _setSimultaneousAccepts: ((handle?: unknown) => void) | undefined =
+  typeof (net as unknown as Record<string, unknown>)._setSimultaneousAccepts === 'function' ? () => {} : undefined;
 
 type SocketType = SocketClass;
 export type Socket = SocketClass;

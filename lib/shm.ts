@@ -4,7 +4,6 @@
 // here (names, limits, defaults, huge-page fallback, error messages); the
 // native side does the system calls (native/core/shm.cc).
 import * as fs from 'node:fs';
-import { constants as bufferConstants } from 'node:buffer';
 import { capabilities } from './capabilities';
 import {
   invalidArgType, invalidArgValue, outOfRange, systemError,
@@ -297,11 +296,19 @@ function hugeFailure(r: { errno: number; syscall: string }, pageSize: number): s
   return `${r.syscall} ${code}: no ${pageSize / 1048576} MiB huge pages available${pool}; reserve some with sysctl vm.nr_hugepages=N`;
 }
 
+/**
+ * The largest region `createRegion` makes: 4 GiB, on every Node version.
+ * Node 20 cannot hold a larger ArrayBuffer (`buffer.constants.MAX_LENGTH` is
+ * 2^32 there, 2^53-1 from Node 22), and a limit that moved with the Node
+ * version would let the same call reserve 8 GiB on one and throw on another.
+ */
+export const MAX_REGION_SIZE = 2 ** 32;
+
 /** Creates a region: named (shm_open, O_EXCL) when `name` is given, anonymous (memfd) otherwise. */
 export function createRegion(options: CreateRegionOptions): ShmRegion {
   const o = validateObject(options, 'options');
   const name = o.name === undefined ? null : validateRegionName(o.name, 'options.name');
-  let size = validateInteger(o.size, 'options.size', 1, bufferConstants.MAX_LENGTH);
+  let size = validateInteger(o.size, 'options.size', 1, MAX_REGION_SIZE);
   const policy = mapPolicy(o);
   const sparse = o.sparse === undefined ? false : validateBoolean(o.sparse, 'options.sparse');
   let mode = 0o600;
@@ -332,7 +339,7 @@ export function createRegion(options: CreateRegionOptions): ShmRegion {
     if (size % pageSize !== 0) {
       if (!roundUp) throw outOfRange('options.size', `a multiple of the huge page size (${pageSize}); pass roundUp: true to round it`, size);
       size = Math.ceil(size / pageSize) * pageSize;
-      if (size > bufferConstants.MAX_LENGTH) throw outOfRange('options.size', `<= ${bufferConstants.MAX_LENGTH} after rounding`, size);
+      if (size > MAX_REGION_SIZE) throw outOfRange('options.size', `<= ${MAX_REGION_SIZE} (MAX_REGION_SIZE) after rounding`, size);
     }
     const shift = Math.log2(pageSize);
     const r: NativeResult = native().shmCreateAnon('ringwire', size, shift, !sparse, policy.populate, numa);

@@ -1,5 +1,5 @@
 'use strict';
-// Shared by install.js and the prebuildify shim: the environment for a
+// Shared by install.js, build-native.js and prebuild.js: the environment for a
 // cmake-js build that never downloads Node headers.
 const fs = require('fs');
 const path = require('path');
@@ -36,7 +36,39 @@ function missingPrerequisites() {
   if (!findFile(libdirs.map((d) => path.join(d, 'liburing.a'))) || !findFile(['/usr/include/liburing.h', '/usr/local/include/liburing.h'])) {
     missing.push({ what: 'liburing (static library and headers)', pkg: 'liburing-dev' });
   }
-  if (!nodeDir()) missing.push({ what: 'Node.js headers (include/node/node.h next to the node binary)', pkg: 'nodejs (with headers) or set npm_config_nodedir' });
+  if (!nodeDir()) missing.push({ what: 'Node.js headers (include/node/node.h next to the node binary)', hint: 'set npm_config_nodedir to a Node install prefix that has include/node (the official tarballs do)' });
+  // The source-build tooling is a devDependency: a prebuild needs none of it.
+  for (const mod of ['cmake-js', 'node-addon-api']) {
+    if (!resolvable(mod)) missing.push({ what: `the npm package ${mod}`, npm: mod });
+  }
+  return missing;
+}
+
+function resolvable(mod) {
+  try {
+    require.resolve(`${mod}/package.json`, { paths: [path.resolve(__dirname, '..')] });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// The fix as one shell command line that can be pasted as is, plus any
+// advice that is not a command.
+function fixCommands(missing) {
+  const cmds = [];
+  const apt = [...new Set(missing.filter((m) => m.pkg).map((m) => m.pkg))];
+  if (apt.length) cmds.push(`sudo apt-get install -y ${apt.join(' ')}`);
+  const npm = missing.filter((m) => m.npm).map((m) => m.npm);
+  if (npm.length) cmds.push(`npm install --no-save ${npm.join(' ')}`);
+  return { command: cmds.join(' && '), hints: missing.filter((m) => m.hint).map((m) => m.hint) };
+}
+
+// What a linux-arm64 cross build on an x86-64 host lacks (scripts/setup-cross.sh).
+function missingCross() {
+  const missing = [];
+  if (!have('aarch64-linux-gnu-g++')) missing.push('aarch64-linux-gnu-g++ (g++-aarch64-linux-gnu)');
+  if (!fs.existsSync('/usr/lib/aarch64-linux-gnu/liburing.a')) missing.push('/usr/lib/aarch64-linux-gnu/liburing.a (liburing-dev:arm64)');
   return missing;
 }
 
@@ -47,8 +79,14 @@ function buildEnv() {
   return env;
 }
 
+// cmake-js is loaded only for a source build; without it, say what to do.
 function cmakeJsBin() {
-  return require.resolve('cmake-js/bin/cmake-js');
+  try {
+    return require.resolve('cmake-js/bin/cmake-js', { paths: [path.resolve(__dirname, '..')] });
+  } catch {
+    process.stderr.write('ringwire: a source build needs the npm packages cmake-js and node-addon-api: npm install --no-save cmake-js node-addon-api\n');
+    process.exit(1);
+  }
 }
 
-module.exports = { buildEnv, missingPrerequisites, cmakeJsBin };
+module.exports = { buildEnv, missingPrerequisites, missingCross, fixCommands, cmakeJsBin };

@@ -4,7 +4,7 @@
 // missing, fail with one message that names what to install.
 const path = require('path');
 const { spawnSync } = require('child_process');
-const { buildEnv, missingPrerequisites, cmakeJsBin } = require('./build-env');
+const { buildEnv, missingPrerequisites, fixCommands, cmakeJsBin } = require('./build-env');
 
 const root = path.resolve(__dirname, '..');
 
@@ -21,11 +21,14 @@ if (process.env.RINGWIRE_FORCE_BUILD !== '1' && loads()) process.exit(0);
 
 const missing = missingPrerequisites();
 if (missing.length) {
-  const pkgs = [...new Set(missing.map((m) => m.pkg))].join(' ');
+  // One message: what is missing and the commands that provide it (each a
+  // valid shell command), then npm install again builds from source.
+  const fix = fixCommands(missing);
+  const libc = process.report?.getReport?.().header?.glibcVersionRuntime ? 'glibc' : 'non-glibc (e.g. musl)';
   process.stderr.write(
-    `\nringwire: no prebuilt binary for ${process.platform}-${process.arch} (Node ABI ${process.versions.modules}) and cannot build from source.\n` +
+    `\nringwire: no prebuilt binary for ${process.platform}-${process.arch} (${libc}; prebuilt: linux-x64 and linux-arm64 with glibc) and cannot build from source.\n` +
       `  missing: ${missing.map((m) => m.what).join(', ')}\n` +
-      `  install them, then run npm install again:  sudo apt-get install -y ${pkgs}\n\n`,
+      `  ${[fix.command && `run:  ${fix.command}`, ...fix.hints].filter(Boolean).join('; ')}; then npm install again\n\n`,
   );
   process.exit(1);
 }

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -239,10 +239,16 @@ describe.skipIf(skipReason(needs('io_uring') ?? (fs.existsSync(cli) ? undefined 
   });
 });
 
+// The bench's own namespaces (rwbench-a/b-<pid>): other programs on the
+// machine create and delete theirs meanwhile.
+function benchNamespaces(): string[] {
+  return spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').map((l) => l.split(' ')[0]).filter((n) => n.startsWith('rwbench-')).sort();
+}
+
 describe.skipIf(skipReason(needs('root') ?? needs('af_xdp') ?? (fs.existsSync(cli) ? undefined : `${cli} missing (npm run build:ts)`)))('perf packet-ring smoke run', () => {
   it('one short rep of AF_XDP and the UDP socket over veth: JSON with every trial, and no namespace left behind', () => {
     const out = path.join(tmp, 'packet-ring.json');
-    const before = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
+    const before = benchNamespaces();
     const r = spawnSync(process.execPath, [cli, 'perf', 'packet-ring', '--seconds', '0.3', '--reps', '1', '--modes', 'af_xdp,udp', '--out', out], { encoding: 'utf8', timeout: 90_000 });
     expect(r.status, r.stderr).toBe(0);
     const j = JSON.parse(fs.readFileSync(out, 'utf8'));
@@ -254,8 +260,46 @@ describe.skipIf(skipReason(needs('root') ?? needs('af_xdp') ?? (fs.existsSync(cl
     }
     expect(j.results.af_xdp.info.xdpMode).toMatch(/^(native|skb)$/);
     expect(j.ratios.afxdpVsUdpCpuPerPacket).toBeGreaterThan(0);
-    expect(spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout).toBe(before);
+    expect(benchNamespaces()).toEqual(before);
   });
+
+  it('an interrupted run (SIGINT) leaves no receiver, namespace or temporary blaster behind', async () => {
+    const before = benchNamespaces();
+    const p = spawn(process.execPath, [cli, 'perf', 'packet-ring', '--seconds', '20', '--reps', '1', '--modes', 'udp'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const closed = new Promise<number | null>((resolve) => p.on('close', (code) => resolve(code)));
+    const childrenOf = (pid: number) => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+      } catch {
+        return [];
+      }
+    };
+    // The bench script (a child of the CLI) names its namespaces after its
+    // pid; wait until its receiver runs in one, for at most 30 s.
+    let runPid = 0;
+    let receivers: number[] = [];
+    for (const end = Date.now() + 30_000; Date.now() < end && !receivers.length;) {
+      runPid ||= childrenOf(p.pid!)[0] ?? 0;
+      if (runPid) receivers = spawnSync('ip', ['netns', 'pids', `rwbench-a-${runPid}`], { encoding: 'utf8' }).stdout.trim().split(/\s+/).filter(Boolean).map(Number);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(receivers.length, 'a receiver started').toBeGreaterThan(0);
+    const blaster = path.join(os.tmpdir(), `rw-blast-${runPid}`);
+    expect(fs.existsSync(blaster)).toBe(true);
+    p.kill('SIGINT');
+    await closed;
+    const gone = (pid: number) => {
+      try {
+        return /^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      } catch {
+        return true;
+      }
+    };
+    for (const end = Date.now() + 5000; Date.now() < end && !receivers.every(gone);) await new Promise((r) => setTimeout(r, 50));
+    expect(receivers.filter((pid) => !gone(pid)), 'receivers still running').toEqual([]);
+    expect(fs.existsSync(blaster), blaster).toBe(false);
+    expect(benchNamespaces()).toEqual(before);
+  }, 60_000);
 
   it('--latency: an echoing AF_XDP ring answers rw-client ping-pong from the peer namespace (round-trip percentiles)', () => {
     const out = path.join(tmp, 'packet-ring-latency.json');

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { createRegion, openRegion, unlinkRegion, listRegions, cleanupRegions, ShmRegion, SpscRing } from '../lib';
+import { createRegion, openRegion, unlinkRegion, listRegions, cleanupRegions, ShmRegion, SpscRing, MAX_REGION_SIZE } from '../lib';
 import { capabilities } from '../lib/capabilities';
 import { collect, dist, fdCount, nodeChild, removeShm, shmMappings, sleep, uniqueName } from './helpers/shm';
 
@@ -43,7 +43,12 @@ describe('region argument validation (before any system call)', () => {
     const type = expect.objectContaining({ name: 'TypeError' });
     for (const size of [0, -1, 1.5, NaN, Infinity, 2 ** 53]) expect(() => createRegion({ name, size }), String(size)).toThrow(range);
     expect(() => createRegion({ name, size: '4096' as never })).toThrow(type);
-    expect(() => createRegion({ size: 4096 * 1024 * 1024 * 2 })).toThrow(range);
+    // One documented limit on every Node version (Node 20's Buffer limit was
+    // 4 GiB, Node 22's is 2^53-1): one byte over it is a RangeError, and the
+    // message names the limit.
+    expect(MAX_REGION_SIZE).toBe(2 ** 32);
+    expect(() => createRegion({ size: MAX_REGION_SIZE + 1 })).toThrow(expect.objectContaining({ name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining(String(MAX_REGION_SIZE)) }));
+    expect(() => createRegion({ size: 2 ** 33 })).toThrow(range);
     expect(() => createRegion({ name, size: 4096, mode: 0o400 })).toThrow(range);
     expect(() => createRegion({ name, size: 4096, mode: 0o1777 })).toThrow(range);
     expect(() => createRegion({ name, size: 4096, mode: -1 })).toThrow(range);

@@ -494,7 +494,11 @@ for (const { backend, skip } of backends) {
         p.stdout.on('data', (d: Buffer) => { stdout += d; });
         p.stderr.on('data', (d: Buffer) => { stderr += d; });
         const t = setTimeout(() => p.kill('SIGKILL'), 25_000);
-        p.on('exit', (status) => {
+        // 'close', not 'exit': 'exit' can come before the child's stdio
+        // sockets are closed, and one still open in this process made the
+        // fd count end one above (or, left by the previous backend's run,
+        // start one above) its baseline on Node 24 and 26.
+        p.on('close', (status) => {
           clearTimeout(t);
           resolve({ status, stdout, stderr });
         });

@@ -2,6 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { createUdpSocket, type UdpSocket, type UdpSocketOptions } from '../lib/udp';
 import { UDP_STAT_NAMES } from '../lib/internal/udp/stats';
 import { native } from '../lib/internal/native';
@@ -9,6 +10,7 @@ import { needs, skipReason } from './helpers/skip';
 import { dist, runChild } from './helpers/child';
 import { fdCount } from './helpers/fd';
 import { sleep, until } from './helpers/wait';
+import { worldReadableCopy } from './helpers/unprivileged';
 
 const backends = [
   { backend: 'io_uring' as const, skip: needs('io_uring') },
@@ -273,7 +275,11 @@ for (const { backend, skip } of backends) {
     it('EACCES binding a privileged port as an unprivileged user', () => {
       const start = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8'));
       if (skipReason(process.getuid?.() !== 0 ? 'needs root to run a child as nobody' : start <= 80 ? `ip_unprivileged_port_start is ${start}` : undefined)) return;
-      const r = runChild(`const {createUdpSocket}=require(${JSON.stringify(dist)});const s=createUdpSocket({type:'udp4',backend:'${backend}'});try{s.bind(80,'127.0.0.1');console.log('bound')}catch(e){console.log(JSON.stringify({code:e.code,errno:e.errno,syscall:e.syscall}))}s.close()`, { uid: 65534 });
+      // The child runs from a world-readable copy: nobody may not be able to
+      // read the checkout or the folder holding node.
+      const c = worldReadableCopy();
+      const r = spawnSync(c.node, ['-e', `const {createUdpSocket}=require(${JSON.stringify(c.dist)});const s=createUdpSocket({type:'udp4',backend:'${backend}'});try{s.bind(80,'127.0.0.1');console.log('bound')}catch(e){console.log(JSON.stringify({code:e.code,errno:e.errno,syscall:e.syscall}))}s.close()`],
+        { encoding: 'utf8', timeout: 30_000, uid: 65534, gid: 65534, cwd: os.tmpdir(), env: c.env });
       expect(r.stderr).toBe('');
       expect(JSON.parse(r.stdout)).toEqual({ code: 'EACCES', errno: -13, syscall: 'bind' });
     });

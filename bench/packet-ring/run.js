@@ -103,8 +103,17 @@ function buildBlaster() {
   return bin;
 }
 
+// Every child still running, so that an interrupted run (Ctrl-C, SIGTERM)
+// kills its receivers instead of leaving them behind.
+const live = new Set();
+function track(p) {
+  live.add(p);
+  p.on('exit', () => live.delete(p));
+  return p;
+}
+
 function child(cmd, argv) {
-  const p = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env } });
+  const p = track(spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env } }));
   const lines = [];
   let wake = () => {};
   readline.createInterface({ input: p.stdout }).on('line', (l) => {
@@ -200,7 +209,7 @@ function rwClient() {
 }
 
 const runIn = (ns, cpu, argv, timeoutS) => new Promise((resolve, reject) => {
-  const p = spawn('ip', ['netns', 'exec', ns, 'taskset', '-c', cpu, ...argv], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const p = track(spawn('ip', ['netns', 'exec', ns, 'taskset', '-c', cpu, ...argv], { stdio: ['ignore', 'pipe', 'inherit'] }));
   let out = '';
   const timer = setTimeout(() => p.kill('SIGKILL'), timeoutS * 1000);
   p.stdout.on('data', (d) => (out += d));
@@ -257,7 +266,9 @@ async function main() {
   }
   const blaster = latency ? null : buildBlaster();
   const onSignal = () => {
+    for (const p of live) p.kill('SIGKILL');
     teardown();
+    if (blaster) fs.rmSync(blaster, { force: true });
     process.exit(130);
   };
   process.on('SIGINT', onSignal);

@@ -19,7 +19,8 @@ export const USAGE = `usage: ringwire perf server <${SERVER_MODES.join('|')}> --
 impls: ${Object.entries(IMPLS).map(([k, v]) => `${k} (${v.length === SERVER_MODES.length ? 'all' : v.join(', ')})`).join(', ')}
 A server prints "listening <port>", serves until SIGTERM/SIGINT or --lifetime, then
 prints one JSON line (counters, cpu_user_s, cpu_sys_s, wall_s). --filter matches
-"<workload>/<impl>" row ids (see --list). Results go to bench/results/ (or --out).`;
+"<workload>/<impl>" row ids (see --list). Results go to ./ringwire-perf-results/ in the
+working directory (or --out).`;
 
 function usage(msg?: string): number {
   if (msg) process.stderr.write(`ringwire perf: ${msg}\n`);
@@ -52,7 +53,18 @@ async function runForeground(child: Child, what: string): Promise<number> {
   return r.code ?? 1;
 }
 
+const PACKET_RING_USAGE = `usage: ringwire perf packet-ring [--seconds S] [--reps N] [--size B] [--modes af_xdp,af_xdp@0,socket,udp,dgram,...]
+                            [--latency [--load PPS] [--client-cpu N]] [--out FILE]
+Needs root: creates two network namespaces joined by a veth pair, sends
+datagrams from a C blaster in one and receives them in the other with each
+mode (AF_XDP packet ring, socket packet ring, ringwire UDP, node:dgram),
+then removes the namespaces. Prints one JSON report (and writes it to --out).`;
+
 async function packetRing(args: string[]): Promise<number> {
+  if (args.some((a) => a === '--help' || a === '-h' || a === 'help')) {
+    process.stdout.write(`${PACKET_RING_USAGE}\n`);
+    return 0;
+  }
   // bench/packet-ring/run.js does the namespaces, the C blaster and the
   // receivers; this only finds it (next to dist/) and passes the flags on.
   const path = await import('node:path');

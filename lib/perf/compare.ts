@@ -190,15 +190,10 @@ export async function runOnce(w: Workload, impl: string, rep: number, env: RunEn
   return rec;
 }
 
+// The working directory, never the package: an installed package's folder
+// is erased by the next `npm ci`.
 function defaultOutDir(): string {
-  const inPkg = path.join(packageRoot, 'bench', 'results');
-  try {
-    fs.mkdirSync(inPkg, { recursive: true });
-    fs.accessSync(inPkg, fs.constants.W_OK);
-    return inPkg;
-  } catch {
-    return path.join(process.cwd(), 'ringwire-perf-results');
-  }
+  return path.join(process.cwd(), 'ringwire-perf-results');
 }
 
 function stamp(d: Date): string {
