@@ -56,7 +56,7 @@ export async function main(argv: string[]): Promise<number> {
     case '--version':
     case 'version': {
       // eslint-disable-next-line @typescript-eslint/no-var-requires
-      const { packageRoot } = require('./native') as typeof import('./native');
+      const { packageRoot } = require('./internal/native') as typeof import('./internal/native');
       // eslint-disable-next-line @typescript-eslint/no-var-requires
       const fs = require('node:fs') as typeof import('node:fs');
       const pkg = JSON.parse(fs.readFileSync(`${packageRoot}/package.json`, 'utf8')) as { version: string };
