@@ -509,7 +509,7 @@ export class Socket extends EventEmitter {
       h.send(data, port, ip ?? undefined, (err, bytes) => {
         if (!err) return cb(null, bytes);
         // Cancelled by close(): libuv reports ECANCELED for the same case.
-        const errno = (err as { code?: string }).code === 'ERR_SOCKET_DGRAM_NOT_RUNNING' ? ECANCELED : errnoOf(err);
+        const errno = (err as { code?: string }).code === 'ERR_RINGWIRE_CLOSED' ? ECANCELED : errnoOf(err);
         cb(exceptionWithHostPort(errno, 'send', address, port));
       });
     } catch (e) {

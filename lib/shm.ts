@@ -5,10 +5,7 @@
 // native side does the system calls (native/core/shm.cc).
 import * as fs from 'node:fs';
 import { capabilities } from './capabilities';
-import {
-  invalidArgType, invalidArgValue, outOfRange, systemError,
-  validateBoolean, validateInteger, validateObject, validateOneOf, validateString,
-} from './internal/errors';
+import { invalidArgType, invalidArgValue, outOfRange, systemError, validateBoolean, validateInteger, validateObject, validateOneOf, validateString, closedError } from './internal/errors';
 import { native } from './internal/native';
 import { EAGAIN, EBADMSG } from './internal/errno';
 
@@ -88,11 +85,6 @@ export interface RegionDependent {
   regionClosed(): void;
 }
 
-export function closedError(what: string, op: string): Error {
-  const e = new Error(`${what} is closed (${op} after close)`) as Error & { code: string };
-  e.code = 'ERR_RINGWIRE_CLOSED';
-  return e;
-}
 
 /** A mapping of shared memory. `buffer` is detached by close(). */
 const issuedRegions = new WeakSet<object>();

@@ -4,6 +4,7 @@
 // the shared receive pool), writes to many connections go out in one
 // submission per loop turn, and counters are read from native memory.
 import {
+  closedError,
   assertAttached, invalidArgType, invalidArgValue, outOfRange, type SystemError, validateBoolean, validateFunction, validateInteger, validateObject,
 } from './internal/errors';
 import type { AddressInfo } from './internal/sockaddr';
@@ -436,13 +437,13 @@ export class TcpEndpoint {
   }
 
   private ensureOpen(): void {
-    if (this.closing) throw Object.assign(new Error('The endpoint is closed'), { code: 'ERR_SOCKET_CLOSED' });
+    if (this.closing) throw closedError('TCP endpoint', 'use');
   }
 
   private unknown(conn: unknown): Error {
     // typeof first: String() of a Symbol or a detached view throws.
     const what = typeof conn === 'number' ? String(conn) : `(${typeof conn})`;
-    return Object.assign(new Error(`Unknown connection ${what}`), { code: 'ERR_SOCKET_CLOSED' });
+    return closedError(`Connection ${what}`, 'use');
   }
 
   private track(id: number, isListener = false): void {

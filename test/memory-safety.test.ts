@@ -386,8 +386,8 @@ describe('TcpEndpoint connection arguments', () => {
       };
       expect(codeOf(() => ep.setNoDelay('x' as never))).toBe('ERR_INVALID_ARG_TYPE');
       expect(codeOf(() => ep.setKeepAlive({} as never, true))).toBe('ERR_INVALID_ARG_TYPE');
-      expect(codeOf(() => ep.setNoDelay(123456))).toBe('ERR_SOCKET_CLOSED');
-      expect(codeOf(() => ep.setKeepAlive(NaN, true))).toBe('ERR_SOCKET_CLOSED');
+      expect(codeOf(() => ep.setNoDelay(123456))).toBe('ERR_RINGWIRE_CLOSED');
+      expect(codeOf(() => ep.setKeepAlive(NaN, true))).toBe('ERR_RINGWIRE_CLOSED');
       expect(codeOf(() => ep.sendBatch('ab' as never, [new Uint8Array(1), new Uint8Array(1)]))).toBe('ERR_INVALID_ARG_TYPE');
       expect(codeOf(() => ep.sendBatch([Symbol('x')] as never, [new Uint8Array(1)]))).toBe('ERR_INVALID_ARG_TYPE');
       expect(codeOf(() => ep.sendBatch(null as never, []))).toBe('ERR_INVALID_ARG_TYPE');

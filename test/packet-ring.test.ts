@@ -387,7 +387,7 @@ describe('packet ring, software backend (UDP socket on loopback)', () => {
     expect(ring.stats.rxFrames).toBe(st.rxFrames);
     expect(ring.stats).toEqual(ring.stats); // frozen at close
     for (const f of [() => ring.release(0), () => ring.reserve(1), () => ring.send(0, 10), () => ring.flush(), () => ring.onBatch(() => {})]) {
-      expect(f).toThrow(expect.objectContaining({ code: 'ERR_PACKET_RING_CLOSED' }));
+      expect(f).toThrow(expect.objectContaining({ code: 'ERR_RINGWIRE_CLOSED' }));
     }
   });
 
@@ -400,7 +400,7 @@ describe('packet ring, software backend (UDP socket on loopback)', () => {
         calls++;
         void ring.close().then(resolve);
         expect(b.umem.length).toBe(0); // detached at once
-        expect(() => b.release(0)).toThrow(expect.objectContaining({ code: 'ERR_PACKET_RING_CLOSED' }));
+        expect(() => b.release(0)).toThrow(expect.objectContaining({ code: 'ERR_RINGWIRE_CLOSED' }));
       });
     });
     const c = await sock('udp4');

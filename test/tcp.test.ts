@@ -204,7 +204,7 @@ for (const { backend, skip } of backends) {
       expect(cli.bytes(c).toString()).toBe('late answer');
       const s = srv.events.find((e) => e.type === TcpEvent.Accept)!.conn;
       expect(srv.bytes(s).toString()).toBe('question');
-      expect(() => cli.ep.send(c, 'x')).toThrow(expect.objectContaining({ code: 'ERR_SOCKET_CLOSED' }));
+      expect(() => cli.ep.send(c, 'x')).toThrow(expect.objectContaining({ code: 'ERR_RINGWIRE_CLOSED' }));
     });
 
     it('connect to a closed port fails with ECONNREFUSED (Node-shaped), then Close', async () => {
@@ -409,7 +409,7 @@ for (const { backend, skip } of backends) {
       expect(() => ep.connect({ port: 0 })).toThrow(RangeError);
       expect(() => ep.connect({ port: 80, host: '::1', localAddress: '127.0.0.1' })).toThrow(TypeError);
       expect(() => ep.connect({ port: 80, timeout: -1 })).toThrow(RangeError);
-      expect(() => ep.send(123456, 'x')).toThrow(expect.objectContaining({ code: 'ERR_SOCKET_CLOSED' }));
+      expect(() => ep.send(123456, 'x')).toThrow(expect.objectContaining({ code: 'ERR_RINGWIRE_CLOSED' }));
       expect(() => ep.sendBatch([1], 'x' as unknown as Uint8Array[])).toThrow(TypeError);
       expect(() => configureTcpBuffers({ bufferCount: 100 })).toThrow(RangeError);
       expect(() => configureTcpBuffers({ bufferSize: 3000 })).toThrow(RangeError);

@@ -290,8 +290,8 @@ for (const { backend, skip } of backends) {
       const p1 = a.close();
       const p2 = a.close();
       await Promise.all([p1, p2]);
-      expect(() => a.send(Buffer.from('x'), 1, '127.0.0.1')).toThrow(expect.objectContaining({ code: 'ERR_SOCKET_DGRAM_NOT_RUNNING' }));
-      expect(() => a.address()).toThrow(expect.objectContaining({ code: 'ERR_SOCKET_DGRAM_NOT_RUNNING' }));
+      expect(() => a.send(Buffer.from('x'), 1, '127.0.0.1')).toThrow(expect.objectContaining({ code: 'ERR_RINGWIRE_CLOSED' }));
+      expect(() => a.address()).toThrow(expect.objectContaining({ code: 'ERR_RINGWIRE_CLOSED' }));
       expect(a.stats.rxDatagrams).toBe(0); // counters stay readable after close
     });
 
@@ -318,7 +318,7 @@ for (const { backend, skip } of backends) {
       for (let i = 0; i < 50; i++) a.send(big, b.address().port, '127.0.0.1', (err) => results.push(err));
       await a.close();
       expect(results.length).toBe(50);
-      for (const r of results) if (r) expect((r as NodeJS.ErrnoException).code).toMatch(/ECANCELED|ERR_SOCKET_DGRAM_NOT_RUNNING/);
+      for (const r of results) if (r) expect((r as NodeJS.ErrnoException).code).toMatch(/ECANCELED|ERR_RINGWIRE_CLOSED/);
       if (backend === 'io_uring') expect(a.stats.zcSends + a.stats.sendErrors).toBeGreaterThan(0);
       expect(fdCount()).toBe(base + 1);
     });

@@ -113,8 +113,17 @@ export function outOfRange(name: string, range: string, value: unknown): RangeEr
   return coded(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${show(value, 60)}`), 'ERR_OUT_OF_RANGE');
 }
 
+/**
+ * The one "used after close" error of ringwire's own objects (sockets,
+ * endpoints, regions, message rings, packet rings): ERR_RINGWIRE_CLOSED.
+ * The drop-ins (ringwire/dgram, /net, /http) keep node's own codes.
+ */
+export function closedError(what: string, op: string): Error {
+  return coded(new Error(`${what} is closed (${op} after close)`), 'ERR_RINGWIRE_CLOSED');
+}
+
 export function socketClosed(syscall = 'send'): Error {
-  return coded(new Error(`Not running (${syscall} after close)`), 'ERR_SOCKET_DGRAM_NOT_RUNNING');
+  return closedError('UDP socket', syscall);
 }
 
 // Validators: each throws before any native call.

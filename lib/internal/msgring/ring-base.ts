@@ -6,7 +6,8 @@ import * as fs from 'node:fs';
 import { outOfRange, invalidArgValue, systemError, validateInteger, validateObject, validateOneOf, validateBoolean } from '../errors';
 import { loop } from '../loop';
 import { native } from '../native';
-import { closedError, type RegionDependent, ShmRegion } from '../../shm';
+import { type RegionDependent, ShmRegion } from '../../shm';
+import { closedError } from '../errors';
 import { EAGAIN, ECANCELED, EINVAL, EOPNOTSUPP, ETIMEDOUT } from '../errno';
 
 export interface RingLayout {

@@ -4,7 +4,7 @@
 // the kernel twice), a transmit path, and counters read without a native
 // call. Options and opening live in packet-ring.ts.
 import { EventEmitter } from 'node:events';
-import { invalidArgType, invalidArgValue, outOfRange, systemError, validateFunction, validateInteger } from '../errors';
+import { closedError, invalidArgType, invalidArgValue, outOfRange, systemError, validateFunction, validateInteger } from '../errors';
 import { native } from '../native';
 
 /** Counter names, in the order of struct PacketStats (native/core/packet_backend.h, RW_PACKET_STATS); openPacketRing() refuses an addon whose list differs (checkLayout). */
@@ -74,9 +74,7 @@ function notOwned(offset: number, state: number): Error {
 }
 
 function ringClosed(op: string): Error {
-  const err = new Error(`Packet ring is closed (${op} after close)`) as Error & { code: string };
-  err.code = 'ERR_PACKET_RING_CLOSED';
-  return err;
+  return closedError('Packet ring', op);
 }
 
 function receiveOnly(): Error {

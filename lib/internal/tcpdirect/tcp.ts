@@ -8,7 +8,7 @@
 // no pause()/resume(), no per-connection socket options; the stack's
 // zocket limits (ZF_ATTR max_tcp_endpoints, max_tcp_listen_endpoints) are
 // RangeErrors.
-import { invalidArgType, invalidArgValue, outOfRange, type SystemError, systemError, validateFunction, validateInteger, validateObject } from '../errors';
+import { closedError, invalidArgType, invalidArgValue, outOfRange, type SystemError, systemError, validateFunction, validateInteger, validateObject } from '../errors';
 import { native } from '../native';
 import type { AddressInfo } from '../sockaddr';
 import { REC, TcpBatch, TcpEvent } from '../tcp/batch';
@@ -231,11 +231,11 @@ export class TcpdirectEndpoint {
   }
 
   private ensureOpen(): void {
-    if (this.closing) throw Object.assign(new Error('The endpoint is closed'), { code: 'ERR_SOCKET_CLOSED' });
+    if (this.closing) throw closedError('TCP endpoint', 'use');
   }
 
   private unknown(conn: unknown): Error {
-    return Object.assign(new Error(`Unknown connection ${String(conn)}`), { code: 'ERR_SOCKET_CLOSED' });
+    return closedError(`Connection ${String(conn)}`, 'use');
   }
 
   private track(id: number): void {
