@@ -205,6 +205,92 @@ describe('capabilities and doctor', () => {
   });
 });
 
+/** A 1 MB numbered stream in 1000 writes, with pauses that outlast the budget, echoed byte for byte. */
+async function tcpStreamEcho(backend: 'io_uring' | 'epoll', faults?: string): Promise<void> {
+  const b = await startBusy('tcp', 200, backend, undefined, faults);
+  try {
+    const c = net.connect(b.port, '127.0.0.1');
+    c.setNoDelay(true);
+    await new Promise<void>((r, j) => {
+      c.once('connect', () => r());
+      c.once('error', j);
+    });
+    const total = 1000 * 1000;
+    const sent = Buffer.alloc(total);
+    for (let i = 0; i < total; i += 4) sent.writeUInt32LE((i * 2654435761) >>> 0, i);
+    const chunks: Buffer[] = [];
+    let got = 0;
+    const done = new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`only ${got} of ${total} bytes echoed within 30 s`)), 30_000);
+      c.on('data', (d) => {
+        chunks.push(d);
+        got += d.length;
+        if (got >= total) {
+          clearTimeout(t);
+          resolve();
+        }
+      });
+    });
+    for (let w = 0; w < 1000; w++) {
+      c.write(sent.subarray(w * 1000, (w + 1) * 1000));
+      if (w % 100 === 99) await sleep(3); // the budget runs out; the next write must wake it
+    }
+    await done;
+    c.destroy();
+    expect(Buffer.concat(chunks).equals(sent), 'echoed stream differs').toBe(true);
+  } finally {
+    await finish(b);
+  }
+}
+
+/**
+ * Rounds of sequential 64-byte request/echo round trips, a pause that
+ * outlasts the budget between rounds: requests land while the server spins
+ * (so its connection takes the direct receive) and the first of each round
+ * must wake it after the budget's sleep. Returns the round trips done.
+ */
+async function tcpRounds(port: number, rounds: number, perRound: number, pauseMs: number): Promise<number> {
+  const c = net.connect(port, '127.0.0.1');
+  c.setNoDelay(true);
+  await new Promise<void>((r, j) => {
+    c.once('connect', () => r());
+    c.once('error', j);
+  });
+  let pending = Buffer.alloc(0);
+  let waiter: (() => void) | undefined;
+  c.on('data', (d) => {
+    pending = Buffer.concat([pending, d]);
+    waiter?.();
+  });
+  let done = 0;
+  try {
+    for (let r = 0; r < rounds; r++) {
+      for (let i = 0; i < perRound; i++) {
+        const msg = Buffer.alloc(64, (r * perRound + i) & 0xff);
+        msg.writeUInt32LE(r * perRound + i, 0);
+        c.write(msg);
+        await new Promise<void>((resolve, reject) => {
+          if (pending.length >= 64) return resolve();
+          const t = setTimeout(() => reject(new Error(`round trip ${done} (round ${r}) not echoed within 5 s`)), 5000);
+          waiter = () => {
+            if (pending.length < 64) return;
+            clearTimeout(t);
+            resolve();
+          };
+        });
+        waiter = undefined;
+        expect(pending.subarray(0, 64).equals(msg), `echo ${done} differs`).toBe(true);
+        pending = pending.subarray(64);
+        done++;
+      }
+      await sleep(pauseMs);
+    }
+  } finally {
+    c.destroy();
+  }
+  return done;
+}
+
 describe.skipIf(skipReason(noUring))('every message is delivered while the thread spins and when it falls back to sleeping', () => {
   for (const backend of ['io_uring', 'epoll'] as const) {
     it(`UDP (${backend} backend): 20000 numbered datagrams, 32 in flight, pauses that outlast the 200 µs budget: every one echoed`, async () => {
@@ -241,42 +327,24 @@ describe.skipIf(skipReason(noUring))('every message is delivered while the threa
         }
       }, 60_000);
 
-    it(`TCP (${backend} backend): a 1 MB numbered stream in 1000 writes with pauses comes back byte for byte`, async () => {
-      const b = await startBusy('tcp', 200, backend);
-      try {
-        const c = net.connect(b.port, '127.0.0.1');
-        c.setNoDelay(true);
-        await new Promise<void>((r, j) => {
-          c.once('connect', () => r());
-          c.once('error', j);
-        });
-        const total = 1000 * 1000;
-        const sent = Buffer.alloc(total);
-        for (let i = 0; i < total; i += 4) sent.writeUInt32LE((i * 2654435761) >>> 0, i);
-        const chunks: Buffer[] = [];
-        let got = 0;
-        const done = new Promise<void>((resolve, reject) => {
-          const t = setTimeout(() => reject(new Error(`only ${got} of ${total} bytes echoed within 30 s`)), 30_000);
-          c.on('data', (d) => {
-            chunks.push(d);
-            got += d.length;
-            if (got >= total) {
-              clearTimeout(t);
-              resolve();
-            }
-          });
-        });
-        for (let w = 0; w < 1000; w++) {
-          c.write(sent.subarray(w * 1000, (w + 1) * 1000));
-          if (w % 100 === 99) await sleep(3); // the budget runs out; the next write must wake it
+    it(`TCP (${backend} backend): a 1 MB numbered stream in 1000 writes with pauses comes back byte for byte`, () => tcpStreamEcho(backend), 60_000);
+
+    if (backend === 'io_uring') {
+      it('TCP (io_uring): a hot connection moved between the multishot receive and the direct receive (the cancel held back for 20 receives, so both run at once) keeps every byte in order', () => tcpStreamEcho(backend, 'direct-cancel-delay=20'), 60_000);
+
+      it('TCP (io_uring): 10 rounds of 200 sequential round trips with pauses that outlast the budget: the connection goes direct while the thread spins and is re-armed before it sleeps (none lost, none stalled > 5 s)', async () => {
+        // Hazard: a direct connection left without its multishot receive
+        // when the budget runs out - the next request never wakes the loop.
+        const b = await startBusy('tcp', 200, backend, undefined, 'direct-cancel-delay=5');
+        try {
+          expect(await tcpRounds(b.port, 10, 200, 3)).toBe(2000);
+          const st = JSON.parse(await b.cmd('stats'));
+          expect(st.busy.sleeps, 'the budget ran out during the pauses').toBeGreaterThan(0);
+        } finally {
+          await finish(b);
         }
-        await done;
-        c.destroy();
-        expect(Buffer.concat(chunks).equals(sent), 'echoed stream differs').toBe(true);
-      } finally {
-        await finish(b);
-      }
-    }, 60_000);
+      }, 60_000);
+    }
   }
 
   it('packet ring (software backend on lo): 10000 numbered datagrams echoed from the ring in place, pauses that outlast the budget: every one back', async () => {

@@ -144,6 +144,9 @@ class LoopBinding {
   void BusyPollStart(double budgetUs, double sliceUs);
   void BusyPollStop();
   bool busyPolling() const { return busyOn_; }
+  // Spinning now (not asleep after the budget, not stopped): sources may
+  // take work off their sleeping wake paths only then.
+  bool busySpinning() const { return busyOn_ && !busyAsleep_; }
   void AddBusySource(BusySource* s) { busySources_.push_back(s); }
   void RemoveBusySource(BusySource* s) {
     for (auto& x : busySources_)

@@ -149,11 +149,12 @@ struct WakeFaults {
   int lateWakeMs[2] = {0, 0};           // the self-check sees it this late
   int prepareDelayUs = 0;               // sleep after Prepare's last check
   int reapDelayUs = 0;                  // sleep between drain and reap
-  // Busy polling's direct UDP path (udp_engines.cc): the multishot's cancel
-  // is held back for this many direct receives, so both receive paths run
-  // at once; and each sendmmsg sends one datagram and hands the rest to
-  // the ring as if the socket buffer were full (those sends then complete
-  // from io_uring's worker, later, as parked sends would).
+  // Busy polling's direct UDP and TCP paths (udp_engines.cc,
+  // tcp_engines.cc): the multishot's cancel is held back for this many
+  // direct receives, so both receive paths run at once; and (UDP) each
+  // sendmmsg sends one datagram and hands the rest to the ring as if the
+  // socket buffer were full (those sends then complete from io_uring's
+  // worker, later, as parked sends would).
   int directCancelDelay = 0;
   bool directSendSplit = false;
 };
