@@ -253,6 +253,8 @@ class TcpConn final : public UringHandler {
   };
 
   void ArmRecv();
+  void CancelRecv();
+  int RecvInto(uint8_t* p, uint32_t room);
   void OnRecvCqe(const io_uring_cqe* cqe);
   void OnSendCqe(const io_uring_cqe* cqe);
   void OnConnectCqe(const io_uring_cqe* cqe);

@@ -188,15 +188,22 @@ void TcpConn::SetReading(bool on) {
   if (backend_ != TcpBackend::kUring || closing_ || !connected_ || eof_ || readError_) return;
   if (on) {
     if (!recvArmed_ && !starved_ && !direct_) ArmRecv();
-  } else if (recvArmed_ && !recvCancelling_) {
+  } else {
     // Bytes already received keep arriving until the cancel lands; JS
     // buffers them as Node does after readStop().
-    io_uring_sqe* sqe = loop_->Sqe();
-    io_uring_prep_cancel64(sqe, UringLoop::Tag(this, kTagRecv), 0);
-    sqe->user_data = UringLoop::Tag(this, kTagCancel);
-    inflight_++;
-    recvCancelling_ = true;
+    CancelRecv();
   }
+}
+
+// Ends the multishot receive (its last CQE comes with -ECANCELED unless it
+// ended by itself first); once per armed receive.
+void TcpConn::CancelRecv() {
+  if (!recvArmed_ || recvCancelling_) return;
+  io_uring_sqe* sqe = loop_->Sqe();
+  io_uring_prep_cancel64(sqe, UringLoop::Tag(this, kTagRecv), 0);
+  sqe->user_data = UringLoop::Tag(this, kTagCancel);
+  inflight_++;
+  recvCancelling_ = true;
 }
 
 void TcpConn::OnCqe(unsigned tag, const io_uring_cqe* cqe) {
@@ -305,13 +312,7 @@ void TcpConn::CancelForDirect() {
     cancelIn_--;
     return;
   }
-  if (recvArmed_ && !recvCancelling_) {
-    io_uring_sqe* sqe = loop_->Sqe();
-    io_uring_prep_cancel64(sqe, UringLoop::Tag(this, kTagRecv), 0);
-    sqe->user_data = UringLoop::Tag(this, kTagCancel);
-    inflight_++;
-    recvCancelling_ = true;
-  }
+  CancelRecv();
 }
 
 int TcpConn::ReceiveDirect() {
@@ -320,26 +321,9 @@ int TcpConn::ReceiveDirect() {
   uint32_t room = 0;
   uint8_t* p = pool_->DirectRoom(&room);
   if (!p) return -ENOBUFS;
-  ssize_t n = recv(fd_, p, room, MSG_DONTWAIT);
-  if (n > 0) {
-    pool_->DirectUsed(static_cast<uint32_t>(n));
-    stats_->bytesRead += static_cast<double>(n);
-    stats_->recvEvents++;
-    gstats_->bytesRead += static_cast<double>(n);
-    gstats_->recvEvents++;
-    ev_->OnConnData(static_cast<uint32_t>(p - pool_->base()), static_cast<uint32_t>(n));
-    return static_cast<int>(n);
-  }
-  if (n == 0) {
-    eof_ = true;
-    ev_->OnConnEnd();
-    return 0;
-  }
-  int err = errno;
-  if (err == EAGAIN || err == EINTR) return -EAGAIN;
-  readError_ = true;
-  Fail(-err, kTcpOpRead);
-  return -err;
+  int n = RecvInto(p, room);
+  if (n > 0) pool_->DirectUsed(static_cast<uint32_t>(n));
+  return n;
 }
 
 void TcpConn::LeaveDirect() {
@@ -444,9 +428,17 @@ int TcpConn::ReadSome() {
   uint32_t room = 0;
   uint8_t* p = pool_->Room(&room);
   if (!p) return -ENOBUFS;
-  ssize_t n = recv(fd_, p, std::min<uint32_t>(room, 65536), MSG_DONTWAIT);
+  int n = RecvInto(p, std::min<uint32_t>(room, 65536));
+  if (n > 0) pool_->Used(static_cast<uint32_t>(n));
+  return n;
+}
+
+// One recv(MSG_DONTWAIT) into pool memory at p (the epoll engine's bump
+// region or the io_uring pool's direct region), reported as data, EOF or
+// a read error; -EAGAIN when nothing is there.
+int TcpConn::RecvInto(uint8_t* p, uint32_t room) {
+  ssize_t n = recv(fd_, p, room, MSG_DONTWAIT);
   if (n > 0) {
-    pool_->Used(static_cast<uint32_t>(n));
     stats_->bytesRead += static_cast<double>(n);
     stats_->recvEvents++;
     gstats_->bytesRead += static_cast<double>(n);
