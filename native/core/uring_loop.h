@@ -153,8 +153,9 @@ struct WakeFaults {
   // tcp_engines.cc): the multishot's cancel is held back for this many
   // direct receives, so both receive paths run at once; and (UDP) each
   // sendmmsg sends one datagram and hands the rest to the ring as if the
-  // socket buffer were full (those sends then complete from io_uring's
-  // worker, later, as parked sends would).
+  // socket buffer were full (those sends then complete later, in order,
+  // from io_uring's worker pool limited to one worker, as parked sends
+  // would).
   int directCancelDelay = 0;
   bool directSendSplit = false;
 };
