@@ -154,6 +154,17 @@ class LoopBinding {
   }
   Napi::ArrayBuffer BusyStatsBuffer(Napi::Env env);
   void CountBusySyscall() { busyStats_.syscalls++; }
+  // Sockets on the direct receive (B3 in uring_loop.h) each cost one
+  // system call per spin, so a thread has at most kDirectMax at once: the
+  // first that receive while it spins; the others stay on the ring.
+  static constexpr uint32_t kDirectMax = 8;
+  static constexpr uint32_t kDirectIdleSpins = 1000;  // empty receives before one goes back
+  bool TakeDirectSlot() {
+    if (!busySpinning() || directSockets_ >= kDirectMax) return false;
+    directSockets_++;
+    return true;
+  }
+  void ReturnDirectSlot() { directSockets_--; }
 
   Napi::ArrayBuffer EventsBuffer(Napi::Env env);
   Napi::ArrayBuffer StatsBuffer(Napi::Env env);
@@ -212,6 +223,7 @@ class LoopBinding {
   int64_t lastWorkNs_ = 0;
   bool epollHot_ = false;
   std::vector<BusySource*> busySources_;
+  uint32_t directSockets_ = 0;
   bool PollBusySources();
   void LeaveBusySources();  // the last work the spin found came from epoll
   static constexpr int64_t kEpollIntervalNs = 20000;

@@ -66,15 +66,12 @@ void TcpConnHandle::OnConnData(uint32_t offset, uint32_t len) {
   t_->MarkDirty();
   // Bytes from the multishot while the thread spins: a hot connection,
   // moved to the direct receive if there is room (tcp_engines.cc).
-  if (!busyRegistered_ && !closed_ && lb_->busySpinning() && conn_.backend() == TcpBackend::kUring &&
-      t_->directConns < TcpThread::kDirectMax) {
+  if (!busyRegistered_ && !closed_ && conn_.backend() == TcpBackend::kUring && conn_.wantsRead() &&
+      lb_->TakeDirectSlot()) {
     conn_.EnterDirect();
-    if (conn_.direct()) {
-      lb_->AddBusySource(this);
-      busyRegistered_ = true;
-      idleSpins_ = 0;
-      t_->directConns++;
-    }
+    lb_->AddBusySource(this);
+    busyRegistered_ = true;
+    idleSpins_ = 0;
   }
 }
 
@@ -86,11 +83,13 @@ bool TcpConnHandle::BusyReady() {
     idleSpins_ = 0;
     return true;
   }
-  if (r == -EAGAIN && conn_.wantsRead() && ++idleSpins_ < kDirectIdleSpins) return false;
+  if (r == -EAGAIN && conn_.wantsRead() && ++idleSpins_ < LoopBinding::kDirectIdleSpins) return false;
   // EOF, an error, a full direct region, a paused or idle connection: what
   // was raised is delivered, and the connection leaves the spin (a full
-  // region comes back with its next multishot bytes).
+  // region comes back with its next multishot bytes); a re-armed multishot
+  // is submitted now, since no Settle follows an empty poll.
   LeaveDirect();
+  if (r == -EAGAIN) lb_->uring().Flush();
   return r != -EAGAIN;
 }
 
@@ -101,7 +100,7 @@ void TcpConnHandle::BusyLeave() { LeaveDirect(); }
 void TcpConnHandle::LeaveDirect() {
   if (!busyRegistered_) return;
   busyRegistered_ = false;
-  t_->directConns--;
+  lb_->ReturnDirectSlot();
   lb_->RemoveBusySource(this);
   conn_.LeaveDirect();
 }
@@ -173,7 +172,7 @@ void TcpConnHandle::Close(bool reset) {
   if (busyRegistered_) {
     // Closing: off the spin, and no multishot re-armed only to be cancelled.
     busyRegistered_ = false;
-    t_->directConns--;
+    lb_->ReturnDirectSlot();
     lb_->RemoveBusySource(this);
   }
   if (pollInit_ && pollEvents_) uv_poll_stop(&poll_);

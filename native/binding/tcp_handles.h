@@ -32,10 +32,6 @@ class TcpThread final : public LoopOwned {
   explicit TcpThread(LoopBinding* lb) : lb_(lb) {}
   LoopBinding* lb() const { return lb_; }
   TcpStats* stats() { return &stats_; }
-  // Connections on the direct receive (tcp_engines.cc): each costs one
-  // recv per spin, so at most kDirectMax at once.
-  static constexpr uint32_t kDirectMax = 8;
-  uint32_t directConns = 0;
   TcpPool* pool(TcpBackend b) const { return pools_[b == TcpBackend::kUring ? 0 : 1]; }
   int OpenPool(TcpBackend b, uint32_t count, uint32_t size);
   TcpConnStats* Chunk(uint32_t index);  // nullptr when out of memory
@@ -93,7 +89,6 @@ class TcpConnHandle final : public LoopOwned, public TcpConnEvents, public BusyS
   void BusyLeave() override;
 
  private:
-  static constexpr uint32_t kDirectIdleSpins = 1000;
   // At environment teardown the thread state and the ring may be gone:
   // only the loop's source list is touched.
   ~TcpConnHandle() override {

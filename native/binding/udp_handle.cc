@@ -11,11 +11,6 @@ int UdpHandle::Open(const UdpConfig& cfg) {
     pollInit_ = true;
     // The loop's own handle keeps the process alive; this one never does.
     uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
-  } else {
-    // Polled only while this thread busy-polls (the spin skips the list
-    // otherwise); see "Direct receive" in udp_engines.cc.
-    lb_->AddBusySource(this);
-    busyRegistered_ = true;
   }
   return 0;
 }
@@ -42,8 +37,10 @@ void UdpHandle::Close(Napi::Env env) {
   if (closed_) return;
   closed_ = true;
   if (busyRegistered_) {
-    lb_->RemoveBusySource(this);
+    // Closing: off the spin; the close cancels the receive anyway.
     busyRegistered_ = false;
+    lb_->ReturnDirectSlot();
+    lb_->RemoveBusySource(this);
   }
   // JS can never touch the pool, descriptors or counters again.
   for (napi_ref& ref : views_) {
@@ -72,6 +69,20 @@ void UdpHandle::OnRecvReady() {
   if (!dirty_) {
     dirty_ = true;
     lb_->MarkDirty(this);
+  }
+  // Datagrams from the multishot while the thread spins: the socket moves
+  // to the direct receive if the thread has a slot ("Direct receive" in
+  // udp_engines.cc); its cancel goes out with the Settle that follows.
+  if (!busyRegistered_ && !closed_ && sock_.backend() == Backend::kUring && !sock_.direct() &&
+      lb_->TakeDirectSlot()) {
+    sock_.EnterDirect();
+    if (!sock_.direct()) {
+      lb_->ReturnDirectSlot();
+      return;
+    }
+    lb_->AddBusySource(this);
+    busyRegistered_ = true;
+    idleSpins_ = 0;
   }
 }
 
@@ -170,17 +181,23 @@ void UdpHandle::OnEpollReadable() {
 
 bool UdpHandle::BusyReady() {
   if (closed_) return false;
-  if (!sock_.direct()) {
-    sock_.EnterDirect();  // cancels the multishot; nothing to read yet
-    if (!sock_.direct()) return false;  // not receiving
-  }
   lb_->CountBusySyscall();
   int r = sock_.ReceiveDirect();
+  if (r > 0) {
+    idleSpins_ = 0;
+    return true;
+  }
   if (r < 0 && r != -EAGAIN && r != -EINTR) {
     OnRecvError(r);  // e.g. ECONNREFUSED on a connected socket
     return true;     // BusyRun delivers it
   }
-  return r > 0;
+  if (++idleSpins_ >= LoopBinding::kDirectIdleSpins) {
+    // Quiet: back to the multishot, submitted now (no Settle follows an
+    // empty poll), and the slot goes to the next socket that receives.
+    LeaveDirect();
+    lb_->uring().Flush();
+  }
+  return false;
 }
 
 void UdpHandle::BusyRun() {
@@ -188,6 +205,14 @@ void UdpHandle::BusyRun() {
   lb_->Dispatch();
 }
 
-void UdpHandle::BusyLeave() { sock_.LeaveDirect(); }
+void UdpHandle::BusyLeave() { LeaveDirect(); }
+
+void UdpHandle::LeaveDirect() {
+  if (!busyRegistered_) return;
+  busyRegistered_ = false;
+  lb_->ReturnDirectSlot();
+  lb_->RemoveBusySource(this);
+  sock_.LeaveDirect();
+}
 
 }  // namespace rw

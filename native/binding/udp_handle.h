@@ -67,6 +67,8 @@ class UdpHandle final : public LoopOwned, public UdpEvents, public BusySource {
   bool flushQueued_ = false;
   bool closed_ = false;
   bool busyRegistered_ = false;
+  uint32_t idleSpins_ = 0;
+  void LeaveDirect();
   napi_ref views_[2] = {nullptr, nullptr};
   napi_ref statsRef_ = nullptr;
 };

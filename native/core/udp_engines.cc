@@ -193,7 +193,6 @@ void UdpSocket::CancelForDirect() {
     sqe->user_data = UringLoop::Tag(this, kTagCancel);
     inflight_++;
     directCancel_ = true;
-    loop_->Flush();
   }
 }
 
