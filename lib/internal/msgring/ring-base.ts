@@ -357,6 +357,20 @@ export abstract class RingEndpoint implements RegionDependent {
   }
 
   /**
+   * What every waitAsync() does around waitFor(): a closed endpoint or a bad
+   * option rejects the promise instead of throwing. `ready` builds the
+   * predicate (after the closed check, so it may validate options too).
+   */
+  protected waitAsyncFor(options: unknown, ready: () => () => boolean, flagOff: number, wordOff: number, peerFenceOff: number): Promise<boolean> {
+    try {
+      this.check('waitAsync');
+      return this.waitFor(ready(), flagOff, wordOff, peerFenceOff, parseTimeout(options));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
    * A C++ peer that publishes without a StoreLoad fence (its fence flag is
    * set) relies on the waiter for it: membarrier() between our flag store
    * and our re-check. False when that failed: the caller must poll.
