@@ -15,7 +15,8 @@ import * as net from 'node:net';
 import * as util from 'node:util';
 import { assertAttached, invalidArgType, show, validateFunction } from './internal/errors';
 import type { AddressInfo } from './internal/sockaddr';
-import { type Backend, type UdpBatch, UdpSocket, scopeIndex } from './udp';
+import { type Backend, type UdpBatch, UdpSocket } from './udp';
+import { scopeIndex } from './internal/udp/options';
 
 export type SocketType = 'udp4' | 'udp6';
 

@@ -8,11 +8,11 @@ import { check, invalidArgType, invalidArgValue, outOfRange, systemError, type S
 import { loop, type ThreadLoop } from '../loop';
 import { native } from '../native';
 import { type AddressInfo, decodeSockaddr, encodeSockaddr } from '../sockaddr';
-import { type Backend, resolveBackend } from '../../udp';
+import { type Backend, resolveBackend } from '../backend';
 import { EADDRNOTAVAIL, EAFNOSUPPORT, EMFILE, ENFILE, ENOBUFS, ENOMEM, ENOSYS } from '../errno';
 import { SOCKOPT, TCP_EV, TCP_OP_SYSCALL, checkLayout } from '../layout';
 
-export type { Backend } from '../../udp';
+export type { Backend } from '../backend';
 
 // The names of struct TcpStats / TcpConnStats (native/core/tcp.h), typed
 // here for stats()'s type; checkLayout() refuses an addon whose
