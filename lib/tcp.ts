@@ -1,4 +1,4 @@
-// Size (~647 lines): TcpEndpoint and its batch delivery; the send ledger shared with net (LAYOUT.md internal/tcp/ledger.ts) is not split out yet.
+// Size (~640 lines): TcpEndpoint's surface (setup, data, per-connection options, lifecycle) and its one native event switch; send accounting is internal/tcp/ledger.ts, batches internal/tcp/batch.ts.
 // The low-level TCP API: connections are numbers, every event of a loop wake
 // arrives in ONE callback (a TcpBatch read in place, payloads are views into
 // the shared receive pool), writes to many connections go out in one
@@ -16,6 +16,7 @@ import { native } from './internal/native';
 import { loop, rethrowLater } from './internal/loop';
 
 import { REC, TcpBatch, TcpEvent, TcpListener } from './internal/tcp/batch';
+import { SendLedger } from './internal/tcp/ledger';
 import { chooseBackend } from './internal/tcpdirect/thread';
 import { TcpdirectEndpoint } from './internal/tcpdirect/tcp';
 import { EBADF, ETIMEDOUT } from './internal/errno';
@@ -67,12 +68,10 @@ export interface TcpConnectOptions {
 
 interface Conn {
   listener: number;  // -1 for outbound
-  written: number;
   /** Native counters of this connection: [st[so], st[so + 1]] = bytes read, written. */
   st: Float64Array;
   so: number;
-  kept: Uint8Array[];
-  keptEnd: number[];
+  out: SendLedger;
   needDrain: boolean;
   connecting: boolean;
   ended: boolean;
@@ -297,12 +296,8 @@ export class TcpEndpoint {
       this.fail(id, c, r, 2);
       return false;
     }
-    if (r === 1) {
-      c.kept.push(bytes!);
-      c.keptEnd.push(c.written + len);
-    }
-    c.written += len;
-    if (c.written - c.st[c.so + 1] >= this.hwm) {
+    c.out.add(len, r === 1 ? bytes : undefined);
+    if (c.out.queued >= this.hwm) {
       // Completions are reported (sent events) only when someone waits.
       if (!c.needDrain) native().tcpNotifySent(id);
       c.needDrain = true;
@@ -314,7 +309,7 @@ export class TcpEndpoint {
   /** Bytes queued and not yet handed to the kernel. */
   queuedBytes(conn: number): number {
     const c = this.conns.get(conn);
-    return c && !c.destroyed ? c.written - c.st[c.so + 1] : 0;
+    return c && !c.destroyed ? c.out.queued : 0;
   }
 
   /** Half-close after queued data (our FIN); Close follows once the peer has ended too. */
@@ -465,7 +460,7 @@ export class TcpEndpoint {
   private newConn(id: number, listener: number): Conn {
     const [st, so] = this.t.statsSlot(id);
     const c: Conn = {
-      listener, written: 0, st, so, kept: [], keptEnd: [], needDrain: false, connecting: false,
+      listener, st, so, out: new SendLedger(st, so), needDrain: false, connecting: false,
       ended: false, finished: false, peerEnded: false, destroyed: false, idleMark: -1, idleSince: 0,
     };
     this.conns.set(id, c);
@@ -605,13 +600,9 @@ export class TcpEndpoint {
   }
 
   private onSent(id: number, c: Conn): void {
-    const sent = c.st[c.so + 1];
     // Large writes were sent from the caller's memory: release them.
-    while (c.kept.length && c.keptEnd[0] <= sent) {
-      c.kept.shift();
-      c.keptEnd.shift();
-    }
-    if (c.needDrain && c.written === sent) {
+    const sent = c.out.releaseSent();
+    if (c.needDrain && c.out.written === sent) {
       c.needDrain = false;
       this.push(TcpEvent.Drain, id, 0, 0);
     }
