@@ -1,7 +1,7 @@
-// MPSC ring, LMAX-style (the JS twin of native/core/mpsc_ring.h): producers
+// MPSC ring, LMAX-style (the JS twin of native/core/msgring_mpsc.h): producers
 // in any thread or process claim sequences with a CAS, fill their slots and
 // publish each slot by storing its sequence; the single consumer reads in
-// sequence order. Fixed-size slots; see the layout in native/core/mpsc_ring.h.
+// sequence order. Fixed-size slots; see the layout in native/core/msgring_mpsc.h.
 import { assertAttached, invalidArgType, outOfRange, validatePowerOfTwo, validateObject } from './internal/errors';
 import {
   corruptError, type EndpointOptions, type PeerStatus, RingEndpoint, ringLayout,

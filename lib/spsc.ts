@@ -1,8 +1,8 @@
 // SPSC message ring over a shared region: the JS twin of
-// native/core/spsc_ring.h (same bytes, same protocol), so either side may be
+// native/core/msgring_spsc.h (same bytes, same protocol), so either side may be
 // JS or C++, in this process, a worker or another process. The hot path is
 // typed-array arithmetic plus one Atomics store per batch: no native call
-// per message. See the byte-by-byte layout in native/core/spsc_ring.h.
+// per message. See the byte-by-byte layout in native/core/msgring_layout.h.
 import { assertAttached, invalidArgType, outOfRange, validateInteger, validatePowerOfTwo, validateObject } from './internal/errors';
 import {
   corruptError, type EndpointOptions, type PeerStatus, RingEndpoint, ringLayout,

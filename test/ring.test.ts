@@ -46,7 +46,7 @@ function checkPattern(buf: Uint8Array, off: number, len: number, seed: number): 
 }
 
 describe('layout', () => {
-  it('the constants exported from native/core/spsc_ring.h are the documented byte offsets', () => {
+  it('the constants exported from native/core/msgring_layout.h are the documented byte offsets', () => {
     const L = ringLayout();
     expect(L).toMatchObject({
       magic: 0x47525752, version: 1, headerSize: 512, align: 64, kindSpsc: 1, kindMpsc: 2,

@@ -30,7 +30,7 @@ export function ringLayout(): RingLayout {
   return cachedLayout;
 }
 
-// Status codes shared with native/core/spsc_ring.h (enum Status).
+// Status codes shared with native/core/msgring_layout.h (enum Status).
 export const Status = {
   ok: 0, tooSmall: 1, misaligned: 2, magic: 3, version: 4, headerSize: 5, kind: 6,
   flags: 7, capacity: 8, slots: 9, checksum: 10, indices: 11,
