@@ -15,7 +15,7 @@ import {
 import { native } from './internal/native';
 import { loop, rethrowLater } from './internal/loop';
 
-import { REC, TcpBatch, TcpEvent, TcpListener } from './internal/tcp/batch';
+import { EventRecords, TcpBatch, TcpEvent, TcpListener } from './internal/tcp/batch';
 import { SendLedger } from './internal/tcp/ledger';
 import { chooseBackend } from './internal/tcpdirect/thread';
 import { TcpdirectEndpoint } from './internal/tcpdirect/tcp';
@@ -133,11 +133,8 @@ export class TcpEndpoint {
   private readonly sock: { noDelay: boolean; keepAlive: boolean; keepAliveInitialDelay: number; recvBufferSize: number; sendBufferSize: number; zeroCopyThreshold: number };
   private readonly idleTimeout: number;
   private sweeper?: NodeJS.Timeout;
-  private rec: Int32Array<ArrayBufferLike> = new Int32Array(256 * REC);
-  private spare: Int32Array<ArrayBufferLike> = new Int32Array(256 * REC);
-  private errs: (SystemError | undefined)[] = [];
+  private readonly events = new EventRecords();
   private autoEnd: number[] = [];
-  private n = 0;
   private queued = false;
   private refed = true;
   private handles = 0;
@@ -478,18 +475,7 @@ export class TcpEndpoint {
   // ---- events -------------------------------------------------------------------
 
   private push(type: number, conn: number, a: number, b: number, err?: SystemError): void {
-    const o = this.n * REC;
-    if (o + REC > this.rec.length) {
-      const grown = new Int32Array(this.rec.length * 2);
-      grown.set(this.rec);
-      this.rec = grown;
-    }
-    this.rec[o] = type;
-    this.rec[o + 1] = conn;
-    this.rec[o + 2] = a;
-    this.rec[o + 3] = b;
-    if (err) this.errs[this.n] = err;
-    this.n++;
+    this.events.push(type, conn, a, b, err);
     if (!this.queued) {
       this.queued = true;
       pendingFlush.push(this);
@@ -501,19 +487,12 @@ export class TcpEndpoint {
   /** @internal Hands the pending records to the user in one call. */
   flush(): void {
     this.queued = false;
-    if (this.n === 0) return;
     const batch = this.batch;
-    batch.rec = this.rec;
-    batch.errs = this.errs;
-    batch.count = this.n;
-    this.rec = this.spare;
-    this.errs = [];
-    this.n = 0;
+    if (!this.events.handOff(batch)) return;
     try {
       this.onBatch(batch);
     } finally {
-      this.spare = batch.rec;
-      batch.count = 0;
+      this.events.takeBack(batch);
       if (this.autoEnd.length) this.endPeerEnded();
     }
   }
