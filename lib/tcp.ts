@@ -17,7 +17,7 @@ import { loop, rethrowLater } from './internal/loop';
 
 import { EventRecords, TcpBatch, TcpEvent, TcpListener } from './internal/tcp/batch';
 import { SendLedger } from './internal/tcp/ledger';
-import { chooseBackend } from './internal/tcpdirect/thread';
+import { tcpdirectChoice } from './internal/tcpdirect/thread';
 import { TcpdirectEndpoint } from './internal/tcpdirect/tcp';
 import { EBADF, ETIMEDOUT } from './internal/errno';
 import { TCP_OP } from './internal/layout';
@@ -606,12 +606,9 @@ export class TcpEndpoint {
 /** A TCP endpoint: listeners and connections whose events arrive in one batch callback. */
 export function createTcpEndpoint(opts: TcpEndpointOptions): TcpEndpoint {
   validateObject(opts, 'options');
-  const requested = opts.backend ?? 'auto';
-  if (requested === 'tcpdirect' || requested === 'auto') {
-    const choice = chooseBackend(requested, () => ({ backend: 'kernel', reason: '' }), opts as unknown as Record<string, unknown>, TCPDIRECT_UNSUPPORTED);
-    // Same batch API (TcpBatch, TcpEvent), minus what TCPDirect lacks.
-    if (choice.backend === 'tcpdirect') return new TcpdirectEndpoint(opts, choice.reason) as unknown as TcpEndpoint;
-  }
+  const tcpdirect = tcpdirectChoice(opts as unknown as Record<string, unknown>, TCPDIRECT_UNSUPPORTED);
+  // Same batch API (TcpBatch, TcpEvent), minus what TCPDirect lacks.
+  if (tcpdirect !== undefined) return new TcpdirectEndpoint(opts, tcpdirect) as unknown as TcpEndpoint;
   return new TcpEndpoint(opts);
 }
 

@@ -14,7 +14,7 @@ import { loop, type ThreadLoop } from './internal/loop';
 import { native } from './internal/native';
 import { type AddressInfo, SockaddrCache, decodeSockaddr, encodeSockaddr, mapIPv4 } from './internal/sockaddr';
 import { UdpBatch } from './internal/udp/batch';
-import { chooseBackend } from './internal/tcpdirect/thread';
+import { tcpdirectChoice } from './internal/tcpdirect/thread';
 import { TcpdirectUdpSocket } from './internal/tcpdirect/udp';
 import { ENOBUFS } from './internal/errno';
 import { UDP_DESC, UDP_EV, checkLayout } from './internal/layout';
@@ -626,11 +626,8 @@ export class UdpSocket extends EventEmitter {
 
 export function createUdpSocket(opts: UdpSocketOptions): UdpSocket {
   validateObject(opts, 'options');
-  const requested = opts.backend ?? 'auto';
-  if (requested === 'tcpdirect' || requested === 'auto') {
-    const choice = chooseBackend(requested, () => ({ backend: 'kernel', reason: '' }), opts as unknown as Record<string, unknown>, TCPDIRECT_UNSUPPORTED);
-    // The TCPDirect socket has this class's surface, minus what TCPDirect lacks.
-    if (choice.backend === 'tcpdirect') return new TcpdirectUdpSocket(opts, choice.reason) as unknown as UdpSocket;
-  }
+  const tcpdirect = tcpdirectChoice(opts as unknown as Record<string, unknown>, TCPDIRECT_UNSUPPORTED);
+  // The TCPDirect socket has this class's surface, minus what TCPDirect lacks.
+  if (tcpdirect !== undefined) return new TcpdirectUdpSocket(opts, tcpdirect) as unknown as UdpSocket;
   return new UdpSocket(opts);
 }
