@@ -10,7 +10,7 @@ import {
 import type { AddressInfo } from './internal/sockaddr';
 import {
   type Backend, EV, type TcpConnStats, type TcpStats, type TcpThreadState, backendOf, isResourceError, openConnection, openListener,
-  opError, setKeepAlive, setOpt, sockName, sockaddrFor, tcpThread, validateMs, validatePort, IPPROTO_TCP, TCP_NODELAY,
+  opError, sendBytes, setKeepAlive, setOpt, sockName, sockaddrFor, tcpThread, validateMs, validatePort, writeAfterEnd, IPPROTO_TCP, TCP_NODELAY,
 } from './internal/tcp/core';
 import { native } from './internal/native';
 import { loop, rethrowLater } from './internal/loop';
@@ -227,11 +227,9 @@ export class TcpEndpoint {
   send(conn: number, data: Uint8Array | string): boolean {
     const c = this.conns.get(conn);
     if (!c) throw this.unknown(conn);
-    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-    if (!(bytes instanceof Uint8Array)) throw invalidArgType('data', 'of type string or an instance of Uint8Array', data);
-    assertAttached(bytes, 'data');
+    const bytes = sendBytes(data);
     if (c.destroyed) return false;
-    if (c.ended) throw Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });
+    if (c.ended) throw writeAfterEnd();
     return this.accepted(conn, c, bytes.length, native().tcpSend(conn, bytes, 0, bytes.length, false), bytes);
   }
 
@@ -248,7 +246,7 @@ export class TcpEndpoint {
     const c = this.conns.get(conn);
     if (!c) throw this.unknown(conn);
     if (c.destroyed) return false;
-    if (c.ended) throw Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });
+    if (c.ended) throw writeAfterEnd();
     const len = batch.length(i);
     return this.accepted(conn, c, len, native().tcpSendPool(conn, batch.offset(i), len));
   }
@@ -275,7 +273,7 @@ export class TcpEndpoint {
       if (!c) throw this.unknown(conns[i]);
       if (!(data[i] instanceof Uint8Array)) throw invalidArgType(`data[${i}]`, 'an instance of Uint8Array', data[i]);
       assertAttached(data[i], `data[${i}]`);
-      if (c.ended && !c.destroyed) throw Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });
+      if (c.ended && !c.destroyed) throw writeAfterEnd();
       ids[i] = c.destroyed ? -1 : conns[i];
     }
     native().tcpSendBatch(ids, data, this.results, n);

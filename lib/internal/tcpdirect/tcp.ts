@@ -12,6 +12,7 @@ import { closedError, invalidArgType, invalidArgValue, outOfRange, type SystemEr
 import { native } from '../native';
 import type { AddressInfo } from '../sockaddr';
 import { EventRecords, TcpBatch, TcpEvent } from '../tcp/batch';
+import { sendBytes, writeAfterEnd } from '../tcp/core';
 import { type ZfThread, ipv4ToInt, zfError, zfName, zfThread } from './thread';
 import { EBADF } from '../errno';
 
@@ -116,10 +117,9 @@ export class TcpdirectEndpoint {
   send(conn: number, data: Uint8Array | string): boolean {
     const c = this.conns.get(conn);
     if (!c) throw this.unknown(conn);
-    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-    if (!(bytes instanceof Uint8Array)) throw invalidArgType('data', 'of type string or an instance of Uint8Array', data);
+    const bytes = sendBytes(data);
     if (c.destroyed) return false;
-    if (c.ended) throw Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });
+    if (c.ended) throw writeAfterEnd();
     const r = native().tcpdirectTcpSend(conn, bytes);
     if (r < 0) {
       this.fail(conn, c, r);
