@@ -4,9 +4,9 @@
 // sequence order. Fixed-size slots; see the layout in native/core/msgring_mpsc.h.
 import { assertAttached, invalidArgType, outOfRange, validatePowerOfTwo, validateObject } from './internal/errors';
 import {
-  corruptError, type EndpointOptions, type PeerStatus, RingEndpoint, ringLayout,
-  type WaitOptions, type WaitAsyncOptions,
+  type EndpointOptions, type PeerStatus, RingEndpoint, type WaitOptions, type WaitAsyncOptions,
 } from './internal/msgring/ring-base';
+import { corruptError, ringLayout } from './internal/msgring/layout';
 import { attachHeader, attachOffset, formatRing } from './internal/msgring/format';
 import type { ShmRegion } from './shm';
 

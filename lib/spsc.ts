@@ -5,9 +5,9 @@
 // per message. See the byte-by-byte layout in native/core/msgring_layout.h.
 import { assertAttached, invalidArgType, outOfRange, validateInteger, validatePowerOfTwo, validateObject } from './internal/errors';
 import {
-  corruptError, type EndpointOptions, type PeerStatus, RingEndpoint, ringLayout,
-  type WaitOptions, type WaitAsyncOptions,
+  type EndpointOptions, type PeerStatus, RingEndpoint, type WaitOptions, type WaitAsyncOptions,
 } from './internal/msgring/ring-base';
+import { corruptError, ringLayout } from './internal/msgring/layout';
 import { attachHeader, attachOffset, formatRing } from './internal/msgring/format';
 import type { ShmRegion } from './shm';
 

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Worker } from 'node:worker_threads';
 import { createRegion, MpscProducer, MpscRing, ringLayout, ShmRegion, SpscProducer, SpscRing } from '../lib';
 import { native } from '../lib/internal/native';
-import { headerChecksum, validateRing } from '../lib/internal/msgring/ring-base';
+import { headerChecksum, validateRing } from '../lib/internal/msgring/layout';
 import { dist, removeShm, sleep, uniqueName } from './helpers/shm';
 
 const cleanup: (() => void)[] = [];

@@ -4,7 +4,7 @@
 // differ between the two, so they are arguments here.
 import { validateObject } from '../errors';
 import { native } from '../native';
-import { badRingError, ringLayout, Status, validateRing, validateRingOffset } from './ring-base';
+import { badRingError, ringLayout, Status, validateRing, validateRingOffset } from './layout';
 import type { ShmRegion } from '../../shm';
 
 /**
