@@ -10,8 +10,12 @@
 //     waiting to be posted (B1). What it finds is reaped and dispatched to
 //     JS at once, and what JS queued in reply is flushed (Settle) before
 //     the next poll;
-//   - memory sources (BusySource): an AF_XDP ring's RX producer index, read
-//     with a relaxed load; what is ready is drained and dispatched at once;
+//   - sources (BusySource): an AF_XDP ring's RX producer index, read with a
+//     relaxed load, and each io_uring UDP socket's direct receive, one
+//     recvmmsg(MSG_DONTWAIT) (B3 in uring_loop.h: its multishot receive is
+//     cancelled while the thread spins, re-armed before it sleeps); what is
+//     ready is drained and dispatched at once. Sources are polled after the
+//     ring, so CQEs a cancelled multishot posted go to JS first;
 //   - everything libuv watches (epoll-backend sockets, packet rings, Node's
 //     own handles, the eventfd of B2): one poll() with a zero timeout on
 //     libuv's epoll fd. poll() on an epoll fd re-checks each ready item's
@@ -64,6 +68,9 @@ void LoopBinding::BusyPollStart(double budgetUs, double sliceUs) {
 void LoopBinding::BusyPollStop() {
   busyOn_ = false;
   busyAsleep_ = false;
+  // Called from JS: Prepare's Settle submits what the sources re-arm
+  // before libuv may sleep.
+  LeaveBusySources();
   // The idle handle stops itself on its next callback; Prepare only
   // restarts it for unfinished work, so the thread sleeps again after at
   // most one non-blocking turn.
@@ -81,6 +88,11 @@ bool LoopBinding::BusySpin() {
   if (busyBudgetNs_ >= 0 && start - lastWorkNs_ > busyBudgetNs_) {
     busyAsleep_ = true;
     busyStats_.sleeps++;
+    // The sources' wake paths (a UDP socket's multishot receive) are back
+    // on the ring before libuv sleeps; Settle submits them and delivers
+    // what they complete at once.
+    LeaveBusySources();
+    Settle();
     return false;
   }
   // Let libuv run what is already due before spinning: with our idle handle
@@ -160,6 +172,11 @@ bool LoopBinding::PollBusySources() {
     busySources_.resize(j);
   }
   return any;
+}
+
+void LoopBinding::LeaveBusySources() {
+  for (BusySource* s : busySources_)
+    if (s) s->BusyLeave();
 }
 
 Napi::ArrayBuffer LoopBinding::BusyStatsBuffer(Napi::Env env) {

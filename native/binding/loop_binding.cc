@@ -24,6 +24,7 @@ const char* RequestedWake() {
 // RINGWIRE_TEST_FAULTS (tests only): comma-separated
 //   init-fail=<mode>  register-eventfd-fail  drop-wake=<mode>
 //   late-wake=<mode>:<ms>  prepare-delay-us=<n>  reap-delay-us=<n>
+//   direct-cancel-delay=<n>  direct-send-split
 WakeFaults ParseFaults() {
   WakeFaults f;
   const char* env = getenv("RINGWIRE_TEST_FAULTS");
@@ -45,6 +46,8 @@ WakeFaults ParseFaults() {
       f.lateWakeMs[modeOf(val)] = c == std::string::npos ? 50 : atoi(val.c_str() + c + 1);
     } else if (key == "prepare-delay-us") f.prepareDelayUs = atoi(val.c_str());
     else if (key == "reap-delay-us") f.reapDelayUs = atoi(val.c_str());
+    else if (key == "direct-cancel-delay") f.directCancelDelay = atoi(val.c_str());
+    else if (key == "direct-send-split") f.directSendSplit = true;
     pos = end + 1;
   }
   return f;

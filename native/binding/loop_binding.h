@@ -60,8 +60,15 @@ class LoopOwned {
 class BusySource {
  public:
   virtual ~BusySource() = default;
-  virtual bool BusyReady() = 0;  // a memory read, no system call
+  // Whether work is ready: a memory read where the kernel publishes one
+  // (an AF_XDP RX ring), else one non-blocking system call (a UDP socket's
+  // direct receive, which also takes what it finds).
+  virtual bool BusyReady() = 0;
   virtual void BusyRun() = 0;    // drains and dispatches what is ready
+  // The thread is about to sleep (budget spent, or busy polling stopped):
+  // restore whatever wakes a sleeper. What it queues on the ring is
+  // submitted by the Settle() that follows.
+  virtual void BusyLeave() {}
 };
 
 // One event for JS: four int32 (id, kind, a, b). Kinds are per facility.
@@ -137,12 +144,16 @@ class LoopBinding {
   void BusyPollStart(double budgetUs, double sliceUs);
   void BusyPollStop();
   bool busyPolling() const { return busyOn_; }
+  // Spinning now (not asleep after the budget, not stopped): sources may
+  // take work off their sleeping wake paths only then.
+  bool busySpinning() const { return busyOn_ && !busyAsleep_; }
   void AddBusySource(BusySource* s) { busySources_.push_back(s); }
   void RemoveBusySource(BusySource* s) {
     for (auto& x : busySources_)
       if (x == s) x = nullptr;  // compacted by the spin, never under its feet
   }
   Napi::ArrayBuffer BusyStatsBuffer(Napi::Env env);
+  void CountBusySyscall() { busyStats_.syscalls++; }
 
   Napi::ArrayBuffer EventsBuffer(Napi::Env env);
   Napi::ArrayBuffer StatsBuffer(Napi::Env env);
@@ -201,7 +212,8 @@ class LoopBinding {
   int64_t lastWorkNs_ = 0;
   bool epollHot_ = false;
   std::vector<BusySource*> busySources_;
-  bool PollBusySources();  // the last work the spin found came from epoll
+  bool PollBusySources();
+  void LeaveBusySources();  // the last work the spin found came from epoll
   static constexpr int64_t kEpollIntervalNs = 20000;
   BusyPollStats busyStats_{};
 };

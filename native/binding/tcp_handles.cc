@@ -64,6 +64,46 @@ void TcpConnHandle::Start() {
 void TcpConnHandle::OnConnData(uint32_t offset, uint32_t len) {
   lb_->Emit(id, kTcpEvData, static_cast<int32_t>(offset), static_cast<int32_t>(len));
   t_->MarkDirty();
+  // Bytes from the multishot while the thread spins: a hot connection,
+  // moved to the direct receive if there is room (tcp_engines.cc).
+  if (!busyRegistered_ && !closed_ && lb_->busySpinning() && conn_.backend() == TcpBackend::kUring &&
+      t_->directConns < TcpThread::kDirectMax) {
+    conn_.EnterDirect();
+    if (conn_.direct()) {
+      lb_->AddBusySource(this);
+      busyRegistered_ = true;
+      idleSpins_ = 0;
+      t_->directConns++;
+    }
+  }
+}
+
+bool TcpConnHandle::BusyReady() {
+  if (closed_) return false;
+  lb_->CountBusySyscall();
+  int r = conn_.ReceiveDirect();
+  if (r > 0) {
+    idleSpins_ = 0;
+    return true;
+  }
+  if (r == -EAGAIN && conn_.wantsRead() && ++idleSpins_ < kDirectIdleSpins) return false;
+  // EOF, an error, a full direct region, a paused or idle connection: what
+  // was raised is delivered, and the connection leaves the spin (a full
+  // region comes back with its next multishot bytes).
+  LeaveDirect();
+  return r != -EAGAIN;
+}
+
+void TcpConnHandle::BusyRun() { lb_->Dispatch(); }
+
+void TcpConnHandle::BusyLeave() { LeaveDirect(); }
+
+void TcpConnHandle::LeaveDirect() {
+  if (!busyRegistered_) return;
+  busyRegistered_ = false;
+  t_->directConns--;
+  lb_->RemoveBusySource(this);
+  conn_.LeaveDirect();
 }
 
 void TcpConnHandle::SetReading(bool on) {
@@ -123,13 +163,19 @@ void TcpConnHandle::OnPoll(int status, int events) {
 }
 
 void TcpConnHandle::FlushPrepare() {
-  conn_.Flush();
+  conn_.Flush(lb_->busyPolling());
   UpdatePoll();
 }
 
 void TcpConnHandle::Close(bool reset) {
   if (closed_) return;
   closed_ = true;
+  if (busyRegistered_) {
+    // Closing: off the spin, and no multishot re-armed only to be cancelled.
+    busyRegistered_ = false;
+    t_->directConns--;
+    lb_->RemoveBusySource(this);
+  }
   if (pollInit_ && pollEvents_) uv_poll_stop(&poll_);
   pollEvents_ = 0;
   conn_.Close(reset);  // may delete this (io_uring, nothing in flight)

@@ -32,6 +32,10 @@ class TcpThread final : public LoopOwned {
   explicit TcpThread(LoopBinding* lb) : lb_(lb) {}
   LoopBinding* lb() const { return lb_; }
   TcpStats* stats() { return &stats_; }
+  // Connections on the direct receive (tcp_engines.cc): each costs one
+  // recv per spin, so at most kDirectMax at once.
+  static constexpr uint32_t kDirectMax = 8;
+  uint32_t directConns = 0;
   TcpPool* pool(TcpBackend b) const { return pools_[b == TcpBackend::kUring ? 0 : 1]; }
   int OpenPool(TcpBackend b, uint32_t count, uint32_t size);
   TcpConnStats* Chunk(uint32_t index);  // nullptr when out of memory
@@ -53,7 +57,7 @@ class TcpThread final : public LoopOwned {
   bool dirty_ = false;
 };
 
-class TcpConnHandle final : public LoopOwned, public TcpConnEvents {
+class TcpConnHandle final : public LoopOwned, public TcpConnEvents, public BusySource {
  public:
   TcpConnHandle(TcpThread* t, TcpBackend b)
       : t_(t), lb_(t->lb()), conn_(b, &t->lb()->uring(), t->pool(b), t->stats(), this) {}
@@ -81,10 +85,24 @@ class TcpConnHandle final : public LoopOwned, public TcpConnEvents {
   void FlushPrepare() override;
   int CloseUvHandles(uv_close_cb cb) override;
   void Teardown() override { delete this; }
+  // BusySource: the direct receive of a hot connection while the thread
+  // spins; it goes back to the multishot after kDirectIdleSpins empty
+  // receives or when the thread sleeps.
+  bool BusyReady() override;
+  void BusyRun() override;
+  void BusyLeave() override;
 
  private:
-  ~TcpConnHandle() override = default;
+  static constexpr uint32_t kDirectIdleSpins = 1000;
+  // At environment teardown the thread state and the ring may be gone:
+  // only the loop's source list is touched.
+  ~TcpConnHandle() override {
+    if (busyRegistered_) lb_->RemoveBusySource(this);
+  }
   void OnPoll(int status, int events);
+  void LeaveDirect();
+  bool busyRegistered_ = false;
+  uint32_t idleSpins_ = 0;
 
   TcpThread* t_;
   LoopBinding* lb_;

@@ -11,6 +11,11 @@ int UdpHandle::Open(const UdpConfig& cfg) {
     pollInit_ = true;
     // The loop's own handle keeps the process alive; this one never does.
     uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
+  } else {
+    // Polled only while this thread busy-polls (the spin skips the list
+    // otherwise); see "Direct receive" in udp_engines.cc.
+    lb_->AddBusySource(this);
+    busyRegistered_ = true;
   }
   return 0;
 }
@@ -25,8 +30,8 @@ int UdpHandle::StartReceiving() {
 
 int UdpHandle::Send(const uint8_t* data, uint32_t len, const sockaddr* to, socklen_t tolen,
                     uint32_t token, bool* keep) {
-  int ret = sock_.Send(data, len, to, tolen, token, keep);
-  if (ret == 0 && sock_.backend() == Backend::kEpoll && !flushQueued_) {
+  int ret = sock_.Send(data, len, to, tolen, token, keep, lb_->busyPolling());
+  if (ret == 0 && sock_.hasQueuedSends() && !flushQueued_) {
     flushQueued_ = true;
     lb_->WantFlush(this);
   }
@@ -36,6 +41,10 @@ int UdpHandle::Send(const uint8_t* data, uint32_t len, const sockaddr* to, sockl
 void UdpHandle::Close(Napi::Env env) {
   if (closed_) return;
   closed_ = true;
+  if (busyRegistered_) {
+    lb_->RemoveBusySource(this);
+    busyRegistered_ = false;
+  }
   // JS can never touch the pool, descriptors or counters again.
   for (napi_ref& ref : views_) {
     if (!ref) continue;
@@ -125,6 +134,7 @@ int UdpHandle::CloseUvHandles(uv_close_cb cb) {
 }
 
 UdpHandle::~UdpHandle() {
+  if (busyRegistered_) lb_->RemoveBusySource(this);
   sock_.Teardown();
   // On the JS thread (Bury, uv close callback); at teardown the whole
   // environment, references included, is going away anyway.
@@ -157,5 +167,27 @@ void UdpHandle::OnEpollReadable() {
     if (drained) break;
   }
 }
+
+bool UdpHandle::BusyReady() {
+  if (closed_) return false;
+  if (!sock_.direct()) {
+    sock_.EnterDirect();  // cancels the multishot; nothing to read yet
+    if (!sock_.direct()) return false;  // not receiving
+  }
+  lb_->CountBusySyscall();
+  int r = sock_.ReceiveDirect();
+  if (r < 0 && r != -EAGAIN && r != -EINTR) {
+    OnRecvError(r);  // e.g. ECONNREFUSED on a connected socket
+    return true;     // BusyRun delivers it
+  }
+  return r > 0;
+}
+
+void UdpHandle::BusyRun() {
+  OnRecvReady();
+  lb_->Dispatch();
+}
+
+void UdpHandle::BusyLeave() { sock_.LeaveDirect(); }
 
 }  // namespace rw

@@ -21,7 +21,7 @@ enum UdpEventKind : int32_t {
   kUdpEvClosed = 4,     // nothing left in flight; the id is gone
 };
 
-class UdpHandle final : public LoopOwned, public UdpEvents {
+class UdpHandle final : public LoopOwned, public UdpEvents, public BusySource {
  public:
   UdpHandle(LoopBinding* lb, Backend b) : lb_(lb), sock_(b, &lb->uring(), this) {}
 
@@ -48,6 +48,10 @@ class UdpHandle final : public LoopOwned, public UdpEvents {
   void FlushPrepare() override;
   int CloseUvHandles(uv_close_cb cb) override;
   void Teardown() override { delete this; }
+  // BusySource (io_uring engine): the direct receive of a spinning thread.
+  bool BusyReady() override;
+  void BusyRun() override;
+  void BusyLeave() override;
   ~UdpHandle() override;
 
  private:
@@ -62,6 +66,7 @@ class UdpHandle final : public LoopOwned, public UdpEvents {
   bool dirty_ = false;
   bool flushQueued_ = false;
   bool closed_ = false;
+  bool busyRegistered_ = false;
   napi_ref views_[2] = {nullptr, nullptr};
   napi_ref statsRef_ = nullptr;
 };

@@ -102,7 +102,12 @@ class TcpPool {
   // epoll: contiguous free bytes at the bump pointer.
   uint8_t* Room(uint32_t* room);
   void Used(uint32_t n) { bump_ += n; }
-  bool dirty() const { return !held_.empty() || bump_ != 0 || !starved_.empty(); }
+  // io_uring: the region past the ring's buffers that direct receives of a
+  // busy-polling thread fill (bump-allocated, reset by Recycle).
+  static constexpr uint32_t kDirectBytes = 64 * 1024;
+  uint8_t* DirectRoom(uint32_t* room);
+  void DirectUsed(uint32_t n) { directBump_ += n; }
+  bool dirty() const { return !held_.empty() || bump_ != 0 || directBump_ != 0 || !starved_.empty(); }
   // After JS has seen the batch: buffers back to the kernel, starved
   // receives re-armed.
   void Recycle();
@@ -141,6 +146,7 @@ class TcpPool {
   uint32_t published_ = 0, window_ = 0, calm_ = 0;
   std::vector<TcpConn*> starved_;
   size_t bump_ = 0;
+  uint32_t directBump_ = 0;
   TcpBlock* freeBlocks_ = nullptr;
   uint32_t freeCount_ = 0;
 };
@@ -205,7 +211,9 @@ class TcpConn final : public UringHandler {
   // event follows), 0 when OnConnShutdown will report it, or -errno.
   int Shutdown();
   // Submits (io_uring) or writes (epoll) everything queued; once per turn.
-  void Flush();
+  // `direct` (io_uring, while the thread busy-polls): one sendmsg first,
+  // what it leaves goes as the SQE (see "Direct receive" in tcp_engines.cc).
+  void Flush(bool direct = false);
   // epoll: one recv into the pool; bytes, 0 at EOF, -EAGAIN, -ENOBUFS (pool
   // full: dispatch first) or -errno.
   int ReadSome();
@@ -216,6 +224,16 @@ class TcpConn final : public UringHandler {
   }
   // Re-arms a receive stopped by an empty buffer ring (called by the pool).
   void Rearm();
+
+  // Direct receive (io_uring, a hot connection of a busy-polling thread;
+  // "Direct receive" in tcp_engines.cc): EnterDirect cancels the multishot
+  // receive, ReceiveDirect is one recv(MSG_DONTWAIT) into the pool's direct
+  // region (bytes, 0 at EOF, -EAGAIN, -ENOBUFS: dispatch first, -errno),
+  // LeaveDirect re-arms the multishot (submitted by the caller's Settle).
+  void EnterDirect();
+  int ReceiveDirect();
+  void LeaveDirect();
+  bool direct() const { return direct_; }
 
   // Destroy: cancels what is in flight; OnConnIdle fires when the kernel
   // holds nothing of ours. `reset` sends RST (SO_LINGER 0) like
@@ -235,6 +253,8 @@ class TcpConn final : public UringHandler {
   };
 
   void ArmRecv();
+  void CancelRecv();
+  int RecvInto(uint8_t* p, uint32_t room);
   void OnRecvCqe(const io_uring_cqe* cqe);
   void OnSendCqe(const io_uring_cqe* cqe);
   void OnConnectCqe(const io_uring_cqe* cqe);
@@ -264,7 +284,9 @@ class TcpConn final : public UringHandler {
   bool eof_ = false, readError_ = false;
   bool sendInflight_ = false, sendZc_ = false, flushRequested_ = false, writeBlocked_ = false;
   bool writeError_ = false, shutdownWanted_ = false, shutdownDone_ = false;
-  bool closing_ = false, idle_ = false, notifySent_ = false;
+  bool closing_ = false, idle_ = false, notifySent_ = false, direct_ = false;
+  int cancelIn_ = 0;  // test fault: direct receives before the multishot's cancel
+  void CancelForDirect();
   int zcResult_ = 0;
   uint32_t inflightSegs_ = 0;  // segments [head_, head_ + inflightSegs_) are with the kernel
   std::vector<Seg> queue_;

@@ -178,7 +178,7 @@ void TcpConn::ArmRecv() {
 
 void TcpConn::Rearm() {
   starved_ = false;
-  if (backend_ != TcpBackend::kUring || closing_ || recvArmed_ || !wantsRead()) return;
+  if (backend_ != TcpBackend::kUring || closing_ || recvArmed_ || direct_ || !wantsRead()) return;
   gstats_->rearms++;
   ArmRecv();
 }
@@ -187,16 +187,23 @@ void TcpConn::SetReading(bool on) {
   readWanted_ = on;
   if (backend_ != TcpBackend::kUring || closing_ || !connected_ || eof_ || readError_) return;
   if (on) {
-    if (!recvArmed_ && !starved_) ArmRecv();
-  } else if (recvArmed_ && !recvCancelling_) {
+    if (!recvArmed_ && !starved_ && !direct_) ArmRecv();
+  } else {
     // Bytes already received keep arriving until the cancel lands; JS
     // buffers them as Node does after readStop().
-    io_uring_sqe* sqe = loop_->Sqe();
-    io_uring_prep_cancel64(sqe, UringLoop::Tag(this, kTagRecv), 0);
-    sqe->user_data = UringLoop::Tag(this, kTagCancel);
-    inflight_++;
-    recvCancelling_ = true;
+    CancelRecv();
   }
+}
+
+// Ends the multishot receive (its last CQE comes with -ECANCELED unless it
+// ended by itself first); once per armed receive.
+void TcpConn::CancelRecv() {
+  if (!recvArmed_ || recvCancelling_) return;
+  io_uring_sqe* sqe = loop_->Sqe();
+  io_uring_prep_cancel64(sqe, UringLoop::Tag(this, kTagRecv), 0);
+  sqe->user_data = UringLoop::Tag(this, kTagCancel);
+  inflight_++;
+  recvCancelling_ = true;
 }
 
 void TcpConn::OnCqe(unsigned tag, const io_uring_cqe* cqe) {
@@ -273,15 +280,76 @@ void TcpConn::OnRecvCqe(const io_uring_cqe* cqe) {
   if (res > 0 && pool_->bundles()) pool_->Grow();
   if (closing_) {
     FinishIfIdle();
-  } else if (wantsRead() && !starved_) {
+  } else if (wantsRead() && !starved_ && !direct_) {
+    // Also the end of EnterDirect's cancel when the thread has left the
+    // direct receive meanwhile (LeaveDirect could not arm: still armed).
     gstats_->rearms++;
     ArmRecv();
   }
 }
 
-void TcpConn::Flush() {
+// Direct receive: the TCP counterpart of UdpSocket's (udp_engines.cc has
+// the measurement). While the thread busy-polls, a connection that receives
+// is taken off the multishot receive (whose task work would sit on every
+// segment's critical path) and read with one recv(MSG_DONTWAIT) per spin
+// into the pool's direct region; its queued bytes leave with one sendmsg
+// first (Flush(direct)), the rest as the usual WAITALL SQE. Byte order is
+// kept: the spin reaps the CQ (bytes the multishot took before its cancel
+// ended) before every direct receive, and a send SQE in flight blocks
+// further flushes until its CQE. The binding bounds how many connections
+// are direct at once (each costs a syscall per spin) and moves idle ones
+// back; before the thread sleeps LeaveDirect re-arms the multishot, which
+// receives at once what arrived in between (R3 in uring_loop.h).
+void TcpConn::EnterDirect() {
+  if (backend_ != TcpBackend::kUring || direct_ || !wantsRead()) return;
+  direct_ = true;
+  cancelIn_ = loop_->faults().directCancelDelay;
+  CancelForDirect();
+}
+
+void TcpConn::CancelForDirect() {
+  if (cancelIn_ > 0) {
+    cancelIn_--;
+    return;
+  }
+  CancelRecv();
+}
+
+int TcpConn::ReceiveDirect() {
+  if (!direct_ || !wantsRead()) return -EAGAIN;
+  CancelForDirect();
+  uint32_t room = 0;
+  uint8_t* p = pool_->DirectRoom(&room);
+  if (!p) return -ENOBUFS;
+  int n = RecvInto(p, room);
+  if (n > 0) pool_->DirectUsed(static_cast<uint32_t>(n));
+  return n;
+}
+
+void TcpConn::LeaveDirect() {
+  if (!direct_) return;
+  direct_ = false;
+  if (closing_ || recvArmed_ || starved_ || !wantsRead()) return;
+  gstats_->rearms++;
+  ArmRecv();
+}
+
+void TcpConn::Flush(bool direct) {
   flushRequested_ = false;
   if (closing_ || sendInflight_ || writeBlocked_ || !connected_ || writeError_ || fd_ < 0) return;
+  if (backend_ == TcpBackend::kUring && direct && head_ < queue_.size() && !zcThreshold_) {
+    // A busy-polling thread: one non-blocking sendmsg, no SQE, no CQE to
+    // reap (the cost is measured for UDP in udp_engines.cc). What the
+    // socket buffer does not take goes as the WAITALL SQE below.
+    BuildIov();
+    ssize_t n = sendmsg(fd_, &msg_, MSG_NOSIGNAL | MSG_DONTWAIT);
+    inflightSegs_ = 0;
+    if (n < 0 && errno != EAGAIN && errno != EINTR) {
+      Fail(-errno, kTcpOpWrite);
+      return;
+    }
+    if (n > 0) Complete(static_cast<uint32_t>(n));
+  }
   if (head_ == queue_.size()) {
     if (shutdownWanted_ && !shutdownDone_) DoShutdown();
     return;
@@ -360,9 +428,17 @@ int TcpConn::ReadSome() {
   uint32_t room = 0;
   uint8_t* p = pool_->Room(&room);
   if (!p) return -ENOBUFS;
-  ssize_t n = recv(fd_, p, std::min<uint32_t>(room, 65536), MSG_DONTWAIT);
+  int n = RecvInto(p, std::min<uint32_t>(room, 65536));
+  if (n > 0) pool_->Used(static_cast<uint32_t>(n));
+  return n;
+}
+
+// One recv(MSG_DONTWAIT) into pool memory at p (the epoll engine's bump
+// region or the io_uring pool's direct region), reported as data, EOF or
+// a read error; -EAGAIN when nothing is there.
+int TcpConn::RecvInto(uint8_t* p, uint32_t room) {
+  ssize_t n = recv(fd_, p, room, MSG_DONTWAIT);
   if (n > 0) {
-    pool_->Used(static_cast<uint32_t>(n));
     stats_->bytesRead += static_cast<double>(n);
     stats_->recvEvents++;
     gstats_->bytesRead += static_cast<double>(n);

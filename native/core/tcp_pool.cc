@@ -16,7 +16,7 @@ namespace rw {
 int TcpPool::Open(uint32_t count, uint32_t size) {
   count_ = count;
   size_ = size;
-  bytes_ = static_cast<size_t>(count) * size;
+  bytes_ = static_cast<size_t>(count) * size + (backend_ == TcpBackend::kUring ? kDirectBytes : 0);
   // Populated up front: a page fault inside the kernel's receive copy would
   // otherwise land on the hot path the first time each buffer is used.
   void* mem = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
@@ -66,6 +66,12 @@ uint16_t TcpPool::NextBid(uint16_t bid, uint32_t k) const {
   return ring_->bufs[(slotOf_[bid] + k) & mask].bid;
 }
 
+uint8_t* TcpPool::DirectRoom(uint32_t* room) {
+  if (backend_ != TcpBackend::kUring || kDirectBytes - directBump_ < 2048) return nullptr;
+  *room = kDirectBytes - directBump_;
+  return base_ + static_cast<size_t>(count_) * size_ + directBump_;
+}
+
 uint8_t* TcpPool::Room(uint32_t* room) {
   size_t left = bytes_ - bump_;
   if (left < 2048) return nullptr;  // a short tail is not worth a recv
@@ -85,6 +91,7 @@ void TcpPool::Recycle() {
   }
   held_.clear();
   bump_ = 0;
+  directBump_ = 0;
   if (!starved_.empty()) {
     std::vector<TcpConn*> list;
     list.swap(starved_);

@@ -98,17 +98,34 @@ class UdpSocket : public UringHandler {
 
   // Queues one datagram. The bytes are always copied (`keep` is always
   // false now: the caller may reuse, transfer or detach its buffer at once).
-  // token != 0 asks for OnSent.
+  // token != 0 asks for OnSent. `direct` (io_uring engine, while the thread
+  // busy-polls) asks for a plain sendmmsg at the next flush instead of an
+  // SQE; see "Direct sends" in udp_engines.cc for when it is honoured.
   int Send(const uint8_t* data, uint32_t len, const sockaddr* to, socklen_t tolen,
-           uint32_t token, bool* keep);
-  // epoll engine: send what is queued with sendmmsg (once per loop turn);
-  // returns -EAGAIN when the socket buffer is full (poll for writable).
+           uint32_t token, bool* keep, bool direct = false);
+  // Whether sends wait for FlushSends (the binding then asks for a flush).
+  bool hasQueuedSends() const { return queuedHead_ < queued_.size(); }
+  // Sends what is queued with sendmmsg (once per loop turn); returns -EAGAIN
+  // when the socket buffer is full: the epoll engine then polls for
+  // writable, the io_uring engine hands the rest to the ring in order.
   int FlushSends();
 
   // epoll engine: one recvmmsg batch into free buffers; returns count or
   // -errno, and sets *drained when the socket queue is empty (a short
   // batch or EAGAIN). 0 with !*drained: every buffer is in use.
   int ReceiveBatch(bool* drained);
+
+  // Direct receive (io_uring engine, only while the thread busy-polls; see
+  // "Direct receive" in udp_engines.cc). EnterDirect cancels the multishot
+  // receive; ReceiveDirect is one recvmmsg (MSG_DONTWAIT) into the
+  // kDirectSlots slots past the ring's buffers (count or -errno);
+  // LeaveDirect re-arms the multishot, which the caller must submit before
+  // the thread sleeps.
+  static constexpr uint32_t kDirectSlots = 16;
+  void EnterDirect();
+  int ReceiveDirect();
+  void LeaveDirect();
+  bool direct() const { return direct_; }
   // After JS has seen descriptors [0, n): recycle their buffers, re-arm.
   void Recycle();
   // Reads the kernel's drop counter for this socket into stats (one
@@ -125,7 +142,7 @@ class UdpSocket : public UringHandler {
   uint8_t* pool() const { return pool_; }
   size_t poolBytes() const { return poolBytes_; }
   UdpDesc* descs() { return descs_.data(); }
-  uint32_t descCapacity() const { return cfg_.bufferCount; }
+  uint32_t descCapacity() const { return static_cast<uint32_t>(descs_.size()); }
   UdpStats* stats() { return stats_; }
   // Counters may live in memory the caller owns (a JS Float64Array, so they
   // stay readable after close); must outlive the socket.
@@ -146,6 +163,7 @@ class UdpSocket : public UringHandler {
     uint32_t token;
     int result;  // zero-copy: the send's result, reported at its notification
     bool zc;
+    bool ring;  // submitted as an SQE (counted in ringSends_)
     SendOp* next;
     uint8_t* heap;  // a datagram larger than `data`: our own copy, freed with the op
     uint8_t data[kInlineSend];
@@ -154,6 +172,9 @@ class UdpSocket : public UringHandler {
   static constexpr int kOpChunk = 16;
 
   void ArmRecv();
+  void SendOnRing(SendOp* op);
+  // One recvmmsg into pool slots [first, first + room).
+  int ReceiveSlots(uint32_t first, uint32_t room, bool* drained);
   void OnSendCqe(SendOp* op, unsigned tag, const io_uring_cqe* cqe);
   void CompleteSend(SendOp* op, int res);
   void OnRecvCqe(const io_uring_cqe* cqe);
@@ -179,11 +200,17 @@ class UdpSocket : public UringHandler {
   std::vector<UdpDesc> descs_;
   uint32_t descCount_ = 0;
   uint32_t freeEpoll_ = 0;   // epoll engine: next free slot (all free after Recycle)
+  uint32_t freeDirect_ = 0;  // direct receive: next free slot past the ring's
+  bool direct_ = false;
+  bool directCancel_ = false;  // our cancel of the multishot is in flight
+  int cancelIn_ = 0;           // test fault: direct receives before the cancel
+  void CancelForDirect();
   bool recvArmed_ = false;
   bool recvWanted_ = false;
   bool closing_ = false;
   bool idleSignalled_ = false;
   uint32_t inflight_ = 0;
+  uint32_t ringSends_ = 0;  // io_uring engine: send SQEs not yet completed
   int64_t nextDropsCheck_ = 0;
   UdpStats ownStats_{};
   UdpStats* stats_ = &ownStats_;

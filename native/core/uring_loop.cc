@@ -94,6 +94,13 @@ int UringLoop::Init(unsigned entries, WakeMode mode, const WakeFaults& faults) {
   }
   // Saves an fdget/fdput on every enter; failure only costs that saving.
   io_uring_register_ring_fd(&ring_);
+  if (faults_.directSendSplit) {
+    // The fault parks ring sends in io_uring's worker pool (IOSQE_ASYNC);
+    // one unbound worker runs them in queue order, as the kernel issues a
+    // socket's SQEs, so only the direct path could reorder them.
+    unsigned workers[2] = {1, 1};
+    io_uring_register_iowq_max_workers(&ring_, workers);
+  }
   return 0;
 }
 

@@ -90,6 +90,14 @@
 //       non-blocking poll() of libuv's epoll fd (for epoll-backend sockets
 //       and other handles) is a kernel entry too, so a missed flag would
 //       only cost one spin, never a sleep.
+//   B3  io_uring UDP sockets while spinning (udp_engines.cc, "Direct
+//       receive"): the multishot receive is cancelled and each spin makes
+//       one recvmmsg(MSG_DONTWAIT) per socket, because the task work of
+//       B1 sits on every datagram's critical path. Before the budget's
+//       sleep, BusySpin re-arms the multishot (BusyLeave) and Settle()
+//       submits it; the kernel tries the receive when it is issued, so a
+//       datagram that arrived in between is an inline CQE (R3), and later
+//       ones wake the sleeper under R1-R4 / E1-E2.
 //   B2  Eventfd mode (DEFER_TASKRUN, no TASKRUN_FLAG requested): deferred
 //       work is invisible in memory; the registered eventfd is in libuv's
 //       epoll set, so the spin's poll() of that set sees it and the normal
@@ -141,6 +149,15 @@ struct WakeFaults {
   int lateWakeMs[2] = {0, 0};           // the self-check sees it this late
   int prepareDelayUs = 0;               // sleep after Prepare's last check
   int reapDelayUs = 0;                  // sleep between drain and reap
+  // Busy polling's direct UDP and TCP paths (udp_engines.cc,
+  // tcp_engines.cc): the multishot's cancel is held back for this many
+  // direct receives, so both receive paths run at once; and (UDP) each
+  // sendmmsg sends one datagram and hands the rest to the ring as if the
+  // socket buffer were full (those sends then complete later, in order,
+  // from io_uring's worker pool limited to one worker, as parked sends
+  // would).
+  int directCancelDelay = 0;
+  bool directSendSplit = false;
 };
 
 // What the self-check saw. Times in microseconds; -1 = never (lost).
