@@ -1,4 +1,4 @@
-// Size (~640 lines): TcpEndpoint's surface (setup, data, per-connection options, lifecycle) and its one native event switch; send accounting is internal/tcp/ledger.ts, batches internal/tcp/batch.ts.
+// Size (~615 lines): TcpEndpoint's surface (setup, data, per-connection options, lifecycle) and its one native event switch; send accounting is internal/tcp/ledger.ts, batches internal/tcp/batch.ts.
 // The low-level TCP API: connections are numbers, every event of a loop wake
 // arrives in ONE callback (a TcpBatch read in place, payloads are views into
 // the shared receive pool), writes to many connections go out in one

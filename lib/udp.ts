@@ -1,4 +1,4 @@
-// Size (~636 lines): one class whose length is its public surface (dgram's methods, send/queue/reply/sendBatch, 14 option setters as one-liners); option policy is in internal/udp/options.ts, backend choice in internal/backend.ts.
+// Size (~633 lines): one class whose length is its public surface (dgram's methods, send/queue/reply/sendBatch, 14 option setters as one-liners); option policy is in internal/udp/options.ts, backend choice in internal/backend.ts.
 // UDP sockets on the per-thread io_uring (or the epoll backend): options,
 // validation and the event model live here; the native side does syscalls
 // and ring operations only.
