@@ -1,4 +1,4 @@
-// Size (~707 lines): a drop-in follows node:dgram's argument handling line for line (Node's own lib/dgram.js is ~1100 lines).
+// Size (~586 lines): a drop-in follows node:dgram's behaviour method by method (Node's own lib/dgram.js is ~1100 lines); argument coercion and send()'s shuffling are in internal/dgram/args.ts.
 // `ringwire/dgram`: node:dgram's API over ringwire's UDP sockets, so
 // existing code moves by changing one import. Behaviour follows node:dgram
 // (argument shuffling and validation order, event order, error shapes,
@@ -13,9 +13,11 @@ import { EventEmitter } from 'node:events';
 import * as dns from 'node:dns';
 import * as net from 'node:net';
 import * as util from 'node:util';
-import { assertAttached, invalidArgType, show, validateFunction } from './internal/errors';
+import { invalidArgType, validateFunction } from './internal/errors';
 import type { AddressInfo } from './internal/sockaddr';
-import { type Backend, type UdpBatch, UdpSocket, scopeIndex } from './udp';
+import { type Backend, type UdpBatch, UdpSocket } from './udp';
+import { scopeIndex } from './internal/udp/options';
+import { IS_CONNECTED, type Msg, type SendCb, coded, normalizeSendArgs, validateSendPort, validateString } from './internal/dgram/args';
 
 export type SocketType = 'udp4' | 'udp6';
 
@@ -39,17 +41,12 @@ export interface RemoteInfo {
   size: number;
 }
 
-type Msg = string | Uint8Array | DataView | readonly (string | Uint8Array | DataView)[];
-type SendCb = (err: Error | null, bytes?: number) => void;
 type LookupFn = (host: string, family: number, cb: (err: Error | null, ip: string) => void) => void;
 
-const coded = <E extends Error>(e: E, code: string): E => Object.assign(e, { code });
 const NOT_RUNNING = () => coded(new Error('Not running'), 'ERR_SOCKET_DGRAM_NOT_RUNNING');
-const IS_CONNECTED = () => coded(new Error('Already connected'), 'ERR_SOCKET_DGRAM_IS_CONNECTED');
 const NOT_CONNECTED = () => coded(new Error('Not connected'), 'ERR_SOCKET_DGRAM_NOT_CONNECTED');
 const ALREADY_BOUND = () => coded(new Error('Socket is already bound'), 'ERR_SOCKET_ALREADY_BOUND');
 const BAD_TYPE = () => coded(new TypeError('Bad socket type specified. Valid types are: udp4, udp6'), 'ERR_SOCKET_BAD_TYPE');
-const BUF_TYPES = 'of type string or an instance of Buffer, TypedArray, or DataView';
 const EINVAL = -22;
 const EBADF = -9;
 const ECANCELED = -125;
@@ -76,87 +73,9 @@ const errnoOf = (e: unknown): number => {
   return typeof n === 'number' && n < 0 ? n : EINVAL;
 };
 
-/** node's validatePort(port, 'Port', false): numbers and numeric strings 1-65535. */
-function validateSendPort(port: unknown): number {
-  if ((typeof port !== 'number' && typeof port !== 'string') || (typeof port === 'string' && port.trim().length === 0) ||
-      +port !== (+port >>> 0) || +port > 0xffff || +port === 0) {
-    throw coded(new RangeError(`Port should be > 0 and < 65536. Received ${describeValue(port)}.`), 'ERR_SOCKET_BAD_PORT');
-  }
-  return +port | 0;
-}
-
-function describeValue(v: unknown): string {
-  if (v == null) return String(v);
-  if (typeof v === 'function') return `function ${v.name}`;
-  if (typeof v === 'object') {
-    let ctor: string | undefined;
-    try {
-      ctor = v.constructor?.name;
-    } catch {
-      ctor = undefined;
-    }
-    return ctor ? `an instance of ${ctor}` : show(v, 60);
-  }
-  let s = show(v, 1000);
-  if (s.length > 28) s = `${s.slice(0, 25)}...`;
-  return `type ${typeof v} (${s})`;
-}
-
 function validateNumber(v: unknown, name: string): number {
   if (typeof v !== 'number') throw invalidArgType(name, 'of type number', v);
   return v;
-}
-
-function validateString(v: unknown, name: string): string {
-  if (typeof v !== 'string') throw invalidArgType(name, 'of type string', v);
-  return v;
-}
-
-const bufferOutOfBounds = (name: string) => coded(new RangeError(`"${name}" is outside of buffer bounds`), 'ERR_BUFFER_OUT_OF_BOUNDS');
-
-// The native send reads bytes through a pointer: a zero-length view of a
-// real allocation sends an empty datagram (an empty ArrayBuffer has none).
-const EMPTY = new Uint8Array(1).subarray(0, 0);
-
-function asBytes(m: Uint8Array | DataView | ArrayBufferView): Uint8Array {
-  // A detached view has no memory to send (issue 14: it used to reach native code).
-  assertAttached(m, 'msg');
-  return m instanceof Uint8Array ? m : new Uint8Array(m.buffer, m.byteOffset, m.byteLength);
-}
-
-// node:dgram coerces offset and length with `>>> 0`, which throws an
-// uncoded TypeError for a BigInt, a Symbol or an object without a usable
-// valueOf/toString (a detached view, a null-prototype object). Primitives
-// coerce as there; a BigInt, a Symbol or an object is a type error here.
-function toUint32(v: unknown, name: string): number {
-  if (typeof v === 'bigint' || typeof v === 'symbol' || (typeof v === 'object' && v !== null) || typeof v === 'function') {
-    throw invalidArgType(name, 'of type number', v);
-  }
-  return (v as number) >>> 0;
-}
-
-function sliceBuffer(buffer: unknown, offset: unknown, length: unknown): Uint8Array {
-  let b: Uint8Array;
-  if (typeof buffer === 'string') b = Buffer.from(buffer);
-  else if (ArrayBuffer.isView(buffer)) b = asBytes(buffer);
-  else throw invalidArgType('buffer', BUF_TYPES, buffer);
-  const off = toUint32(offset, 'offset');
-  const len = toUint32(length, 'length');
-  if (off > b.byteLength) throw bufferOutOfBounds('offset');
-  if (off + len > b.byteLength) throw bufferOutOfBounds('length');
-  return b.subarray(off, off + len);
-}
-
-/** One buffer for a list (node:dgram sends them as one iovec array: the same datagram). */
-function fixBufferList(list: readonly unknown[]): Uint8Array | null {
-  const parts: Uint8Array[] = new Array(list.length);
-  for (let i = 0; i < list.length; i++) {
-    const b = list[i];
-    if (typeof b === 'string') parts[i] = Buffer.from(b);
-    else if (ArrayBuffer.isView(b)) parts[i] = asBytes(b);
-    else return null;
-  }
-  return parts.length === 1 ? parts[0] : Buffer.concat(parts);
 }
 
 const enum Bind { Unbound, Binding, Bound }
@@ -429,58 +348,17 @@ export class Socket extends EventEmitter {
   // ---- send --------------------------------------------------------------------
 
   send(buffer: Msg, offset?: unknown, length?: unknown, port?: unknown, address?: unknown, callback?: unknown): void {
-    // Argument shuffling exactly as node:dgram does it, quirks included
-    // (e.g. a connected socket given (msg, port, address) sends to its peer).
     const connected = this.connectState === Conn.Connected;
-    let data: Uint8Array | undefined;
-    if (!connected) {
-      if (address || (port && typeof port !== 'function')) data = sliceBuffer(buffer, offset, length);
-      else {
-        callback = port;
-        port = offset;
-        address = length;
-      }
-    } else {
-      if (typeof length === 'number') {
-        data = sliceBuffer(buffer, offset, length);
-        if (typeof port === 'function') {
-          callback = port;
-          port = null;
-        }
-      } else callback = offset;
-      if (port || address) throw IS_CONNECTED();
-    }
-    if (data === undefined) {
-      if (!Array.isArray(buffer)) {
-        if (typeof buffer === 'string') data = Buffer.from(buffer);
-        else if (!ArrayBuffer.isView(buffer)) throw invalidArgType('buffer', BUF_TYPES, buffer);
-        else data = asBytes(buffer);
-      } else {
-        const joined = fixBufferList(buffer);
-        if (joined === null) throw invalidArgType('buffer list arguments', BUF_TYPES, buffer);
-        data = joined;
-      }
-    }
-    let p: number | undefined;
-    if (!connected) p = validateSendPort(port);
-    if (typeof callback !== 'function') callback = undefined;
-    if (typeof address === 'function') {
-      callback = address;
-      address = undefined;
-    } else if (address != null) validateString(address, 'address');
+    const { data, port: p, address: host, callback: cb } = normalizeSendArgs(connected, buffer, offset, length, port, address, callback);
     const h = this.healthCheck();
     if (this.bindState === Bind.Unbound) this.bind({ port: 0, exclusive: true }, null);
-    if (data.length === 0) data = EMPTY;
     if (this.bindState !== Bind.Bound) {
-      const d = data;
-      this.queuedBytes += d.length;
+      this.queuedBytes += data.length;
       this.queuedCount++;
-      this.enqueue(() => this.send(d, p, address, callback));
+      this.enqueue(() => this.send(data, p, host, cb));
       return;
     }
-    const cb = callback as SendCb | undefined;
     if (connected) return this.doSend(h, null, data, undefined, undefined, cb);
-    const host = address as string | undefined;
     // The default lookup answers a numeric host with itself: skip it.
     if (this.defaultLookup && host) {
       if (this.numericHosts.has(host)) return this.doSend(h, host, data, host, p, cb);
@@ -490,14 +368,14 @@ export class Socket extends EventEmitter {
         return this.doSend(h, host, data, host, p, cb);
       }
     }
-    const d = data;
     this.lookupFn(host ?? '', 0, (ex, ip) => {
       if (ex) {
         if (cb) process.nextTick(cb, ex);
         else process.nextTick(() => this.emit('error', ex));
         return;
       }
-      if (this.handle) this.doSend(this.handle, ip, d, host, p, cb);
+      // host is null when the caller passed null: the error's address stays as given.
+      if (this.handle) this.doSend(this.handle, ip, data, host as string | undefined, p, cb);
     });
   }
 

@@ -227,35 +227,3 @@ export function doctor(): DoctorReport {
     checks,
   };
 }
-
-const FACILITIES: Record<string, (c: Capabilities) => boolean> = {
-  io_uring: (c) => c.io_uring.available,
-  af_xdp: (c) => c.af_xdp.available,
-  bpf: (c) => c.bpf.available,
-  shm: (c) => c.shm.available,
-  hugepages: (c) => c.hugepages.available,
-  ef_vi: (c) => c.ef_vi.available,
-  tcpdirect: (c) => c.tcpdirect.available,
-  futex_wait: (c) => c.io_uring.futexWait,
-  send_zc: (c) => c.io_uring.sendZc,
-};
-
-export const facilityNames = Object.keys(FACILITIES);
-
-/** Names from `required` that are missing here; throws on an unknown name. */
-export function missingFacilities(required: string[], caps: Capabilities): string[] {
-  for (const r of required) {
-    if (!FACILITIES[r]) throw new RangeError(`unknown facility '${r}' (known: ${facilityNames.join(', ')})`);
-  }
-  return required.filter((r) => !FACILITIES[r](caps));
-}
-
-export function formatReport(rep: DoctorReport): string {
-  const mark: Record<Status, string> = { ok: ' ok ', warn: 'warn', missing: 'MISS', info: 'info' };
-  const lines = [`ringwire doctor — Linux ${rep.capabilities.kernel.release}, ${rep.cpus.count} CPUs (${rep.cpus.model}), NUMA nodes ${rep.capabilities.numa.nodes.join(',')}`];
-  for (const c of rep.checks) {
-    lines.push(`[${mark[c.status]}] ${c.id}: ${c.detail}`);
-    if (c.remedy && c.status !== 'ok') lines.push(`       → ${c.remedy}`);
-  }
-  return lines.join('\n');
-}

@@ -19,8 +19,10 @@ export { SpscRing, SpscProducer, SpscConsumer } from './spsc';
 export type { SpscFormatOptions } from './spsc';
 export { MpscRing, MpscProducer, MpscConsumer } from './mpsc';
 export type { MpscFormatOptions } from './mpsc';
-export { ringLayout, futexBackend } from './internal/msgring/ring-base';
-export type { RingLayout, PeerStatus, WaitStrategy, WaitOptions, WaitAsyncOptions, EndpointOptions } from './internal/msgring/ring-base';
+export { futexBackend } from './internal/msgring/ring-base';
+export { ringLayout } from './internal/msgring/layout';
+export type { PeerStatus, WaitStrategy, WaitOptions, WaitAsyncOptions, EndpointOptions } from './internal/msgring/ring-base';
+export type { RingLayout } from './internal/msgring/layout';
 export { openPacketRing, resolvePacketBackend, PacketRing, FrameBatch, PACKET_STAT_NAMES } from './packet-ring';
 export type { PacketRingOptions, PacketRingInfo, PacketRingStats, PacketRingBackend } from './packet-ring';
 export {

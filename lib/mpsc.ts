@@ -1,14 +1,14 @@
-// MPSC ring, LMAX-style (the JS twin of native/core/mpsc_ring.h): producers
+// MPSC ring, LMAX-style (the JS twin of native/core/msgring_mpsc.h): producers
 // in any thread or process claim sequences with a CAS, fill their slots and
 // publish each slot by storing its sequence; the single consumer reads in
-// sequence order. Fixed-size slots; see the layout in native/core/mpsc_ring.h.
+// sequence order. Fixed-size slots; see the layout in native/core/msgring_mpsc.h.
 import { assertAttached, invalidArgType, outOfRange, validatePowerOfTwo, validateObject } from './internal/errors';
-import { native } from './internal/native';
 import {
-  badRingError, corruptError, type EndpointOptions, type PeerStatus, RingEndpoint, ringLayout,
-  Status, validateRing, validateRingOffset, parseTimeout, type WaitOptions, type WaitAsyncOptions,
+  type EndpointOptions, type PeerStatus, RingEndpoint, type WaitOptions, type WaitAsyncOptions,
 } from './internal/msgring/ring-base';
-import { ShmRegion } from './shm';
+import { corruptError, ringLayout } from './internal/msgring/layout';
+import { attachHeader, attachOffset, formatRing } from './internal/msgring/format';
+import type { ShmRegion } from './shm';
 
 export interface MpscFormatOptions {
   offset?: number;
@@ -28,9 +28,7 @@ export class MpscRing {
 
   private constructor(region: ShmRegion, offset: number) {
     const L = ringLayout();
-    const st = validateRing(region.buffer, offset, L.kindMpsc);
-    if (st !== Status.ok) throw badRingError(st, `offset ${offset} of ${region.name ?? 'an anonymous region'}`);
-    const u32 = new Uint32Array(region.buffer, offset, L.headerSize / 4);
+    const u32 = attachHeader(region, offset, L.kindMpsc);
     this.region = region;
     this.offset = offset;
     this.slotSize = u32[L.offSlotSize >> 2];
@@ -46,22 +44,17 @@ export class MpscRing {
   }
 
   static format(region: ShmRegion, options: MpscFormatOptions): MpscRing {
-    const o = validateObject(options, 'options');
     const L = ringLayout();
-    const offset = validateRingOffset(region, o.offset ?? 0);
-    const slotSize = validatePowerOfTwo(o.slotSize, 'options.slotSize', L.minSlotSize, L.maxSlotSize);
-    const slotCount = validatePowerOfTwo(o.slotCount, 'options.slotCount', Math.max(2, L.minCapacity / slotSize), L.maxCapacity / slotSize);
-    if (offset + L.headerSize + slotSize * slotCount > region.size) {
-      throw outOfRange('options.slotCount', `small enough to fit the region (${region.size - offset - L.headerSize} bytes after the header)`, slotCount);
-    }
-    const st = native().ringFormat(region.nativeHandle('format'), offset, L.kindMpsc, slotSize, slotCount);
-    if (st !== Status.ok) throw badRingError(st, `offset ${offset}`);
+    const offset = attachOffset(region, options);
+    const slotSize = validatePowerOfTwo(options.slotSize, 'options.slotSize', L.minSlotSize, L.maxSlotSize);
+    const slotCount = validatePowerOfTwo(options.slotCount, 'options.slotCount', Math.max(2, L.minCapacity / slotSize), L.maxCapacity / slotSize);
+    formatRing(region, offset, L.kindMpsc, slotSize, slotCount, slotSize * slotCount,
+      (room) => outOfRange('options.slotCount', `small enough to fit the region (${room} bytes after the header)`, slotCount));
     return new MpscRing(region, offset);
   }
 
   static attach(region: ShmRegion, options: { offset?: number } = {}): MpscRing {
-    const o = validateObject(options, 'options');
-    return new MpscRing(region, validateRingOffset(region, o.offset ?? 0));
+    return new MpscRing(region, attachOffset(region, options));
   }
 
   /** A producer; any number may exist, in any thread or process. */
@@ -198,12 +191,7 @@ export class MpscProducer extends MpscEndpoint {
   /** Resolves true once a slot is free, false on timeout. */
   waitAsync(options: WaitAsyncOptions = {}): Promise<boolean> {
     const L = ringLayout();
-    try {
-      this.check('waitAsync');
-      return this.waitFor(this.hasRoom, L.offProducerWaiting, L.offReadIndex, -1, parseTimeout(options));
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return this.waitAsyncFor(options, () => this.hasRoom, L.offProducerWaiting, L.offReadIndex, -1);
   }
 
   /** The consumer's liveness. */
@@ -300,12 +288,7 @@ export class MpscConsumer extends MpscEndpoint {
 
   waitAsync(options: WaitAsyncOptions = {}): Promise<boolean> {
     const L = ringLayout();
-    try {
-      this.check('waitAsync');
-      return this.waitFor(this.ready, L.offConsumerWaiting, L.offWakeSeq, -1, parseTimeout(options));
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return this.waitAsyncFor(options, () => this.ready, L.offConsumerWaiting, L.offWakeSeq, -1);
   }
 
   /** Liveness of the most recent producer heartbeat (pid is not tracked for many producers). */

@@ -67,7 +67,7 @@ export interface PacketRingOptions {
 /**
  * The 'auto' coalescing policy. On a 2-vCPU VM, 64-byte datagrams over veth
  * at about 240k/s: 25 µs periods cut receiver CPU per datagram by a fifth;
- * 100 µs periods cut it by 60 % (bench/packet-ring/run.js). Waking
+ * 100 µs periods cut it by 60 % (`ringwire perf packet-ring`). Waking
  * per arrival costs more than all the per-datagram work.
  */
 const AUTO = { minUs: 10, maxUs: 100, enterFrames: 4, stayFrames: 2 } as const;

@@ -1,20 +1,17 @@
-// Size (~455 lines): one object (ShmRegion) and its create/open policy; the stale-region janitor is the next cut (LAYOUT.md: internal/shm/stale.ts).
 // Shared-memory regions: named POSIX objects or anonymous memfds, mapped
 // MAP_SHARED and exposed as an ArrayBuffer over the mapping. Policy lives
-// here (names, limits, defaults, huge-page fallback, error messages); the
+// here (limits, defaults, huge-page fallback, error messages; names in
+// internal/shm/names.ts, the stale-region janitor in internal/shm/stale.ts); the
 // native side does the system calls (native/core/shm.cc).
 import * as fs from 'node:fs';
 import { capabilities } from './capabilities';
-import { invalidArgType, invalidArgValue, outOfRange, systemError, validateBoolean, validateInteger, validateObject, validateOneOf, validateString, closedError } from './internal/errors';
+import { invalidArgType, invalidArgValue, outOfRange, systemError, validateBoolean, validateInteger, validateObject, validateOneOf, closedError } from './internal/errors';
 import { native } from './internal/native';
 import { EAGAIN, EBADMSG } from './internal/errno';
+import { REGION_PREFIX, SHM_DIR, shmName, validateRegionName } from './internal/shm/names';
 
-/** Every named region ringwire creates lives at /dev/shm/<prefix><name>. */
-export const REGION_PREFIX = 'ringwire.';
-const SHM_DIR = '/dev/shm';
-// NAME_MAX (255) minus the prefix, with room to spare.
-const MAX_NAME = 200;
-const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+export { REGION_PREFIX, validateRegionName } from './internal/shm/names';
+export { type RegionInfo, cleanupRegions, listRegions } from './internal/shm/stale';
 
 export type Advice =
   | 'normal' | 'random' | 'sequential' | 'willneed' | 'dontneed' | 'hugepage' | 'nohugepage'
@@ -57,19 +54,6 @@ export interface CreateRegionOptions extends MapOptions {
 }
 
 export type OpenTarget = string | { name: string } | { fd: number } | { pid: number; fd: number };
-
-export interface RegionInfo {
-  name: string;
-  path: string;
-  size: number;
-  valid: boolean;
-  inUse: boolean;
-  creatorPid: number | null;
-  creatorAlive: boolean;
-  createdAt: Date | null;
-  /** Nobody has it open and its creator is gone (or it never got a valid header). */
-  stale: boolean;
-}
 
 interface NativeRegion {
   handle: unknown;
@@ -203,20 +187,6 @@ export class ShmRegion {
   removeDependent(d: RegionDependent): void {
     this.dependents.delete(d);
   }
-}
-
-export function validateRegionName(name: unknown, argName = 'name'): string {
-  validateString(name, argName);
-  const n = name as string;
-  if (n.length === 0 || n.length > MAX_NAME) throw invalidArgValue(argName, n, `must be 1 to ${MAX_NAME} characters`);
-  if (!NAME_RE.test(n) || n.includes('..')) {
-    throw invalidArgValue(argName, n, 'may contain only letters, digits, ".", "_" and "-", must not start with "." or "-", and must not contain ".." or "/"');
-  }
-  return n;
-}
-
-function shmName(name: string): string {
-  return `/${REGION_PREFIX}${name}`;
 }
 
 function memlockError(ret: number, size: number): Error {
@@ -394,62 +364,4 @@ export function unlinkRegion(name: string): void {
   validateRegionName(name);
   const r = native().shmUnlink(shmName(name));
   if (r < 0) throw systemError(r, 'shm_unlink', { path: `${SHM_DIR}/${REGION_PREFIX}${name}` });
-}
-
-const DEFAULT_MIN_AGE_MS = 10_000;
-
-/** Every ringwire region on this machine, with who made it and whether it is stale. */
-export function listRegions(options: { minAgeMs?: number } = {}): RegionInfo[] {
-  validateObject(options, 'options');
-  const minAge = options.minAgeMs === undefined ? DEFAULT_MIN_AGE_MS : validateInteger(options.minAgeMs, 'options.minAgeMs', 0);
-  let entries: string[];
-  try {
-    entries = fs.readdirSync(SHM_DIR);
-  } catch {
-    return [];
-  }
-  const out: RegionInfo[] = [];
-  for (const e of entries) {
-    if (!e.startsWith(REGION_PREFIX)) continue;
-    const name = e.slice(REGION_PREFIX.length);
-    const i = native().shmInspect(`/${e}`);
-    if (typeof i === 'number') continue;  // vanished meanwhile
-    const stale = !i.inUse && (i.valid ? !i.creatorAlive : Date.now() - i.mtimeMs >= minAge);
-    out.push({
-      name,
-      path: `${SHM_DIR}/${e}`,
-      size: i.valid ? i.dataSize : i.fileSize,
-      valid: i.valid,
-      inUse: i.inUse,
-      creatorPid: i.valid ? i.creatorPid : null,
-      creatorAlive: i.creatorAlive,
-      createdAt: i.valid ? new Date(i.createdAtMs) : null,
-      stale,
-    });
-  }
-  return out;
-}
-
-/**
- * Removes regions left by crashed processes: nobody holds them open and
- * their creator is dead (or, without a valid header, they are older than
- * minAgeMs). Returns the names removed (dryRun: that would be removed).
- */
-export function cleanupRegions(options: { minAgeMs?: number; dryRun?: boolean } = {}): string[] {
-  validateObject(options, 'options');
-  const minAge = options.minAgeMs === undefined ? DEFAULT_MIN_AGE_MS : validateInteger(options.minAgeMs, 'options.minAgeMs', 0);
-  const dryRun = options.dryRun === undefined ? false : validateBoolean(options.dryRun, 'options.dryRun');
-  const removed: string[] = [];
-  for (const info of listRegions({ minAgeMs: minAge })) {
-    if (!info.stale) continue;
-    if (dryRun) {
-      removed.push(info.name);
-      continue;
-    }
-    // Decided again under an exclusive lock in native code: the listing is
-    // only a hint, a process may have opened it since.
-    const r = native().shmRemoveIfStale(`/${REGION_PREFIX}${info.name}`, minAge);
-    if (r === 1) removed.push(info.name);
-  }
-  return removed;
 }

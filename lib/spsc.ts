@@ -1,15 +1,15 @@
 // SPSC message ring over a shared region: the JS twin of
-// native/core/spsc_ring.h (same bytes, same protocol), so either side may be
+// native/core/msgring_spsc.h (same bytes, same protocol), so either side may be
 // JS or C++, in this process, a worker or another process. The hot path is
 // typed-array arithmetic plus one Atomics store per batch: no native call
-// per message. See the byte-by-byte layout in native/core/spsc_ring.h.
+// per message. See the byte-by-byte layout in native/core/msgring_layout.h.
 import { assertAttached, invalidArgType, outOfRange, validateInteger, validatePowerOfTwo, validateObject } from './internal/errors';
-import { native } from './internal/native';
 import {
-  badRingError, corruptError, type EndpointOptions, type PeerStatus, RingEndpoint, ringLayout,
-  Status, validateRing, validateRingOffset, parseTimeout, type WaitOptions, type WaitAsyncOptions,
+  type EndpointOptions, type PeerStatus, RingEndpoint, type WaitOptions, type WaitAsyncOptions,
 } from './internal/msgring/ring-base';
-import { ShmRegion } from './shm';
+import { corruptError, ringLayout } from './internal/msgring/layout';
+import { attachHeader, attachOffset, formatRing } from './internal/msgring/format';
+import type { ShmRegion } from './shm';
 
 export interface SpscFormatOptions {
   /** Byte offset of the ring in the region (multiple of 64, default 0). */
@@ -36,9 +36,7 @@ export class SpscRing {
 
   private constructor(region: ShmRegion, offset: number) {
     const L = ringLayout();
-    const st = validateRing(region.buffer, offset, L.kindSpsc);
-    if (st !== Status.ok) throw badRingError(st, `offset ${offset} of ${region.name ?? 'an anonymous region'}`);
-    const u32 = new Uint32Array(region.buffer, offset, L.headerSize / 4);
+    const u32 = attachHeader(region, offset, L.kindSpsc);
     this.region = region;
     this.offset = offset;
     this.capacity = u32[L.offCapacity >> 2];
@@ -53,22 +51,17 @@ export class SpscRing {
 
   /** Writes a fresh ring header (nobody may be attached) and attaches. */
   static format(region: ShmRegion, options: SpscFormatOptions): SpscRing {
-    const o = validateObject(options, 'options');
     const L = ringLayout();
-    const offset = validateRingOffset(region, o.offset ?? 0);
-    const capacity = validatePowerOfTwo(o.capacity, 'options.capacity', L.minCapacity, L.maxCapacity);
-    if (offset + L.headerSize + capacity > region.size) {
-      throw outOfRange('options.capacity', `at most the region's room after the header (${region.size - offset - L.headerSize} bytes)`, capacity);
-    }
-    const st = native().ringFormat(region.nativeHandle('format'), offset, L.kindSpsc, capacity, 0);
-    if (st !== Status.ok) throw badRingError(st, `offset ${offset}`);
+    const offset = attachOffset(region, options);
+    const capacity = validatePowerOfTwo(options.capacity, 'options.capacity', L.minCapacity, L.maxCapacity);
+    formatRing(region, offset, L.kindSpsc, capacity, 0, capacity,
+      (room) => outOfRange('options.capacity', `at most the region's room after the header (${room} bytes)`, capacity));
     return new SpscRing(region, offset);
   }
 
   /** Attaches to a ring another party formatted; a bad header throws ERR_RINGWIRE_BAD_RING. */
   static attach(region: ShmRegion, options: { offset?: number } = {}): SpscRing {
-    const o = validateObject(options, 'options');
-    return new SpscRing(region, validateRingOffset(region, o.offset ?? 0));
+    return new SpscRing(region, attachOffset(region, options));
   }
 
   /** The producing side (one per ring at a time: ERR_RINGWIRE_RING_BUSY otherwise). */
@@ -82,13 +75,28 @@ export class SpscRing {
   }
 }
 
-export class SpscProducer extends RingEndpoint {
+/** What both SPSC endpoints hold: the ring's sizes and the u32 indices of its two indices. */
+abstract class SpscEndpoint extends RingEndpoint {
   readonly capacity: number;
   readonly maxMessage: number;
-  private readonly mask: number;
-  private readonly data: number;     // byte offset of the data area in the region
-  private readonly wIdx: number;     // u32 index of writeIndex
-  private readonly rIdx: number;
+  protected readonly mask: number;
+  protected readonly data: number;   // byte offset of the data area in the region
+  protected readonly wIdx: number;   // u32 index of writeIndex
+  protected readonly rIdx: number;   // u32 index of readIndex
+
+  protected constructor(ring: SpscRing, role: number, beat: number, opts: EndpointOptions) {
+    super(ring.region, ring.offset, role, beat, opts);
+    const L = ringLayout();
+    this.capacity = ring.capacity;
+    this.maxMessage = ring.maxMessage;
+    this.mask = ring.capacity - 1;
+    this.data = ring.offset + L.headerSize;
+    this.wIdx = this.h + (L.offWriteIndex >> 2);
+    this.rIdx = this.h + (L.offReadIndex >> 2);
+  }
+}
+
+export class SpscProducer extends SpscEndpoint {
   private readonly cwIdx: number;    // consumerWaiting
   private claimPos: number;
   private committed: number;
@@ -98,13 +106,7 @@ export class SpscProducer extends RingEndpoint {
   /** @internal use SpscRing.producer(). */
   constructor(ring: SpscRing, opts: EndpointOptions) {
     const L = ringLayout();
-    super(ring.region, ring.offset, L.offProducerPid, L.offProducerHeartbeat, opts);
-    this.capacity = ring.capacity;
-    this.maxMessage = ring.maxMessage;
-    this.mask = ring.capacity - 1;
-    this.data = ring.offset + L.headerSize;
-    this.wIdx = this.h + (L.offWriteIndex >> 2);
-    this.rIdx = this.h + (L.offReadIndex >> 2);
+    super(ring, L.offProducerPid, L.offProducerHeartbeat, opts);
     this.cwIdx = this.h + (L.offConsumerWaiting >> 2);
     this.claimPos = this.committed = Atomics.load(this.u32, this.wIdx);
     this.cachedRead = Atomics.load(this.u32, this.rIdx);
@@ -226,13 +228,8 @@ export class SpscProducer extends RingEndpoint {
   /** Resolves true once a message of `length` bytes fits, false on timeout. Never blocks the event loop. */
   waitAsync(options: WaitAsyncOptions & { length?: number } = {}): Promise<boolean> {
     const L = ringLayout();
-    try {
-      this.check('waitAsync');
-      const len = this.lengthArg(validateObject(options, 'options'));
-      return this.waitFor(this.fits(len), L.offProducerWaiting, L.offReadIndex, L.offConsumerFence, parseTimeout(options));
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return this.waitAsyncFor(options, () => this.fits(this.lengthArg(validateObject(options, 'options'))),
+      L.offProducerWaiting, L.offReadIndex, L.offConsumerFence);
   }
 
   /** The consumer's liveness. */
@@ -251,17 +248,11 @@ export class SpscProducer extends RingEndpoint {
   }
 }
 
-export class SpscConsumer extends RingEndpoint {
-  readonly capacity: number;
-  readonly maxMessage: number;
+export class SpscConsumer extends SpscEndpoint {
   /** Payload length of the message tryRead() returned last. */
   messageLength = 0;
   /** Type tag of the message tryRead() returned last. */
   messageType = 0;
-  private readonly mask: number;
-  private readonly data: number;
-  private readonly wIdx: number;
-  private readonly rIdx: number;
   private readonly pwIdx: number;    // producerWaiting
   private readPos: number;
   private released: number;
@@ -271,13 +262,7 @@ export class SpscConsumer extends RingEndpoint {
   /** @internal use SpscRing.consumer(). */
   constructor(ring: SpscRing, opts: EndpointOptions) {
     const L = ringLayout();
-    super(ring.region, ring.offset, L.offConsumerPid, L.offConsumerHeartbeat, opts);
-    this.capacity = ring.capacity;
-    this.maxMessage = ring.maxMessage;
-    this.mask = ring.capacity - 1;
-    this.data = ring.offset + L.headerSize;
-    this.wIdx = this.h + (L.offWriteIndex >> 2);
-    this.rIdx = this.h + (L.offReadIndex >> 2);
+    super(ring, L.offConsumerPid, L.offConsumerHeartbeat, opts);
     this.pwIdx = this.h + (L.offProducerWaiting >> 2);
     this.readPos = this.released = Atomics.load(this.u32, this.rIdx);
     this.cachedWrite = Atomics.load(this.u32, this.wIdx);
@@ -381,12 +366,7 @@ export class SpscConsumer extends RingEndpoint {
   /** Resolves true when a message is there, false on timeout; never blocks the event loop. */
   waitAsync(options: WaitAsyncOptions = {}): Promise<boolean> {
     const L = ringLayout();
-    try {
-      this.check('waitAsync');
-      return this.waitFor(this.ready, L.offConsumerWaiting, L.offWriteIndex, L.offProducerFence, parseTimeout(options));
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return this.waitAsyncFor(options, () => this.ready, L.offConsumerWaiting, L.offWriteIndex, L.offProducerFence);
   }
 
   /** The producer's liveness. */

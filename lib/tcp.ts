@@ -1,4 +1,4 @@
-// Size (~647 lines): TcpEndpoint and its batch delivery; the send ledger shared with net (LAYOUT.md internal/tcp/ledger.ts) is not split out yet.
+// Size (~615 lines): TcpEndpoint's surface (setup, data, per-connection options, lifecycle) and its one native event switch; send accounting is internal/tcp/ledger.ts, batches internal/tcp/batch.ts.
 // The low-level TCP API: connections are numbers, every event of a loop wake
 // arrives in ONE callback (a TcpBatch read in place, payloads are views into
 // the shared receive pool), writes to many connections go out in one
@@ -10,13 +10,14 @@ import {
 import type { AddressInfo } from './internal/sockaddr';
 import {
   type Backend, EV, type TcpConnStats, type TcpStats, type TcpThreadState, backendOf, isResourceError, openConnection, openListener,
-  opError, setKeepAlive, setOpt, sockName, sockaddrFor, tcpThread, validateMs, validatePort, IPPROTO_TCP, TCP_NODELAY,
+  opError, sendBytes, setKeepAlive, setOpt, sockName, sockaddrFor, tcpThread, validateMs, validatePort, writeAfterEnd, IPPROTO_TCP, TCP_NODELAY,
 } from './internal/tcp/core';
 import { native } from './internal/native';
 import { loop, rethrowLater } from './internal/loop';
 
-import { REC, TcpBatch, TcpEvent, TcpListener } from './internal/tcp/batch';
-import { chooseBackend } from './internal/tcpdirect/thread';
+import { EventRecords, TcpBatch, TcpEvent, TcpListener } from './internal/tcp/batch';
+import { SendLedger } from './internal/tcp/ledger';
+import { tcpdirectChoice } from './internal/tcpdirect/thread';
 import { TcpdirectEndpoint } from './internal/tcpdirect/tcp';
 import { EBADF, ETIMEDOUT } from './internal/errno';
 import { TCP_OP } from './internal/layout';
@@ -67,12 +68,10 @@ export interface TcpConnectOptions {
 
 interface Conn {
   listener: number;  // -1 for outbound
-  written: number;
   /** Native counters of this connection: [st[so], st[so + 1]] = bytes read, written. */
   st: Float64Array;
   so: number;
-  kept: Uint8Array[];
-  keptEnd: number[];
+  out: SendLedger;
   needDrain: boolean;
   connecting: boolean;
   ended: boolean;
@@ -134,11 +133,8 @@ export class TcpEndpoint {
   private readonly sock: { noDelay: boolean; keepAlive: boolean; keepAliveInitialDelay: number; recvBufferSize: number; sendBufferSize: number; zeroCopyThreshold: number };
   private readonly idleTimeout: number;
   private sweeper?: NodeJS.Timeout;
-  private rec: Int32Array<ArrayBufferLike> = new Int32Array(256 * REC);
-  private spare: Int32Array<ArrayBufferLike> = new Int32Array(256 * REC);
-  private errs: (SystemError | undefined)[] = [];
+  private readonly events = new EventRecords();
   private autoEnd: number[] = [];
-  private n = 0;
   private queued = false;
   private refed = true;
   private handles = 0;
@@ -231,11 +227,9 @@ export class TcpEndpoint {
   send(conn: number, data: Uint8Array | string): boolean {
     const c = this.conns.get(conn);
     if (!c) throw this.unknown(conn);
-    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-    if (!(bytes instanceof Uint8Array)) throw invalidArgType('data', 'of type string or an instance of Uint8Array', data);
-    assertAttached(bytes, 'data');
+    const bytes = sendBytes(data);
     if (c.destroyed) return false;
-    if (c.ended) throw Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });
+    if (c.ended) throw writeAfterEnd();
     return this.accepted(conn, c, bytes.length, native().tcpSend(conn, bytes, 0, bytes.length, false), bytes);
   }
 
@@ -252,7 +246,7 @@ export class TcpEndpoint {
     const c = this.conns.get(conn);
     if (!c) throw this.unknown(conn);
     if (c.destroyed) return false;
-    if (c.ended) throw Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });
+    if (c.ended) throw writeAfterEnd();
     const len = batch.length(i);
     return this.accepted(conn, c, len, native().tcpSendPool(conn, batch.offset(i), len));
   }
@@ -279,7 +273,7 @@ export class TcpEndpoint {
       if (!c) throw this.unknown(conns[i]);
       if (!(data[i] instanceof Uint8Array)) throw invalidArgType(`data[${i}]`, 'an instance of Uint8Array', data[i]);
       assertAttached(data[i], `data[${i}]`);
-      if (c.ended && !c.destroyed) throw Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });
+      if (c.ended && !c.destroyed) throw writeAfterEnd();
       ids[i] = c.destroyed ? -1 : conns[i];
     }
     native().tcpSendBatch(ids, data, this.results, n);
@@ -297,12 +291,8 @@ export class TcpEndpoint {
       this.fail(id, c, r, 2);
       return false;
     }
-    if (r === 1) {
-      c.kept.push(bytes!);
-      c.keptEnd.push(c.written + len);
-    }
-    c.written += len;
-    if (c.written - c.st[c.so + 1] >= this.hwm) {
+    c.out.add(len, r === 1 ? bytes : undefined);
+    if (c.out.queued >= this.hwm) {
       // Completions are reported (sent events) only when someone waits.
       if (!c.needDrain) native().tcpNotifySent(id);
       c.needDrain = true;
@@ -314,7 +304,7 @@ export class TcpEndpoint {
   /** Bytes queued and not yet handed to the kernel. */
   queuedBytes(conn: number): number {
     const c = this.conns.get(conn);
-    return c && !c.destroyed ? c.written - c.st[c.so + 1] : 0;
+    return c && !c.destroyed ? c.out.queued : 0;
   }
 
   /** Half-close after queued data (our FIN); Close follows once the peer has ended too. */
@@ -465,7 +455,7 @@ export class TcpEndpoint {
   private newConn(id: number, listener: number): Conn {
     const [st, so] = this.t.statsSlot(id);
     const c: Conn = {
-      listener, written: 0, st, so, kept: [], keptEnd: [], needDrain: false, connecting: false,
+      listener, st, so, out: new SendLedger(st, so), needDrain: false, connecting: false,
       ended: false, finished: false, peerEnded: false, destroyed: false, idleMark: -1, idleSince: 0,
     };
     this.conns.set(id, c);
@@ -483,18 +473,7 @@ export class TcpEndpoint {
   // ---- events -------------------------------------------------------------------
 
   private push(type: number, conn: number, a: number, b: number, err?: SystemError): void {
-    const o = this.n * REC;
-    if (o + REC > this.rec.length) {
-      const grown = new Int32Array(this.rec.length * 2);
-      grown.set(this.rec);
-      this.rec = grown;
-    }
-    this.rec[o] = type;
-    this.rec[o + 1] = conn;
-    this.rec[o + 2] = a;
-    this.rec[o + 3] = b;
-    if (err) this.errs[this.n] = err;
-    this.n++;
+    this.events.push(type, conn, a, b, err);
     if (!this.queued) {
       this.queued = true;
       pendingFlush.push(this);
@@ -506,19 +485,12 @@ export class TcpEndpoint {
   /** @internal Hands the pending records to the user in one call. */
   flush(): void {
     this.queued = false;
-    if (this.n === 0) return;
     const batch = this.batch;
-    batch.rec = this.rec;
-    batch.errs = this.errs;
-    batch.count = this.n;
-    this.rec = this.spare;
-    this.errs = [];
-    this.n = 0;
+    if (!this.events.handOff(batch)) return;
     try {
       this.onBatch(batch);
     } finally {
-      this.spare = batch.rec;
-      batch.count = 0;
+      this.events.takeBack(batch);
       if (this.autoEnd.length) this.endPeerEnded();
     }
   }
@@ -605,13 +577,9 @@ export class TcpEndpoint {
   }
 
   private onSent(id: number, c: Conn): void {
-    const sent = c.st[c.so + 1];
     // Large writes were sent from the caller's memory: release them.
-    while (c.kept.length && c.keptEnd[0] <= sent) {
-      c.kept.shift();
-      c.keptEnd.shift();
-    }
-    if (c.needDrain && c.written === sent) {
+    const sent = c.out.releaseSent();
+    if (c.needDrain && c.out.written === sent) {
       c.needDrain = false;
       this.push(TcpEvent.Drain, id, 0, 0);
     }
@@ -636,12 +604,9 @@ export class TcpEndpoint {
 /** A TCP endpoint: listeners and connections whose events arrive in one batch callback. */
 export function createTcpEndpoint(opts: TcpEndpointOptions): TcpEndpoint {
   validateObject(opts, 'options');
-  const requested = opts.backend ?? 'auto';
-  if (requested === 'tcpdirect' || requested === 'auto') {
-    const choice = chooseBackend(requested, () => ({ backend: 'kernel', reason: '' }), opts as unknown as Record<string, unknown>, TCPDIRECT_UNSUPPORTED);
-    // Same batch API (TcpBatch, TcpEvent), minus what TCPDirect lacks.
-    if (choice.backend === 'tcpdirect') return new TcpdirectEndpoint(opts, choice.reason) as unknown as TcpEndpoint;
-  }
+  const tcpdirect = tcpdirectChoice(opts as unknown as Record<string, unknown>, TCPDIRECT_UNSUPPORTED);
+  // Same batch API (TcpBatch, TcpEvent), minus what TCPDirect lacks.
+  if (tcpdirect !== undefined) return new TcpdirectEndpoint(opts, tcpdirect) as unknown as TcpEndpoint;
   return new TcpEndpoint(opts);
 }
 

@@ -1,31 +1,35 @@
-// Size (~712 lines): UdpSocket with its setsockopt family; moving those to internal/udp/options.ts (LAYOUT.md) is not done yet.
+// Size (~633 lines): one class whose length is its public surface (dgram's methods, send/queue/reply/sendBatch, 14 option setters as one-liners); option policy is in internal/udp/options.ts, backend choice in internal/backend.ts.
 // UDP sockets on the per-thread io_uring (or the epoll backend): options,
 // validation and the event model live here; the native side does syscalls
 // and ring operations only.
 import { EventEmitter } from 'node:events';
 import * as dns from 'node:dns';
-import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { capabilities } from './capabilities';
+import { type Backend, resolveBackend } from './internal/backend';
 import {
   assertAttached, check, invalidArgType, invalidArgValue, outOfRange, socketClosed, systemError,
-  validateBoolean, validateFunction, validateInteger, validateObject, validateOneOf, validatePowerOfTwo,
+  validateFunction, validateObject,
 } from './internal/errors';
 import { loop, type ThreadLoop } from './internal/loop';
 import { native } from './internal/native';
-import { type AddressInfo, SockaddrCache, decodeSockaddr, encodeSockaddr, mapIPv4, parseIPv6 } from './internal/sockaddr';
+import { type AddressInfo, SockaddrCache, decodeSockaddr, encodeSockaddr, mapIPv4 } from './internal/sockaddr';
 import { UdpBatch } from './internal/udp/batch';
-import { chooseBackend, tcpdirectNote } from './internal/tcpdirect/thread';
+import { tcpdirectChoice } from './internal/tcpdirect/thread';
 import { TcpdirectUdpSocket } from './internal/tcpdirect/udp';
 import { ENOBUFS } from './internal/errno';
 import { UDP_DESC, UDP_EV, checkLayout } from './internal/layout';
 import { SOCKOPT, UDP_STAT_NAMES, type UdpStats, UdpStatsView } from './internal/udp/stats';
+import {
+  type Sockopt, broadcastOpt, bufferSizeOpt, busyPollOpt, checkAddress, membershipOpt, multicastIfOpt, multicastLoopOpt,
+  multicastTtlOpt, parseUdpOptions, priorityOpt, scopeIndex, tosOpt, ttlOpt, validatePort,
+} from './internal/udp/options';
 
 export type { AddressInfo } from './internal/sockaddr';
 export type { UdpStats } from './internal/udp/stats';
 export { UdpBatch } from './internal/udp/batch';
 
-export type Backend = 'io_uring' | 'epoll';
+export type { Backend } from './internal/backend';
+export { resolveBackend } from './internal/backend';
 
 export interface UdpSocketOptions {
   type: 'udp4' | 'udp6';
@@ -72,42 +76,8 @@ const udpReplyNative = (id: number, off: number, len: number, name: number, name
 const udpSendNative = (id: number, b: Uint8Array, off: number, len: number, to: Uint8Array | null, token: number): number =>
   (udpSendFn ??= native().udpSend as typeof udpSendFn)!(id, b, off, len, to, token);
 
-let defaultBackend: Backend | undefined;
 // Options only the kernel stack has: 'auto' keeps such sockets off TCPDirect.
 const TCPDIRECT_UNSUPPORTED = ['reuseAddr', 'reusePort', 'ipv6Only', 'recvBufferSize', 'sendBufferSize', 'bufferCount', 'bufferSize', 'timestamps', 'zeroCopyThreshold', 'busyPoll'] as const;
-
-/** The backend 'auto' resolves to here, and why. */
-export function resolveBackend(requested: 'auto' | Backend = 'auto'): { backend: Backend; reason: string } {
-  const env = process.env.RINGWIRE_BACKEND;
-  if (requested === 'auto' && (env === 'epoll' || env === 'io_uring')) return { backend: env, reason: `RINGWIRE_BACKEND=${env}` };
-  if (requested !== 'auto') return { backend: requested, reason: 'requested' };
-  if (!defaultBackend) defaultBackend = capabilities().io_uring.available ? 'io_uring' : 'epoll';
-  const why = defaultBackend === 'io_uring' ? 'io_uring available' : `io_uring unavailable: ${capabilities().io_uring.reason}`;
-  return { backend: defaultBackend, reason: why + tcpdirectNote() };
-}
-
-function validatePort(port: unknown, name = 'port', allowZero = true): number {
-  if (typeof port !== 'number') throw invalidArgType(name, 'of type number', port);
-  if (!Number.isInteger(port) || port < (allowZero ? 0 : 1) || port > 65535) throw outOfRange(name, `>= ${allowZero ? 0 : 1} and <= 65535`, port);
-  return port;
-}
-
-/**
- * The interface index of an IPv6 `%scope` suffix (a name or a number), as
- * libuv's uv_ip6_addr reads it: undefined without one, 0 for an unknown name.
- */
-export function scopeIndex(addr: string): number | undefined {
-  const pct = addr.indexOf('%');
-  if (pct < 0) return undefined;
-  const s = addr.slice(pct + 1);
-  if (/^\d+$/.test(s)) return Number(s);
-  if (s.length === 0 || s.includes('/') || s === '.' || s === '..') return 0;
-  try {
-    return Number(fs.readFileSync(`/sys/class/net/${s}/ifindex`, 'utf8')) || 0;
-  } catch {
-    return 0;
-  }
-}
 
 let tokenSeq = 0;
 function nextToken(): number {
@@ -150,46 +120,30 @@ export class UdpSocket extends EventEmitter {
 
   constructor(opts: UdpSocketOptions) {
     super();
-    validateObject(opts, 'options');
-    this.type = validateOneOf(opts.type, 'options.type', ['udp4', 'udp6'] as const);
-    const backend = opts.backend === undefined ? 'auto' : validateOneOf(opts.backend, 'options.backend', ['auto', 'io_uring', 'epoll', 'tcpdirect'] as const);
-    if (backend === 'tcpdirect') throw invalidArgValue('options.backend', backend, 'is served by createUdpSocket() (a TCPDirect socket is its own class)');
-    const choice = resolveBackend(backend);
+    const o = parseUdpOptions(opts as unknown as Record<string, unknown>);
+    this.type = o.type;
+    const choice = resolveBackend(o.backend);
     this.backendReason = choice.reason;
-    const bufferCount = opts.bufferCount === undefined ? 1024 : validatePowerOfTwo(opts.bufferCount, 'options.bufferCount', 1, 32768);
-    const bufferSize = opts.bufferSize === undefined ? 2048 : validatePowerOfTwo(opts.bufferSize, 'options.bufferSize', 256, 65536 * 2);
-    const timestamps = opts.timestamps === undefined ? false : validateBoolean(opts.timestamps, 'options.timestamps');
-    const zc = opts.zeroCopyThreshold === undefined ? 0 : validateInteger(opts.zeroCopyThreshold, 'options.zeroCopyThreshold', 0, 65507);
-    for (const k of ['reuseAddr', 'reusePort', 'ipv6Only'] as const) if (opts[k] !== undefined) validateBoolean(opts[k], `options.${k}`);
-    for (const k of ['recvBufferSize', 'sendBufferSize'] as const) if (opts[k] !== undefined) validateInteger(opts[k], `options.${k}`, 1, 2 ** 31 - 1);
-    if (opts.busyPoll !== undefined) validateInteger(opts.busyPoll, 'options.busyPoll', 0, 2 ** 31 - 1);
-    if (opts.ipv6Only && this.type !== 'udp6') throw invalidArgValue('options.ipv6Only', opts.ipv6Only, 'is only valid for udp6 sockets');
-
-    this.fam = this.type === 'udp6' ? 6 : 4;
+    this.fam = o.fam;
     this.backend = choice.backend;
     this.loop = loop();
     checkLayout('udp', { statNames: UDP_STAT_NAMES });
     const stats = new Float64Array(UDP_STAT_NAMES.length);
-    const r = native().udpOpen(this.backend === 'io_uring' ? 0 : 1, this.fam, bufferCount, bufferSize, timestamps, zc, stats);
+    const r = native().udpOpen(this.backend === 'io_uring' ? 0 : 1, this.fam, o.bufferCount, o.bufferSize, o.timestamps, o.zeroCopyThreshold, stats);
     if (typeof r === 'number') check(r, this.backend === 'io_uring' ? 'io_uring_register' : 'socket');
     this.id = r.id;
     this.pool = new Uint8Array(r.pool);
     this.descs = new Uint32Array(r.descs);
     this.statsView = new UdpStatsView(stats);
     this.addrCache = new SockaddrCache(this.fam);
-    this.batch = new UdpBatch(this.pool, this.descs, bufferSize - UDP_DESC.headerSpace);
+    this.batch = new UdpBatch(this.pool, this.descs, o.bufferSize - UDP_DESC.headerSpace);
     // Held strongly while ref'd (like a Node handle); an unref'd socket
     // nobody references is collected and closed by the registry.
     this.loop.attach(this.id, this, true);
     this.loop.ref();
     registry.register(this, this.id, this);
     try {
-      if (opts.reuseAddr) this.setOpt(SOCKOPT.SOL_SOCKET, SOCKOPT.SO_REUSEADDR, 1, 'setsockopt');
-      if (opts.reusePort) this.setOpt(SOCKOPT.SOL_SOCKET, SOCKOPT.SO_REUSEPORT, 1, 'setsockopt');
-      if (opts.ipv6Only !== undefined) this.setOpt(SOCKOPT.IPPROTO_IPV6, SOCKOPT.IPV6_V6ONLY, opts.ipv6Only ? 1 : 0, 'setsockopt');
-      if (opts.recvBufferSize) this.setRecvBufferSize(opts.recvBufferSize);
-      if (opts.sendBufferSize) this.setSendBufferSize(opts.sendBufferSize);
-      if (opts.busyPoll !== undefined) this.setBusyPoll(opts.busyPoll);
+      for (const so of o.sockopts) this.apply(so);
     } catch (e) {
       this.close();
       throw e;
@@ -312,11 +266,7 @@ export class UdpSocket extends EventEmitter {
   }
 
   private checkAddress(address: string, name = 'address'): string {
-    if (typeof address !== 'string') throw invalidArgType(name, 'of type string', address);
-    const v = net.isIP(address);
-    if (v === 0) throw invalidArgValue(name, address, 'must be a numeric IPv4 or IPv6 address (hostnames resolve in send/bind)');
-    if (this.fam === 4 && v !== 4) throw invalidArgValue(name, address, 'must be an IPv4 address for a udp4 socket');
-    return address;
+    return checkAddress(this.fam, address, name);
   }
 
   /** Binds synchronously; returns the bound address. */
@@ -535,109 +485,82 @@ export class UdpSocket extends EventEmitter {
 
   // ---- options --------------------------------------------------------------
 
-  private setOpt(level: number, name: number, value: number | Uint8Array, syscall: string): void {
+  /** Sets one option built (and validated) by internal/udp/options.ts. */
+  private apply(o: Sockopt, syscall = 'setsockopt'): void {
     this.ensureOpen(syscall);
-    check(native().udpSetOpt(this.id, level, name, value), syscall);
+    check(native().udpSetOpt(this.id, o.level, o.name, o.value), syscall);
   }
 
-  private getOpt(level: number, name: number): number {
+  private getOpt(name: number): number {
     this.ensureOpen('getsockopt');
-    const r = native().udpGetOpt(this.id, level, name);
+    const r = native().udpGetOpt(this.id, SOCKOPT.SOL_SOCKET, name);
     if (typeof r === 'number') throw systemError(r, 'getsockopt');
     return r[0];
   }
 
   setBroadcast(flag: boolean): void {
-    this.setOpt(SOCKOPT.SOL_SOCKET, SOCKOPT.SO_BROADCAST, validateBoolean(flag, 'flag') ? 1 : 0, 'setsockopt');
+    this.apply(broadcastOpt(flag));
   }
 
   setTTL(ttl: number): number {
-    validateInteger(ttl, 'ttl', 1, 255);
-    if (this.fam === 4) this.setOpt(SOCKOPT.IPPROTO_IP, SOCKOPT.IP_TTL, ttl, 'setsockopt');
-    else this.setOpt(SOCKOPT.IPPROTO_IPV6, SOCKOPT.IPV6_UNICAST_HOPS, ttl, 'setsockopt');
+    this.apply(ttlOpt(this.fam, ttl));
     return ttl;
   }
 
   setMulticastTTL(ttl: number): number {
-    validateInteger(ttl, 'ttl', 0, 255);
-    if (this.fam === 4) this.setOpt(SOCKOPT.IPPROTO_IP, SOCKOPT.IP_MULTICAST_TTL, ttl, 'setsockopt');
-    else this.setOpt(SOCKOPT.IPPROTO_IPV6, SOCKOPT.IPV6_MULTICAST_HOPS, ttl, 'setsockopt');
+    this.apply(multicastTtlOpt(this.fam, ttl));
     return ttl;
   }
 
   setMulticastLoopback(flag: boolean): boolean {
-    const v = validateBoolean(flag, 'flag') ? 1 : 0;
-    if (this.fam === 4) this.setOpt(SOCKOPT.IPPROTO_IP, SOCKOPT.IP_MULTICAST_LOOP, v, 'setsockopt');
-    else this.setOpt(SOCKOPT.IPPROTO_IPV6, SOCKOPT.IPV6_MULTICAST_LOOP, v, 'setsockopt');
+    this.apply(multicastLoopOpt(this.fam, flag));
     return flag;
   }
 
   /** IPv4: the local interface address; IPv6: an interface index. */
   setMulticastInterface(iface: string | number): void {
-    if (this.fam === 4) {
-      const addr = this.checkAddress(iface as string, 'interfaceAddress');
-      this.setOpt(SOCKOPT.IPPROTO_IP, SOCKOPT.IP_MULTICAST_IF, encodeSockaddr(4, addr, 0).subarray(4, 8), 'setsockopt');
-    } else {
-      this.setOpt(SOCKOPT.IPPROTO_IPV6, SOCKOPT.IPV6_MULTICAST_IF, validateInteger(iface, 'interfaceIndex', 0, 2 ** 31 - 1), 'setsockopt');
-    }
-  }
-
-  private membership(join: boolean, group: string, iface?: string | number): void {
-    const g = this.checkAddress(group, 'multicastAddress');
-    if (this.fam === 4 || net.isIPv4(g)) {
-      const mreq = new Uint8Array(8);
-      mreq.set(encodeSockaddr(4, g, 0).subarray(4, 8), 0);
-      if (iface !== undefined) mreq.set(encodeSockaddr(4, this.checkAddress(iface as string, 'multicastInterface'), 0).subarray(4, 8), 4);
-      this.setOpt(SOCKOPT.IPPROTO_IP, join ? SOCKOPT.IP_ADD_MEMBERSHIP : SOCKOPT.IP_DROP_MEMBERSHIP, mreq, join ? 'addMembership' : 'dropMembership');
-    } else {
-      const mreq = new Uint8Array(20);
-      mreq.set(parseIPv6(g), 0);
-      new DataView(mreq.buffer).setUint32(16, iface === undefined ? 0 : validateInteger(iface, 'multicastInterface', 0, 2 ** 31 - 1), true);
-      this.setOpt(SOCKOPT.IPPROTO_IPV6, join ? SOCKOPT.IPV6_ADD_MEMBERSHIP : SOCKOPT.IPV6_DROP_MEMBERSHIP, mreq, join ? 'addMembership' : 'dropMembership');
-    }
+    this.apply(multicastIfOpt(this.fam, iface));
   }
 
   addMembership(group: string, iface?: string | number): void {
-    this.membership(true, group, iface);
+    this.apply(membershipOpt(this.fam, true, group, iface), 'addMembership');
   }
 
   dropMembership(group: string, iface?: string | number): void {
-    this.membership(false, group, iface);
+    this.apply(membershipOpt(this.fam, false, group, iface), 'dropMembership');
   }
 
   setTOS(tos: number): void {
-    validateInteger(tos, 'tos', 0, 255);
-    if (this.fam === 4) this.setOpt(SOCKOPT.IPPROTO_IP, SOCKOPT.IP_TOS, tos, 'setsockopt');
-    else this.setOpt(SOCKOPT.IPPROTO_IPV6, SOCKOPT.IPV6_TCLASS, tos, 'setsockopt');
+    this.apply(tosOpt(this.fam, tos));
   }
 
   setPriority(priority: number): void {
-    this.setOpt(SOCKOPT.SOL_SOCKET, SOCKOPT.SO_PRIORITY, validateInteger(priority, 'priority', 0, 2 ** 31 - 1), 'setsockopt');
+    this.apply(priorityOpt(priority));
   }
 
   setBusyPoll(usec: number): void {
-    this.setOpt(SOCKOPT.SOL_SOCKET, SOCKOPT.SO_BUSY_POLL, validateInteger(usec, 'usec', 0, 2 ** 31 - 1), 'setsockopt');
+    this.apply(busyPollOpt(usec));
   }
 
   /** The CPU that last processed this socket's receive (SO_INCOMING_CPU). */
   get incomingCpu(): number {
-    return this.getOpt(SOCKOPT.SOL_SOCKET, SOCKOPT.SO_INCOMING_CPU);
+    return this.getOpt(SOCKOPT.SO_INCOMING_CPU);
   }
 
   setRecvBufferSize(size: number): void {
-    this.setOpt(SOCKOPT.SOL_SOCKET, SOCKOPT.SO_RCVBUF, validateInteger(size, 'size', 1, 2 ** 31 - 1), 'setsockopt');
+    this.apply(bufferSizeOpt(true, size));
   }
 
   setSendBufferSize(size: number): void {
-    this.setOpt(SOCKOPT.SOL_SOCKET, SOCKOPT.SO_SNDBUF, validateInteger(size, 'size', 1, 2 ** 31 - 1), 'setsockopt');
+    this.apply(bufferSizeOpt(false, size));
   }
 
   getRecvBufferSize(): number {
-    return this.getOpt(SOCKOPT.SOL_SOCKET, SOCKOPT.SO_RCVBUF);
+    return this.getOpt(SOCKOPT.SO_RCVBUF);
   }
 
   getSendBufferSize(): number {
-    return this.getOpt(SOCKOPT.SOL_SOCKET, SOCKOPT.SO_SNDBUF);
+    return this.getOpt(SOCKOPT.SO_SNDBUF);
   }
 
   // ---- lifecycle ----------------------------------------------------------------
@@ -703,11 +626,8 @@ export class UdpSocket extends EventEmitter {
 
 export function createUdpSocket(opts: UdpSocketOptions): UdpSocket {
   validateObject(opts, 'options');
-  const requested = opts.backend ?? 'auto';
-  if (requested === 'tcpdirect' || requested === 'auto') {
-    const choice = chooseBackend(requested, () => ({ backend: 'kernel', reason: '' }), opts as unknown as Record<string, unknown>, TCPDIRECT_UNSUPPORTED);
-    // The TCPDirect socket has this class's surface, minus what TCPDirect lacks.
-    if (choice.backend === 'tcpdirect') return new TcpdirectUdpSocket(opts, choice.reason) as unknown as UdpSocket;
-  }
+  const tcpdirect = tcpdirectChoice(opts as unknown as Record<string, unknown>, TCPDIRECT_UNSUPPORTED);
+  // The TCPDirect socket has this class's surface, minus what TCPDirect lacks.
+  if (tcpdirect !== undefined) return new TcpdirectUdpSocket(opts, tcpdirect) as unknown as UdpSocket;
   return new UdpSocket(opts);
 }

@@ -1,5 +1,6 @@
 // The one compiler flag set (native/common-flags.txt) for native code built
-// outside CMake: the bench programs (bench/ring, bench/floor, bench/packet-ring)
+// outside CMake: the bench programs (bench/ring, bench/floor, and the blaster of
+// `ringwire perf packet-ring`, lib/cli/perf/packet-ring/blast.c)
 // compile with exactly the addon's flags (CMakeLists.txt reads the same file,
 // so does bench/c/Makefile and test/helpers/shm.ts), so a comparison never
 // hides a compiler difference and -Werror holds everywhere.

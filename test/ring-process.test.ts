@@ -1,4 +1,4 @@
-// Rings across processes: a standalone C++ program (native/core/spsc_ring.h,
+// Rings across processes: a standalone C++ program (native/core/msgring.h,
 // built with native/common-flags.txt) against a JS peer in both directions,
 // producers SIGKILLed mid-write (no torn message may ever be read, and the
 // consumer must see its peer gone), waitAsync woken from another process on

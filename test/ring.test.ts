@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Worker } from 'node:worker_threads';
 import { createRegion, MpscProducer, MpscRing, ringLayout, ShmRegion, SpscProducer, SpscRing } from '../lib';
 import { native } from '../lib/internal/native';
-import { headerChecksum, validateRing } from '../lib/internal/msgring/ring-base';
+import { headerChecksum, validateRing } from '../lib/internal/msgring/layout';
 import { dist, removeShm, sleep, uniqueName } from './helpers/shm';
 
 const cleanup: (() => void)[] = [];
@@ -46,7 +46,7 @@ function checkPattern(buf: Uint8Array, off: number, len: number, seed: number): 
 }
 
 describe('layout', () => {
-  it('the constants exported from native/core/spsc_ring.h are the documented byte offsets', () => {
+  it('the constants exported from native/core/msgring_layout.h are the documented byte offsets', () => {
     const L = ringLayout();
     expect(L).toMatchObject({
       magic: 0x47525752, version: 1, headerSize: 512, align: 64, kindSpsc: 1, kindMpsc: 2,

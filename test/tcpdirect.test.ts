@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { capabilities } from '../lib/capabilities';
-import { missingFacilities } from '../lib/doctor';
+import { missingFacilities } from '../lib/cli/doctor';
 import { createTcpEndpoint, TcpEvent, type TcpBatch } from '../lib/tcp';
 import { createUdpSocket, resolveBackend, UdpSocket } from '../lib/udp';
 import { skipReason } from './helpers/skip';

@@ -21,7 +21,7 @@
 #include <string>
 #include <thread>
 
-#include "core/spsc_ring.h"
+#include "core/msgring.h"
 
 namespace {
 

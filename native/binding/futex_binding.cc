@@ -24,7 +24,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "../core/spsc_ring.h"
+#include "../core/msgring.h"
 #include "loop_binding.h"
 #include "shm_binding.h"
 
@@ -389,7 +389,7 @@ Napi::Value CancelJs(const Napi::CallbackInfo& info) {
 }
 
 // heavyFence() -> 0 | -errno: the waiter's half of the asymmetric fence a
-// C++ peer may rely on (see spsc_ring.h).
+// C++ peer may rely on (see msgring_layout.h).
 Napi::Value Heavy(const Napi::CallbackInfo& info) { return Num(info.Env(), ring::HeavyFence()); }
 
 Napi::Value Yield(const Napi::CallbackInfo& info) {

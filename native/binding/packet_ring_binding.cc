@@ -211,7 +211,7 @@ int RingHandle::ArmHoldoff(uint32_t us) {
   // the last batch, as NAPI's gro_flush_timeout does. (A periodic timer
   // saves the re-arm syscall but, with the drain's own time inside the
   // period, wakes more often: 28 instead of 57 frames per wake at 100 us in
-  // bench/packet-ring, and 1.6x the CPU per frame.)
+  // `ringwire perf packet-ring`, and 1.6x the CPU per frame.)
   itimerspec its{};
   its.it_value.tv_sec = us / 1000000;
   its.it_value.tv_nsec = static_cast<long>(us % 1000000) * 1000;

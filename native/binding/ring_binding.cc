@@ -1,8 +1,7 @@
 // Ring glue: layout constants taken from the header-only C++ rings (so JS
 // and C++ can never disagree) and format/validate through the same code the
 // C++ peers run. The JS hot path never calls in here.
-#include "../core/mpsc_ring.h"
-#include "../core/spsc_ring.h"
+#include "../core/msgring.h"
 #include "shm_binding.h"
 
 namespace rw {

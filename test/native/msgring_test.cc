@@ -1,12 +1,11 @@
-// Message rings (native/core/spsc_ring.h, mpsc_ring.h): the layout checks
+// Message rings (native/core/msgring*.h): the layout checks
 // and index arithmetic, in one process, without futex waits.
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 
 #include "check.h"
-#include "core/mpsc_ring.h"
-#include "core/spsc_ring.h"
+#include "core/msgring.h"
 
 using namespace rw::ring;
 

@@ -1,4 +1,4 @@
-// The TCP send queue (native/core/tcp.cc: Queue/CopyIn/Complete/DropQueue,
+// The TCP send queue (native/core/tcp_conn.cc: Queue/CopyIn/Complete/DropQueue,
 // the epoll engine's Flush) over a socketpair: no network, no privileges,
 // no io_uring. What JS relies on: bytes arrive once and in order across
 // block and partial-write boundaries, queuedBytes counts exactly what is not

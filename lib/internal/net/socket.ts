@@ -1,4 +1,4 @@
-// Size (~768 lines): net.Socket's stream side, connect and address fallback, as node:net keeps them together (Node's own lib/net.js is ~2500 lines).
+// Size (~760 lines): net.Socket's stream side, connect and address fallback, as node:net keeps them together (Node's own lib/net.js is ~2500 lines).
 // net.Socket over ringwire connections: a stream.Duplex whose reads come
 // from the shared receive pool (copied into a Buffer per event, as Node's
 // own onread does) and whose writes are queued natively and leave in one
@@ -10,6 +10,7 @@ import { inspect } from 'node:util';
 import { assertAttached, invalidArgType, invalidArgValue, outOfRange, safeString, systemError, validateFunction } from '../errors';
 import { native } from '../native';
 import { encodeSockaddr } from '../sockaddr';
+import { SendLedger } from '../tcp/ledger';
 import {
   type Backend, EV, IPPROTO_TCP, TCP_NODELAY, type TcpThreadState, backendOf, openConnection, opError, setKeepAlive, setOpt,
   sockName, tcpThread, validatePort,
@@ -78,14 +79,12 @@ export class Socket extends Duplex {
   private st?: Float64Array;
   private so = 0;
   private readonly backend: Backend;
-  private written = 0;
+  private out = new SendLedger();
   // Bytes pushed to the stream so far: exact at each 'data', as node:net's.
   private readCount = 0;
   // Bytes given to write() while the connection is still being made.
   private connectPending = 0;
   private waiting: Waiter[] = [];
-  private kept: Uint8Array[] = [];
-  private keptEnd: number[] = [];
   private reading = true;
   private refed = true;
   // Whether this socket holds the loop now: as a libuv stream, only while
@@ -150,6 +149,7 @@ export class Socket extends Duplex {
     this.pool = t.pool(this.backend);
     this.poolBuf = undefined;
     [this.st, this.so] = t.statsSlot(id);
+    this.out.attach(this.st, this.so);
     t.loop.register(id, this.onEvent);
     this.syncRef();
   }
@@ -238,11 +238,7 @@ export class Socket extends Duplex {
   }
 
   private onSent(): void {
-    const sent = this.st![this.so + 1];
-    while (this.kept.length && this.keptEnd[0] <= sent) {
-      this.kept.shift();
-      this.keptEnd.shift();
-    }
+    const sent = this.out.releaseSent();
     while (this.waiting.length && this.waiting[0].end <= sent) this.waiting.shift()!.cb(null);
     this.syncRef();
   }
@@ -311,8 +307,7 @@ export class Socket extends Duplex {
     }
     const err = errCode('Cannot call write after a stream was destroyed', 'ERR_STREAM_DESTROYED');
     for (const w of this.waiting.splice(0)) w.cb(err);
-    this.kept = [];
-    this.keptEnd = [];
+    this.out.clear();
   }
 
   // ---- stream internals ------------------------------------------------------------
@@ -376,21 +371,17 @@ export class Socket extends Duplex {
         cb(opError(r, 2));
         return;
       }
-      this.written += b.length;
-      if (r === 1) {
-        // Sent from our memory: keep it until the kernel has it.
-        mustWait = true;
-        this.kept.push(b);
-        this.keptEnd.push(this.written);
-      }
+      // r === 1: sent from our memory, kept until the kernel has it.
+      this.out.add(b.length, r === 1 ? b : undefined);
+      if (r === 1) mustWait = true;
     }
     // Copied and below the high-water mark: done now, as Node is when
     // uv_try_write takes everything. Otherwise wait for the kernel.
-    if (!mustWait && this.written - this.st![this.so + 1] < this.writableHighWaterMark) {
+    if (!mustWait && this.out.queued < this.writableHighWaterMark) {
       cb(null);
       return;
     }
-    this.waiting.push({ end: this.written, cb });
+    this.waiting.push({ end: this.out.written, cb });
     native().tcpNotifySent(this.id);
     this.syncRef();
   }
@@ -445,7 +436,7 @@ export class Socket extends Duplex {
       this.id = -1;
       this.released = false;
       this.peer = undefined;
-      this.written = 0;
+      this.out.written = 0;
       this.readCount = 0;
       this.connectPending = 0;
       this.hadErrorForClose = false;
@@ -638,8 +629,8 @@ export class Socket extends Duplex {
 
   /** Bytes handed to the kernel queue plus those still buffered in the stream, as node:net counts. */
   get bytesWritten(): number {
-    if (this.written === undefined) return undefined as unknown as number;
-    let n = this.written + this.connectPending;
+    if (this.out === undefined) return undefined as unknown as number;
+    let n = this.out.written + this.connectPending;
     const buffered = (this as unknown as { writableBuffer: { chunk: Buffer | string; encoding: BufferEncoding }[] }).writableBuffer;
     for (const c of buffered) {
       n += typeof c.chunk === 'string' ? Buffer.byteLength(c.chunk, c.encoding) : c.chunk.length;

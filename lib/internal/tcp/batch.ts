@@ -106,3 +106,55 @@ export class TcpListener {
     return this.closing;
   }
 }
+
+/**
+ * The events an endpoint collects between two deliveries: REC int32 words
+ * per event (type, conn, a, b) and an error where one applies, grown by
+ * doubling. Two arrays take turns: the one handed to the callback is not
+ * written while the callback runs (events it raises go to the other).
+ */
+export class EventRecords {
+  /** Events pending delivery. */
+  n = 0;
+  private rec: Int32Array<ArrayBufferLike>;
+  private spare: Int32Array<ArrayBufferLike>;
+  private errs: (SystemError | undefined)[] = [];
+
+  constructor(events = 256) {
+    this.rec = new Int32Array(events * REC);
+    this.spare = new Int32Array(events * REC);
+  }
+
+  push(type: number, conn: number, a: number, b: number, err?: SystemError): void {
+    const o = this.n * REC;
+    if (o + REC > this.rec.length) {
+      const grown = new Int32Array(this.rec.length * 2);
+      grown.set(this.rec);
+      this.rec = grown;
+    }
+    this.rec[o] = type;
+    this.rec[o + 1] = conn;
+    this.rec[o + 2] = a;
+    this.rec[o + 3] = b;
+    if (err) this.errs[this.n] = err;
+    this.n++;
+  }
+
+  /** Moves the pending events into `batch` (false: there are none); collection goes on in the other array. */
+  handOff(batch: TcpBatch): boolean {
+    if (this.n === 0) return false;
+    batch.rec = this.rec;
+    batch.errs = this.errs;
+    batch.count = this.n;
+    this.rec = this.spare;
+    this.errs = [];
+    this.n = 0;
+    return true;
+  }
+
+  /** After the callback: the batch's array is free again. */
+  takeBack(batch: TcpBatch): void {
+    this.spare = batch.rec;
+    batch.count = 0;
+  }
+}

@@ -4,15 +4,15 @@
 // apply before any native call.
 import * as net from 'node:net';
 import { capabilities } from '../../capabilities';
-import { check, invalidArgType, invalidArgValue, outOfRange, systemError, type SystemError, validateInteger, validatePowerOfTwo } from '../errors';
+import { assertAttached, check, invalidArgType, invalidArgValue, outOfRange, systemError, type SystemError, validateInteger, validatePowerOfTwo } from '../errors';
 import { loop, type ThreadLoop } from '../loop';
 import { native } from '../native';
 import { type AddressInfo, decodeSockaddr, encodeSockaddr } from '../sockaddr';
-import { type Backend, resolveBackend } from '../../udp';
+import { type Backend, resolveBackend } from '../backend';
 import { EADDRNOTAVAIL, EAFNOSUPPORT, EMFILE, ENFILE, ENOBUFS, ENOMEM, ENOSYS } from '../errno';
 import { SOCKOPT, TCP_EV, TCP_OP_SYSCALL, checkLayout } from '../layout';
 
-export type { Backend } from '../../udp';
+export type { Backend } from '../backend';
 
 // The names of struct TcpStats / TcpConnStats (native/core/tcp.h), typed
 // here for stats()'s type; checkLayout() refuses an addon whose
@@ -248,4 +248,17 @@ export function setKeepAlive(id: number, enable: boolean, delayMs: number): numb
   let r = setOpt(id, SOL_SOCKET, SO_KEEPALIVE, enable ? 1 : 0);
   if (r === 0 && enable && delayMs > 0) r = setOpt(id, IPPROTO_TCP, TCP_KEEPIDLE, Math.max(1, Math.ceil(delayMs / 1000)));
   return r;
+}
+
+/** A send()'s data as bytes (a string is UTF-8 encoded); TypeError for anything else or a detached view. */
+export function sendBytes(data: unknown): Uint8Array {
+  const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+  if (!(bytes instanceof Uint8Array)) throw invalidArgType('data', 'of type string or an instance of Uint8Array', data);
+  assertAttached(bytes, 'data');
+  return bytes;
+}
+
+/** send()/sendBatch() on a connection after end(). */
+export function writeAfterEnd(): Error {
+  return Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });
 }

@@ -11,7 +11,8 @@
 import { closedError, invalidArgType, invalidArgValue, outOfRange, type SystemError, systemError, validateFunction, validateInteger, validateObject } from '../errors';
 import { native } from '../native';
 import type { AddressInfo } from '../sockaddr';
-import { REC, TcpBatch, TcpEvent } from '../tcp/batch';
+import { EventRecords, TcpBatch, TcpEvent } from '../tcp/batch';
+import { sendBytes, writeAfterEnd } from '../tcp/core';
 import { type ZfThread, ipv4ToInt, zfError, zfName, zfThread } from './thread';
 import { EBADF } from '../errno';
 
@@ -61,9 +62,7 @@ export class TcpdirectEndpoint {
   private readonly allowHalfOpen: boolean;
   private readonly conns = new Map<number, Conn>();
   private readonly listeners = new Map<number, TcpdirectListener>();
-  private rec = new Int32Array(256 * REC);
-  private errs: (SystemError | undefined)[] = [];
-  private n = 0;
+  private readonly events = new EventRecords();
   private autoEnd: number[] = [];
   private refed = true;
   private handles = 0;
@@ -118,10 +117,9 @@ export class TcpdirectEndpoint {
   send(conn: number, data: Uint8Array | string): boolean {
     const c = this.conns.get(conn);
     if (!c) throw this.unknown(conn);
-    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-    if (!(bytes instanceof Uint8Array)) throw invalidArgType('data', 'of type string or an instance of Uint8Array', data);
+    const bytes = sendBytes(data);
     if (c.destroyed) return false;
-    if (c.ended) throw Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });
+    if (c.ended) throw writeAfterEnd();
     const r = native().tcpdirectTcpSend(conn, bytes);
     if (r < 0) {
       this.fail(conn, c, r);
@@ -258,35 +256,18 @@ export class TcpdirectEndpoint {
   }
 
   private push(type: number, conn: number, a: number, b: number, err?: SystemError): void {
-    const o = this.n * REC;
-    if (o + REC > this.rec.length) {
-      const grown = new Int32Array(this.rec.length * 2);
-      grown.set(this.rec);
-      this.rec = grown;
-    }
-    this.rec[o] = type;
-    this.rec[o + 1] = conn;
-    this.rec[o + 2] = a;
-    this.rec[o + 3] = b;
-    if (err) this.errs[this.n] = err;
-    this.n++;
+    this.events.push(type, conn, a, b, err);
     // Raised outside a dispatch (a failed send): deliver on the next tick.
-    if (this.n === 1) process.nextTick(() => this.flush());
+    if (this.events.n === 1) process.nextTick(() => this.flush());
   }
 
   private flush(): void {
-    if (this.n === 0) return;
     const batch = this.batch;
-    batch.rec = this.rec;
-    batch.errs = this.errs;
-    batch.count = this.n;
-    this.errs = [];
-    this.n = 0;
+    if (!this.events.handOff(batch)) return;
     try {
       this.onBatch(batch);
     } finally {
-      batch.count = 0;
-      this.rec = new Int32Array(this.rec.length);
+      this.events.takeBack(batch);
       const list = this.autoEnd;
       this.autoEnd = [];
       for (const id of list) {

@@ -128,6 +128,19 @@ export function chooseBackend<B extends string>(
   return { backend: f.backend, reason: `${f.reason}; tcpdirect passed over: ${why}` };
 }
 
+/**
+ * What createUdpSocket()/createTcpEndpoint() ask first: does this socket go
+ * to TCPDirect (options.backend 'tcpdirect', or 'auto' with TCPDirect
+ * available and no option only the kernel stack has)? The reason when it
+ * does, undefined when the kernel stack serves it.
+ */
+export function tcpdirectChoice(options: Record<string, unknown>, unsupported: readonly string[]): string | undefined {
+  const requested = options.backend ?? 'auto';
+  if (requested !== 'tcpdirect' && requested !== 'auto') return undefined;
+  const choice = chooseBackend(requested, () => ({ backend: 'kernel', reason: '' }), options, unsupported);
+  return choice.backend === 'tcpdirect' ? choice.reason : undefined;
+}
+
 /** What 'auto' says about TCPDirect when it keeps a socket on the kernel stack. */
 export function tcpdirectNote(): string {
   const td = capabilities().tcpdirect;

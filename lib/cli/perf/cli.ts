@@ -65,11 +65,13 @@ async function packetRing(args: string[]): Promise<number> {
     process.stdout.write(`${PACKET_RING_USAGE}\n`);
     return 0;
   }
-  // bench/packet-ring/run.js does the namespaces, the C blaster and the
-  // receivers; this only finds it (next to dist/) and passes the flags on.
+  // packet-ring/run.ts does the namespaces, the C blaster and the
+  // receivers in a process of its own; this checks the flags and runs it
+  // from the compiled package (dist/), wherever this module was loaded from.
   const path = await import('node:path');
   const { Child: ChildProc } = await import('./proc');
-  const script = path.join(__dirname, '..', '..', 'bench', 'packet-ring', 'run.js');
+  const { packageRoot } = await import('../../internal/native');
+  const script = path.join(packageRoot, 'dist', 'cli', 'perf', 'packet-ring', 'run.js');
   const secondsArg = args.indexOf('--seconds');
   const repsArg = args.indexOf('--reps');
   const seconds = secondsArg >= 0 ? Number(args[secondsArg + 1]) : 2;
@@ -77,8 +79,7 @@ async function packetRing(args: string[]): Promise<number> {
   if (!(seconds > 0 && seconds <= 600) || !(Number.isInteger(reps) && reps >= 1 && reps <= 100)) throw new UsageError('--seconds must be in (0, 600] and --reps an integer in [1, 100]');
   // Per trial: the run plus receiver start-up and drain (about 3 s).
   const deadline = (reps * 8 * (seconds + 4) + 60) * 1000;
-  const env = { ...process.env, RINGWIRE_DIST: path.join(__dirname, '..') };
-  return runForeground(new ChildProc(process.execPath, [script, ...args], { deadlineMs: deadline, inherit: true, env }), 'packet-ring');
+  return runForeground(new ChildProc(process.execPath, [script, ...args], { deadlineMs: deadline, inherit: true }), 'packet-ring');
 }
 
 async function compareCmd(args: string[]): Promise<number> {

@@ -3,8 +3,8 @@
 // net-compatible layer ('ringwire-net', what moving a node:net server costs).
 // Counters follow the C rw-server's names (see types.ts).
 import type { AddressInfo } from 'node:net';
-import { createServer as createNetServer, type Socket } from '../../net';
-import { configureTcpBuffers, createTcpEndpoint, TcpEvent } from '../../tcp';
+import { createServer as createNetServer, type Socket } from '../../../net';
+import { configureTcpBuffers, createTcpEndpoint, TcpEvent } from '../../../tcp';
 import type { Counters, RunningServer, ServerStartOptions } from './types';
 
 export type TcpServerOptions = Pick<ServerStartOptions, 'host' | 'port' | 'rcvbuf' | 'bufs'> & {

@@ -2,7 +2,7 @@
 // <port>`, serve until SIGTERM/SIGINT/--lifetime, then one JSON line with
 // the counters and this process's CPU time counted from `listening`.
 import type { ServerArgs } from '../args';
-import { currentLoop } from '../../internal/loop';
+import { currentLoop } from '../../../internal/loop';
 import type { Counters, RunningServer, ServerStartOptions } from './types';
 
 export type StartFn = (o: ServerStartOptions) => Promise<RunningServer>;
@@ -10,7 +10,7 @@ export type StartFn = (o: ServerStartOptions) => Promise<RunningServer>;
 function pin(cpu: number): string | undefined {
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const { pinThread } = require('../../affinity') as typeof import('../../affinity');
+    const { pinThread } = require('../../../affinity') as typeof import('../../../affinity');
     pinThread(cpu);
     return undefined;
   } catch (e) {

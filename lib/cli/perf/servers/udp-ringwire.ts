@@ -1,8 +1,8 @@
 // udp-echo and udp-sink on ringwire's batch API (impls ringwire and its
 // wake-mode variants, ringwire-epoll). One callback per batch, and nothing is
 // allocated per datagram: the echo goes back with reply().
-import { loopStats } from '../../internal/loop';
-import { type Backend, type UdpBatch, createUdpSocket } from '../../udp';
+import { loopStats } from '../../../internal/loop';
+import { type Backend, type UdpBatch, createUdpSocket } from '../../../udp';
 import type { Counters, RunningServer, ServerStartOptions } from './types';
 
 function backendOf(impl: string): Backend {

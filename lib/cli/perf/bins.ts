@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { packageRoot } from '../internal/native';
+import { packageRoot } from '../../internal/native';
 
 export interface BenchBins {
   dir: string;

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { packageRoot } from '../internal/native';
+import { packageRoot } from '../../internal/native';
 
 export interface CpuTimes {
   /** Sum of all fields of the `cpu` line of /proc/stat (USER_HZ ticks). */
@@ -95,7 +95,7 @@ function syscallCost(syscost: string | undefined): number | null {
 function uringSummary(): Record<string, unknown> | null {
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const { capabilities } = require('../capabilities') as typeof import('../capabilities');
+    const { capabilities } = require('../../capabilities') as typeof import('../../capabilities');
     const u = capabilities().io_uring;
     return {
       available: u.available,

@@ -2,7 +2,7 @@
 // runs in this process through servers/run.ts.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { packageRoot } from '../internal/native';
+import { packageRoot } from '../../internal/native';
 import type { ServerArgs, ServerMode } from './args';
 import { benchBins } from './bins';
 import { Child } from './proc';
@@ -29,8 +29,8 @@ export const BUSY_BUDGET_US = 1000;
  */
 export function unavailable(impl: string, mode: ServerMode, root = path.join(packageRoot, 'dist')): string | undefined {
   const has = (rel: string) => fs.existsSync(path.join(root, rel));
-  if (mode.startsWith('tcp-') && TCP_RINGWIRE.includes(impl) && !has('perf/servers/tcp-ringwire.js')) {
-    return 'not available: lib/perf/servers/tcp-ringwire.ts (runTcpServer) is not part of this build';
+  if (mode.startsWith('tcp-') && TCP_RINGWIRE.includes(impl) && !has('cli/perf/servers/tcp-ringwire.js')) {
+    return 'not available: lib/cli/perf/servers/tcp-ringwire.ts (runTcpServer) is not part of this build';
   }
   if (mode === 'http' && impl === 'ringwire' && !has('http.js')) return 'not available: ringwire http (lib/http.ts) is not part of this build';
   if (impl === 'ringwire-dgram' && !has('dgram.js')) return 'not available: ringwire/dgram is not part of this build';
@@ -45,7 +45,7 @@ export function unavailable(impl: string, mode: ServerMode, root = path.join(pac
 function uringState(): string | undefined {
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const { capabilities } = require('../capabilities') as typeof import('../capabilities');
+    const { capabilities } = require('../../capabilities') as typeof import('../../capabilities');
     const u = capabilities().io_uring;
     return u.available ? undefined : `io_uring unavailable: ${u.reason ?? u.setup}`;
   } catch (e) {
@@ -62,7 +62,7 @@ function startFor(args: ServerArgs): StartFn | string {
     if (mode === 'http') return (o) => require('./servers/node').startHttp(o);
     return (o) => require('./servers/node').startTcpNode(o);
   }
-  const why = unavailable(impl, mode, path.resolve(__dirname, '..'));
+  const why = unavailable(impl, mode, path.resolve(__dirname, '..', '..'));
   if (why) return why;
   // The wake-mode variants are ringwire with RINGWIRE_URING_WAKE set before
   // this thread's ring starts (the first socket); Node's process.env setter
@@ -77,7 +77,7 @@ function startFor(args: ServerArgs): StartFn | string {
     if (typeof inner === 'string') return inner;
     return async (o) => {
       // eslint-disable-next-line @typescript-eslint/no-var-requires
-      const { busyPoll } = require('../busy-poll') as typeof import('../busy-poll');
+      const { busyPoll } = require('../../busy-poll') as typeof import('../../busy-poll');
       const poller = busyPoll({ budgetUs: BUSY_BUDGET_US });
       const s = await inner({ ...o, impl: 'ringwire' });
       return {
@@ -90,12 +90,12 @@ function startFor(args: ServerArgs): StartFn | string {
       };
     };
   }
-  if (impl === 'ringwire-dgram') return (o) => require('./servers/node').startUdpNode(o, require('../dgram'));
-  if (mode === 'http') return (o) => require('./servers/node').startHttp(o, require('../http'));
+  if (impl === 'ringwire-dgram') return (o) => require('./servers/node').startUdpNode(o, require('../../dgram'));
+  if (mode === 'http') return (o) => require('./servers/node').startHttp(o, require('../../http'));
   if (mode === 'udp-echo' || mode === 'udp-sink') return (o) => require('./servers/udp-ringwire').startUdpRingwire(o);
   return async (o) => {
     const mod = require('./servers/tcp-ringwire') as { runTcpServer?: (o: ServerStartOptions) => Promise<unknown> };
-    if (typeof mod.runTcpServer !== 'function') throw new Error('lib/perf/servers/tcp-ringwire does not export runTcpServer');
+    if (typeof mod.runTcpServer !== 'function') throw new Error('lib/cli/perf/servers/tcp-ringwire does not export runTcpServer');
     return adaptServer(await mod.runTcpServer(o));
   };
 }

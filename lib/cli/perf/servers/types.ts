@@ -8,7 +8,7 @@
 // (packets = datagrams or TCP reads with data, bytes, sent, sent_bytes,
 // errors; TCP: accepted, closed), so rows compare key for key.
 //
-// lib/perf/servers/tcp-ringwire.ts exports
+// lib/cli/perf/servers/tcp-ringwire.ts exports
 //   runTcpServer(opts: ServerStartOptions): Promise<RunningServer>
 // for impls 'ringwire', 'ringwire-epoll' and 'ringwire-net'.
 import type { ServerMode } from '../args';

@@ -1,12 +1,11 @@
-#!/usr/bin/env node
-// Packet-ring benchmark: 64-byte UDP datagrams from a C sendmmsg blaster at
+// `ringwire perf packet-ring` (this file runs as its own process): 64-byte UDP datagrams from a C sendmmsg blaster at
 // the sender's maximum rate, over a veth pair between two network
 // namespaces, received by (1) an AF_XDP packet ring, (2) the software
 // packet ring (UDP socket + recvmmsg) and (3) Node's dgram. Reports loss and
 // the receiver's CPU time per received packet, and the ratios the issue
 // targets (AF_XDP <= 0.6x the socket path and <= 0.3x dgram, zero loss).
 //
-//   sudo node bench/packet-ring/run.js [--seconds 2] [--reps 3] [--size 64] [--modes af_xdp,af_xdp@0,af_xdp@100,socket,udp,dgram] [--out file.json]
+//   sudo npx ringwire perf packet-ring [--seconds 2] [--reps 3] [--size 64] [--modes af_xdp,af_xdp@0,af_xdp@100,socket,udp,dgram] [--out file.json]
 //
 // Modes: af_xdp (AF_XDP packet ring, default options: adaptive coalescing),
 // socket (the packet ring's UDP-socket backend), udp / udp-epoll
@@ -23,19 +22,24 @@
 // spinning): round-trip percentiles per mode
 // (default modes af_xdp,af_xdp@0,udp), i.e. what coalescing costs in delay.
 //
-// Needs root, `npx tsc -p tsconfig.json` (dist/) and a C compiler. The
-// sender is pinned to CPU 0 (the veth softirq and the XDP program run
+// Needs root, the compiled dist/ (`npm run build:ts`) and a C compiler
+// (blast.c, next to this file, is compiled with native/common-flags.txt).
+// The sender is pinned to CPU 0 (the veth softirq and the XDP program run
 // there too), the receiver to CPU 1. Namespaces are removed on exit.
-'use strict';
-const { execFileSync, spawn, spawnSync } = require('node:child_process');
-const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
-const readline = require('node:readline');
-const { commonFlags } = require('../../scripts/native-flags');
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+import { packageRoot } from '../../../internal/native';
+import { benchBins } from '../bins';
+
+// The one compiler flag set (scripts/native-flags.js reads native/common-flags.txt).
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const { commonFlags } = require(path.join(packageRoot, 'scripts', 'native-flags.js')) as { commonFlags(): string[] };
 
 const args = process.argv.slice(2);
-const opt = (name, def) => {
+const opt = (name: string, def: string): string => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : def;
 };
@@ -61,22 +65,28 @@ const IF_B = `rwbB${process.pid % 100000}`;
 const IP_A = '10.77.250.1';
 const IP_B = '10.77.250.2';
 const here = __dirname;
+// blast.c is source: it ships in lib/ (package.json "files"), not in dist/.
+const BLAST_C = path.join(packageRoot, 'lib', 'cli', 'perf', 'packet-ring', 'blast.c');
 
-const ip = (a) => execFileSync('ip', a, { encoding: 'utf8' });
+// One JSON line from a receiver (receiver.ts) or a C client.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
+
+const ip = (a: string[]): string => execFileSync('ip', a, { encoding: 'utf8' });
 // Interface counters around a trial say where missing datagrams went: the
 // sender's veth (tx dropped) or the receiving veth before XDP or the stack
 // saw them (rx dropped), as opposed to the ring's own XDP statistics.
-const linkStats = (ns, dev) => {
+const linkStats = (ns: string, dev: string) => {
   const st = JSON.parse(ip(['-j', '-s', '-n', ns, 'link', 'show', 'dev', dev]))[0].stats64;
   return { rxPackets: st.rx.packets, rxDropped: st.rx.dropped, txDropped: st.tx.dropped };
 };
 const ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 // Time the hypervisor took from each vCPU (steal, in ms), from /proc/stat.
-const steal = () => Object.fromEntries(fs.readFileSync('/proc/stat', 'utf8').split('\n').filter((l) => /^cpu\d/.test(l)).map((l) => {
+const steal = (): Record<string, number> => Object.fromEntries(fs.readFileSync('/proc/stat', 'utf8').split('\n').filter((l) => /^cpu\d/.test(l)).map((l) => {
   const f = l.split(/\s+/);
   return [f[0], (Number(f[8]) * 1000) / ticksPerSecond];
 }));
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function setup() {
   ip(['netns', 'add', NS_A]);
@@ -99,24 +109,24 @@ function teardown() {
 
 function buildBlaster() {
   const bin = path.join(os.tmpdir(), `rw-blast-${process.pid}`);
-  execFileSync('cc', [...commonFlags(), '-o', bin, path.join(here, 'blast.c')], { stdio: 'inherit' });
+  execFileSync('cc', [...commonFlags(), '-o', bin, BLAST_C], { stdio: 'inherit' });
   return bin;
 }
 
 // Every child still running, so that an interrupted run (Ctrl-C, SIGTERM)
 // kills its receivers instead of leaving them behind.
-const live = new Set();
-function track(p) {
+const live = new Set<ChildProcess>();
+function track<P extends ChildProcess>(p: P): P {
   live.add(p);
   p.on('exit', () => live.delete(p));
   return p;
 }
 
-function child(cmd, argv) {
+function child(cmd: string, argv: string[]) {
   const p = track(spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env } }));
-  const lines = [];
-  let wake = () => {};
-  readline.createInterface({ input: p.stdout }).on('line', (l) => {
+  const lines: Json[] = [];
+  let wake: () => void = () => {};
+  readline.createInterface({ input: p.stdout! }).on('line', (l) => {
     try {
       lines.push(JSON.parse(l));
     } catch {
@@ -125,7 +135,7 @@ function child(cmd, argv) {
     wake();
   });
   p.on('exit', () => wake());
-  const next = async (event, ms = 20_000) => {
+  const next = async (event: string, ms = 20_000): Promise<Json> => {
     const end = Date.now() + ms;
     for (;;) {
       const i = lines.findIndex((l) => l.event === event || l.event === 'error');
@@ -136,16 +146,16 @@ function child(cmd, argv) {
         return l;
       }
       if (p.exitCode !== null || Date.now() > end) throw new Error(`receiver gave no ${event}`);
-      await new Promise((r) => {
+      await new Promise<void>((r) => {
         wake = r;
         setTimeout(r, 50);
       });
     }
   };
-  return { p, next, send: (l) => p.stdin.write(`${l}\n`) };
+  return { p, next, send: (l: string) => p.stdin!.write(`${l}\n`) };
 }
 
-async function trial(mode, blaster) {
+async function trial(mode: string, blaster: string): Promise<Json> {
   const rx = child('ip', ['netns', 'exec', NS_A, 'taskset', '-c', receiverCpu, process.execPath, path.join(here, 'receiver.js'), mode, IF_A, String(PORT)]);
   try {
     const ready = await rx.next('ready');
@@ -188,8 +198,8 @@ async function trial(mode, blaster) {
 
 // Runs every mode once per repetition, interleaved, so slow drifts of the
 // machine hit all modes alike; returns each mode's trials.
-async function interleaved(runTrial, describe) {
-  const trials = Object.fromEntries(modes.map((m) => [m, []]));
+async function interleaved(runTrial: (mode: string) => Promise<Json>, describe: (t: Json) => string): Promise<Record<string, Json[]>> {
+  const trials: Record<string, Json[]> = Object.fromEntries(modes.map((m) => [m, []]));
   for (let rep = 0; rep < reps; rep++) {
     for (const m of modes) {
       const t = await runTrial(m);
@@ -201,26 +211,25 @@ async function interleaved(runTrial, describe) {
 }
 
 // The trial with the median value of key (missing values sort last).
-const medianBy = (ts, key) => ts.slice().sort((a, b) => (a[key] ?? Infinity) - (b[key] ?? Infinity))[(ts.length - 1) >> 1];
+const medianBy = (ts: Json[], key: string): Json => ts.slice().sort((a, b) => (a[key] ?? Infinity) - (b[key] ?? Infinity))[(ts.length - 1) >> 1];
 
-function rwClient() {
-  const dist = process.env.RINGWIRE_DIST || path.resolve(here, '..', '..', 'dist');
-  return require(path.join(dist, 'perf', 'bins.js')).benchBins().client;
+function rwClient(): string {
+  return benchBins().client;
 }
 
-const runIn = (ns, cpu, argv, timeoutS) => new Promise((resolve, reject) => {
+const runIn = (ns: string, cpu: string, argv: string[], timeoutS: number) => new Promise<Json>((resolve, reject) => {
   const p = track(spawn('ip', ['netns', 'exec', ns, 'taskset', '-c', cpu, ...argv], { stdio: ['ignore', 'pipe', 'inherit'] }));
   let out = '';
   const timer = setTimeout(() => p.kill('SIGKILL'), timeoutS * 1000);
-  p.stdout.on('data', (d) => (out += d));
+  p.stdout.on('data', (d: Buffer) => (out += d));
   p.on('exit', (code) => {
     clearTimeout(timer);
     if (code !== 0) return reject(new Error(`${argv[0]} ${argv[1]} exited with ${code}`));
-    resolve(JSON.parse(out.trim().split('\n').pop()));
+    resolve(JSON.parse(out.trim().split('\n').pop() as string));
   });
 });
 
-async function latencyTrial(mode, client) {
+async function latencyTrial(mode: string, client: string): Promise<Json> {
   const rx = child('ip', ['netns', 'exec', NS_A, 'taskset', '-c', receiverCpu, process.execPath, path.join(here, 'receiver.js'), mode, IF_A, String(PORT), 'echo']);
   try {
     await rx.next('ready');
@@ -254,14 +263,14 @@ async function latencyTrial(mode, client) {
 async function latencyMain() {
   const client = rwClient();
   const trials = await interleaved((m) => latencyTrial(m, client), (t) => `${t.roundTripsPerS} round trips/s, p50 ${t.p50Us} us, p99 ${t.p99Us} us, load ${t.loadPps} pkt/s, holdoffs ${t.holdoffs}`);
-  const results = {};
+  const results: Record<string, Json> = {};
   for (const m of modes) results[m] = { ...medianBy(trials[m], 'p50Us'), reps: trials[m] };
   return { bench: 'packet-ring-latency', when: new Date().toISOString(), kernel: os.release(), cpus, payloadBytes: size, seconds, reps, loadPps: load, clientCpu: Number(receiverCpu), receiverCpu: Number(receiverCpu), loadCpu: Number(senderCpu), results };
 }
 
-async function main() {
+async function main(): Promise<void> {
   if (process.getuid?.() !== 0) {
-    console.error('bench/packet-ring needs root (network namespaces, AF_XDP)');
+    console.error('ringwire perf packet-ring needs root (network namespaces, AF_XDP)');
     process.exit(2);
   }
   const blaster = latency ? null : buildBlaster();
@@ -287,16 +296,16 @@ async function main() {
     console.log(json);
     return;
   }
-  let trials;
+  let trials: Record<string, Json[]>;
   try {
-    trials = await interleaved((m) => trial(m, blaster), (t) => `${t.sentPps} pkt/s sent, loss ${t.lossPct} %, ${t.cpuNsPerPacket} ns CPU/packet, longest gap ${t.maxGapMs} ms, GC ${t.gcMaxMs} ms, steal ${t.stealMs.receiver} ms`);
+    trials = await interleaved((m) => trial(m, blaster!), (t) => `${t.sentPps} pkt/s sent, loss ${t.lossPct} %, ${t.cpuNsPerPacket} ns CPU/packet, longest gap ${t.maxGapMs} ms, GC ${t.gcMaxMs} ms, steal ${t.stealMs.receiver} ms`);
   } finally {
     teardown();
-    fs.rmSync(blaster, { force: true });
+    fs.rmSync(blaster!, { force: true });
   }
   // Per mode: the repetition with the median CPU per packet, plus every
   // repetition's figures and the worst loss.
-  const results = {};
+  const results: Record<string, Json> = {};
   for (const m of modes) {
     results[m] = {
       ...medianBy(trials[m], 'cpuNsPerPacket'),
@@ -304,7 +313,7 @@ async function main() {
       reps: trials[m].map((t) => ({ sentPps: t.sentPps, lossPct: t.lossPct, cpuNsPerPacket: t.cpuNsPerPacket, maxGapMs: t.maxGapMs, gcMaxMs: t.gcMaxMs, stealMs: t.stealMs, kernel: t.kernel, link: t.link })),
     };
   }
-  const ratio = (a, b) => (results[a]?.cpuNsPerPacket && results[b]?.cpuNsPerPacket ? Number((results[a].cpuNsPerPacket / results[b].cpuNsPerPacket).toFixed(3)) : null);
+  const ratio = (a: string, b: string): number | null => (results[a]?.cpuNsPerPacket && results[b]?.cpuNsPerPacket ? Number((results[a].cpuNsPerPacket / results[b].cpuNsPerPacket).toFixed(3)) : null);
   const report = {
     bench: 'packet-ring',
     when: new Date().toISOString(),
@@ -329,11 +338,11 @@ async function main() {
     targets: {
       afxdpVsSocketMax: 0.6,
       afxdpVsDgramMax: 0.3,
-    },
+    } as Json,
   };
   // "ringwire's UDP socket path": the io_uring UDP socket when measured,
   // else the packet ring's own socket backend.
-  const judge = (m) => {
+  const judge = (m: string) => {
     if (!results[m]) return undefined;
     const vsSocket = ratio(m, 'udp') ?? ratio(m, 'socket');
     const vsDgram = ratio(m, 'dgram');
@@ -346,8 +355,10 @@ async function main() {
   console.log(json);
 }
 
-main().catch((e) => {
-  teardown();
-  console.error(e);
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((e) => {
+    teardown();
+    console.error(e);
+    process.exit(1);
+  });
+}

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { packageRoot } from '../internal/native';
+import { packageRoot } from '../../internal/native';
 import type { CompareArgs } from './args';
 import { type BenchBins, benchBins } from './bins';
 import { type CpuTimes, busyPercent, machineFacts, readCpuTimes, stealPercent } from './machine';

@@ -1,0 +1,78 @@
+// Message rings: the synchronisation both ring kinds use on plain u32
+// fields of a shared mapping: acquire/release/seq_cst accessors, the
+// process-shared futex, the membarrier-based asymmetric fence, and the
+// monotonic clock for heartbeats. Why each exists is in msgring_layout.h
+// ("Futex words" and the StoreLoad paragraph). No Node; C++17.
+#pragma once
+
+#include <linux/futex.h>
+#include <linux/membarrier.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdint>
+
+namespace rw::ring {
+
+// Atomic access to plain u32 fields in shared memory (another process may
+// be the other side, so std::atomic members are not an option).
+inline uint32_t LoadAcquire(const uint32_t* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+inline uint32_t LoadRelaxed(const uint32_t* p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+inline uint32_t LoadSeqCst(const uint32_t* p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
+inline void StoreRelease(uint32_t* p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+inline void StoreSeqCst(uint32_t* p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
+inline uint32_t ExchangeSeqCst(uint32_t* p, uint32_t v) {
+  return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST);
+}
+
+// Process-shared futex (no FUTEX_PRIVATE_FLAG: the word is in a MAP_SHARED
+// mapping and the other side may be another process).
+inline int FutexWait(uint32_t* addr, uint32_t expected, int timeoutMs) {
+  timespec ts{timeoutMs / 1000, static_cast<long>(timeoutMs % 1000) * 1000000L};
+  long r = syscall(SYS_futex, addr, FUTEX_WAIT, expected, timeoutMs < 0 ? nullptr : &ts, nullptr, 0);
+  return r < 0 ? -errno : 0;
+}
+inline int FutexWake(uint32_t* addr, int count) {
+  long r = syscall(SYS_futex, addr, FUTEX_WAKE, count, nullptr, nullptr, 0);
+  return r < 0 ? -errno : static_cast<int>(r);
+}
+
+// Registers this process for the asymmetric fence, once. False when the
+// kernel (or a seccomp filter) does not offer it: this side then keeps the
+// seq_cst stores.
+inline bool LightFenceAvailable() {
+  static const bool ok = [] {
+    long q = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    if (q < 0 || !(q & MEMBARRIER_CMD_GLOBAL_EXPEDITED)) return false;
+    return syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0;
+  }();
+  return ok;
+}
+
+// The heavy half: every running thread of every registered process passes
+// a full memory barrier before this returns. 0 or -errno.
+inline int HeavyFence() {
+  return syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) < 0 ? -errno : 0;
+}
+
+// A waiter calls this after setting its flag: when the peer publishes
+// without a StoreLoad fence, supply it. Returns the futex sleep slice to use:
+// `sliceMs`, or 1 ms (polling) if the fence could not be issued.
+inline int FenceForPeer(const uint32_t* peerFence, int sliceMs) {
+  // seq_cst: read after our flag store, so a peer that turned light later
+  // stored its flag after our flag and sees it (see Attach()).
+  if (__atomic_load_n(peerFence, __ATOMIC_SEQ_CST) && HeavyFence() < 0) return 1;
+  return sliceMs;
+}
+
+inline uint32_t MonotonicMs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint32_t>(static_cast<uint64_t>(ts.tv_sec) * 1000u + ts.tv_nsec / 1000000);
+}
+
+}  // namespace rw::ring
