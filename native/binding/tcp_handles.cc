@@ -65,7 +65,7 @@ void TcpConnHandle::OnConnData(uint32_t offset, uint32_t len) {
   lb_->Emit(id, kTcpEvData, static_cast<int32_t>(offset), static_cast<int32_t>(len));
   t_->MarkDirty();
   // Bytes from the multishot while the thread spins: a hot connection,
-  // moved to the direct receive if there is room (tcp_engines.cc).
+  // moved to the direct receive if there is room (tcp_direct.cc).
   if (!busyRegistered_ && !closed_ && conn_.backend() == TcpBackend::kUring && conn_.wantsRead() &&
       lb_->TakeDirectSlot()) {
     conn_.EnterDirect();
