@@ -212,7 +212,7 @@ class TcpConn final : public UringHandler {
   int Shutdown();
   // Submits (io_uring) or writes (epoll) everything queued; once per turn.
   // `direct` (io_uring, while the thread busy-polls): one sendmsg first,
-  // what it leaves goes as the SQE (see "Direct receive" in tcp_engines.cc).
+  // what it leaves goes as the SQE (see "Direct receive" in tcp_direct.cc).
   void Flush(bool direct = false);
   // epoll: one recv into the pool; bytes, 0 at EOF, -EAGAIN, -ENOBUFS (pool
   // full: dispatch first) or -errno.
@@ -226,7 +226,7 @@ class TcpConn final : public UringHandler {
   void Rearm();
 
   // Direct receive (io_uring, a hot connection of a busy-polling thread;
-  // "Direct receive" in tcp_engines.cc): EnterDirect cancels the multishot
+  // "Direct receive" in tcp_direct.cc): EnterDirect cancels the multishot
   // receive, ReceiveDirect is one recv(MSG_DONTWAIT) into the pool's direct
   // region (bytes, 0 at EOF, -EAGAIN, -ENOBUFS: dispatch first, -errno),
   // LeaveDirect re-arms the multishot (submitted by the caller's Settle).
