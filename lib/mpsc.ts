@@ -161,6 +161,8 @@ export class MpscProducer extends MpscEndpoint {
     // marker before we read consumerWaiting.
     Atomics.store(this.u32, slot, (seq + 1) >>> 0);
     if (Atomics.load(this.u32, this.cwIdx) !== 0 && Atomics.exchange(this.u32, this.cwIdx, 0) !== 0) {
+      // seq_cst add (W3 of ring-base.ts waitFor): the consumer sleeps on
+      // wakeSeq as read after its flag store; the bump follows our exchange.
       Atomics.add(this.u32, this.wakeIdx, 1);
       this.wakeWord(ringLayout().offWakeSeq);
     }
@@ -185,13 +187,13 @@ export class MpscProducer extends MpscEndpoint {
   /** Waits synchronously until a slot is free. */
   wait(options: WaitOptions = {}): boolean {
     const L = ringLayout();
-    return this.waitSync(this.hasRoom, L.offProducerWaiting, L.offReadIndex, -1, options);
+    return this.waitSync(this.hasRoom, { flag: L.offProducerWaiting, word: L.offProducerWaiting, peerFence: -1, shared: true }, options);
   }
 
   /** Resolves true once a slot is free, false on timeout. */
   waitAsync(options: WaitAsyncOptions = {}): Promise<boolean> {
     const L = ringLayout();
-    return this.waitAsyncFor(options, () => this.hasRoom, L.offProducerWaiting, L.offReadIndex, -1);
+    return this.waitAsyncFor(options, () => this.hasRoom, { flag: L.offProducerWaiting, word: L.offProducerWaiting, peerFence: -1, shared: true });
   }
 
   /** The consumer's liveness. */
@@ -242,9 +244,11 @@ export class MpscConsumer extends MpscEndpoint {
   release(): void {
     if (this.readPos === this.released || this.closed) return;
     this.released = this.readPos;
+    // seq_cst store, then the flag (W2 of ring-base.ts waitFor): producers
+    // sleep on producerWaiting itself, which the exchange changes.
     Atomics.store(this.u32, this.rIdx, this.released);
     if (Atomics.load(this.u32, this.pwIdx) !== 0 && Atomics.exchange(this.u32, this.pwIdx, 0) !== 0) {
-      this.wakeWord(ringLayout().offReadIndex);
+      this.wakeWord(ringLayout().offProducerWaiting);
     }
     if (++this.beats === 4096) {
       this.beats = 0;
@@ -283,12 +287,12 @@ export class MpscConsumer extends MpscEndpoint {
 
   wait(options: WaitOptions = {}): boolean {
     const L = ringLayout();
-    return this.waitSync(this.ready, L.offConsumerWaiting, L.offWakeSeq, -1, options);
+    return this.waitSync(this.ready, { flag: L.offConsumerWaiting, word: L.offWakeSeq, peerFence: -1 }, options);
   }
 
   waitAsync(options: WaitAsyncOptions = {}): Promise<boolean> {
     const L = ringLayout();
-    return this.waitAsyncFor(options, () => this.ready, L.offConsumerWaiting, L.offWakeSeq, -1);
+    return this.waitAsyncFor(options, () => this.ready, { flag: L.offConsumerWaiting, word: L.offWakeSeq, peerFence: -1 });
   }
 
   /** Liveness of the most recent producer heartbeat (pid is not tracked for many producers). */

@@ -49,7 +49,7 @@ describe('layout', () => {
   it('the constants exported from native/core/msgring_layout.h are the documented byte offsets', () => {
     const L = ringLayout();
     expect(L).toMatchObject({
-      magic: 0x47525752, version: 1, headerSize: 512, align: 64, kindSpsc: 1, kindMpsc: 2,
+      magic: 0x47525752, version: 2, headerSize: 512, align: 64, kindSpsc: 1, kindMpsc: 2,
       recordHeader: 8, padding: 0xffffffff, slotHeader: 8,
       offMagic: 0, offVersion: 4, offHeaderSize: 8, offKind: 12, offFlags: 16, offCapacity: 20,
       offSlotSize: 24, offSlotCount: 28, offMaxMessage: 32, offChecksum: 60,
@@ -69,7 +69,7 @@ describe('layout', () => {
     const ring = SpscRing.format(r, { offset: 128, capacity: 4096 });
     const dv = new DataView(r.buffer, 128);
     expect(new TextDecoder().decode(new Uint8Array(r.buffer, 128, 4))).toBe('RWRG');
-    expect([dv.getUint32(4, true), dv.getUint32(8, true), dv.getUint32(12, true), dv.getUint32(16, true), dv.getUint32(20, true)]).toEqual([1, 512, 1, 1, 4096]);
+    expect([dv.getUint32(4, true), dv.getUint32(8, true), dv.getUint32(12, true), dv.getUint32(16, true), dv.getUint32(20, true)]).toEqual([2, 512, 1, 1, 4096]);
     expect(dv.getUint32(32, true)).toBe(4096 / 2 - 8);
     expect(dv.getUint32(60, true)).toBe(headerChecksum(new Uint8Array(r.buffer), 128));
     expect(ring.maxMessage).toBe(2040);
@@ -455,6 +455,76 @@ describe('waiting', () => {
   });
 });
 
+// Lost wake-ups in the wait protocol (ring-base.ts waitFor, W1-W3). Each
+// test builds the interleaving deterministically in one thread; before the
+// fix each waited out its timeout (3 s) although the peer had made room.
+describe('wait protocol: lost wake-ups', () => {
+  // A ring of 1 KiB full of 8-byte records (zero-length messages).
+  function fullSpsc() {
+    const r = region(1 << 16);
+    const ring = SpscRing.format(r, { capacity: 1024 });
+    const p = ring.producer();
+    const c = ring.consumer();
+    let n = 0;
+    while (p.tryClaim(0, 0) >= 0) n++;
+    p.commit();
+    expect(n).toBe(128);
+    return { r, p, c };
+  }
+
+  it('a release too small for a waiting producer, landing between its flag store and its sleep, does not cost it the next release', async () => {
+    const { r, p, c } = fullSpsc();
+    expect(c.tryRead()).toBeGreaterThanOrEqual(0);  // one record read, not yet released
+    // Pretend the consumer is a C++ peer that releases without a StoreLoad
+    // fence: the producer then calls heavyFence() between its flag store
+    // and its re-check, which is where the release is injected.
+    Atomics.store(new Uint32Array(r.buffer), ringLayout().offConsumerFence >> 2, 1);
+    const n = native();
+    const orig = n.heavyFence;
+    let fences = 0;
+    n.heavyFence = () => {
+      if (fences++ === 0) c.release();  // frees 8 bytes; the producer needs 72
+      return 0;
+    };
+    try {
+      const t0 = performance.now();
+      const w = p.waitAsync({ length: 64, timeout: 3000 });
+      await sleep(20);
+      expect(fences).toBeGreaterThan(0);
+      c.poll(() => {});  // frees the ring: this release must wake the producer
+      expect(await w).toBe(true);
+      expect(performance.now() - t0, 'the wait ran into its timeout: the wake-up was lost').toBeLessThan(1500);
+    } finally {
+      n.heavyFence = orig;
+    }
+  });
+
+  it('one of two waits on the same SPSC endpoint timing out does not clear the flag the other sleeps behind', async () => {
+    const { p, c } = fullSpsc();
+    const t0 = performance.now();
+    const long = p.waitAsync({ length: 8, timeout: 3000 });
+    expect(await p.waitAsync({ length: 8, timeout: 30 })).toBe(false);
+    c.poll(() => {});
+    expect(await long).toBe(true);
+    expect(performance.now() - t0, 'the wait ran into its timeout: the wake-up was lost').toBeLessThan(1500);
+  });
+
+  it('an MPSC producer whose wait times out does not clear the flag another producer sleeps behind', async () => {
+    const r = region(1 << 16);
+    const ring = MpscRing.format(r, { slotSize: 64, slotCount: 16 });
+    const a = ring.producer();
+    const b = ring.producer();
+    const c = ring.consumer();
+    while (a.write(new Uint8Array(4)));
+    const t0 = performance.now();
+    const long = b.waitAsync({ timeout: 3000 });
+    expect(await a.waitAsync({ timeout: 30 })).toBe(false);
+    c.poll(() => {});
+    expect(await long).toBe(true);
+    expect(performance.now() - t0, 'the wait ran into its timeout: the wake-up was lost').toBeLessThan(1500);
+  });
+});
+
 describe('MPSC', () => {
   it('claims, publishes per slot, reads in sequence order, reports full and stalled', () => {
     const r = region(1 << 16);
@@ -541,11 +611,15 @@ describe('main thread <-> worker_thread on one SPSC ring', () => {
       const region = rw.openRegion(${JSON.stringify(name)});
       const c = rw.SpscRing.attach(region, { offset: 0 }).consumer();
       const p = rw.SpscRing.attach(region, { offset: ${1 << 17} }).producer();
+      parentPort.postMessage('ready');
       (async () => {
         let i = 0, bad = 0, timeouts = 0;
+        // A wait that is still unsatisfied after 1 s, or ends unsatisfied,
+        // while the peer keeps the ring moving is a lost wake-up.
+        const waited = async (w) => { const t = performance.now(); if (!(await w) || performance.now() - t > 1000) timeouts++; };
         while (i < ${N}) {
           const off = c.tryRead();
-          if (off < 0) { c.release(); if (!(await c.waitAsync({ timeout: 5000 }))) timeouts++; continue; }
+          if (off < 0) { c.release(); await waited(c.waitAsync({ timeout: 5000 })); continue; }
           const len = c.messageLength;
           for (let k = 0; k < len; k++) if (c.bytes[off + k] !== ((i + k * 31) & 0xff)) { bad++; break; }
           if (c.messageType !== i) bad++;
@@ -555,7 +629,7 @@ describe('main thread <-> worker_thread on one SPSC ring', () => {
         c.release();
         for (let j = 0; j < ${N}; j++) {
           let off;
-          while ((off = p.tryClaim(4, j)) < 0) { p.commit(); if (!(await p.waitAsync({ length: 4, timeout: 5000 }))) timeouts++; }
+          while ((off = p.tryClaim(4, j)) < 0) { p.commit(); await waited(p.waitAsync({ length: 4, timeout: 5000 })); }
           new DataView(p.bytes.buffer).setUint32(off, j * 3, true);
           if ((j & 15) === 0) p.commit();
         }
@@ -563,20 +637,33 @@ describe('main thread <-> worker_thread on one SPSC ring', () => {
         parentPort.postMessage({ bad, timeouts });
         region.close();
       })();`, { eval: true });
-    const bad = new Promise<{ bad: number; timeouts: number }>((res, rej) => { w.once('message', res); w.once('error', rej); });
+    let ready!: () => void;
+    const started = new Promise<void>((res) => { ready = res; });
+    const bad = new Promise<{ bad: number; timeouts: number }>((res, rej) => {
+      w.on('message', (m) => (m === 'ready' ? ready() : res(m)));
+      w.once('error', rej);
+    });
     // Listened for now: the worker may exit before we await its last message,
     // and a listener added after 'exit' waits forever.
     const exited = new Promise((res) => w.once('exit', res));
-    // A wait that ends by its timeout while the peer keeps the ring moving
-    // is a lost wake-up (the test used to absorb it as a 5 s stall).
+    // A wait that lasts over 1 s or ends by its timeout while the peer keeps
+    // the ring moving is a lost wake-up (the test used to absorb it as a 5 s
+    // stall, and a timed-out wait that found room counted as a success).
     let timeouts = 0;
+    const waited = async (w: Promise<boolean>) => {
+      const t = performance.now();
+      if (!(await w) || performance.now() - t > 1000) timeouts++;
+    };
     const p = fwd.producer();
+    // Started first: a worker still booting (slow under ASan) is not a peer
+    // that keeps the ring moving.
+    await Promise.race([started, bad]);
     for (let i = 0; i < N; i++) {
       const len = i % 97;
       let off;
       while ((off = p.tryClaim(len, i)) < 0) {
         p.commit();
-        if (!(await p.waitAsync({ length: len, timeout: 5000 }))) timeouts++;
+        await waited(p.waitAsync({ length: len, timeout: 5000 }));
       }
       pattern(p.bytes, off, len, i);
       if ((i & 15) === 0) p.commit();
@@ -590,7 +677,9 @@ describe('main thread <-> worker_thread on one SPSC ring', () => {
       const off = back.tryRead();
       if (off < 0) {
         back.release();
+        const t = performance.now();
         if (!(await back.waitAsync({ timeout: 10_000 }))) break;
+        if (performance.now() - t > 1000) timeouts++;
         continue;
       }
       // Counted, not expect()ed per message: 200k expect calls dominate the run.

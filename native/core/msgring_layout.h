@@ -15,7 +15,7 @@
 //   off  size  field               written by        notes
 //   --- line 0: metadata, written once by Format(); magic is stored last ---
 //     0    4   magic               Format            0x47525752, bytes "RWRG"
-//     4    4   version             Format            kVersion (1)
+//     4    4   version             Format            kVersion (2)
 //     8    4   headerSize          Format            512; data starts here
 //    12    4   kind                Format            1 = SPSC bytes, 2 = MPSC slots
 //    16    4   flags               Format            SPSC: 1 (8-byte record headers)
@@ -32,8 +32,8 @@
 //   128    4   readIndex           consumer          SPSC: bytes released;
 //                                                    MPSC: next sequence to read
 //   --- line 3 (192): waiters (written only on the slow path) ---
-//   192    4   consumerWaiting     consumer/producer 1 = consumer sleeps in a futex
-//   196    4   producerWaiting     producer/consumer 1 = a producer sleeps in a futex
+//   192    4   consumerWaiting     consumer/producer 1 = consumer sleeps; its futex word
+//   196    4   producerWaiting     producer/consumer 1 = a producer sleeps; their futex word
 //   200    4   wakeSeq             MPSC producers    futex word the MPSC consumer sleeps on
 //   --- line 4 (256): liveness ---
 //   256    4   producerPid         producer          0 = no producer attached (SPSC)
@@ -57,12 +57,27 @@
 //   u32 seq (sequence + 1 once published), u32 length, payload.
 // (see msgring_mpsc.h).
 //
-// Futex words (waits are process-shared: never FUTEX_PRIVATE_FLAG): an SPSC
-// consumer sleeps on writeIndex, a producer waiting for room sleeps on
-// readIndex, an MPSC consumer sleeps on wakeSeq. A side sets its *Waiting
-// flag, re-checks, then sleeps; the other side, after publishing, exchanges
-// the flag back to 0 and only then issues FUTEX_WAKE - one system call per
-// sleep, none per message.
+// Futex words (waits are process-shared: never FUTEX_PRIVATE_FLAG). Every
+// wait, in C++ here and in JS (lib/internal/msgring/ring-base.ts), follows
+// one protocol:
+//   W1  the waiter stores its *Waiting flag = 1, then re-reads the index;
+//   W2  the other side stores the index, then reads the flag, and only if it
+//       is 1 exchanges it to 0 and issues FUTEX_WAKE on the W3 word - one
+//       system call per sleep, none per message;
+//   W3  the waiter sleeps on a word that W2 changes after its exchange: the
+//       flag itself while it holds 1 (SPSC both sides, MPSC producers), or
+//       wakeSeq as read after W1 (the MPSC consumer; producers bump it
+//       after the exchange).
+// W1 and W2 order store before load (below), so the waiter sees the index
+// move or the waker sees the flag. A waker that saw it changes the W3 word
+// before waking, so the sleep is either queued first (the wake finds it) or
+// compares unequal and returns at once: futex(2) makes FUTEX_WAIT's compare
+// and queueing atomic against FUTEX_WAKE. Version 1 slept on the index: a
+// release too small to satisfy the waiter, landing between W1 and the
+// sleep, spent the flag on a wake nobody heard, and the waiter slept with
+// its flag clear until its timeout (CI, 2026-12-05; test/native
+// msgring_test.cc and test/ring.test.ts reproduce it). A waiter clears its
+// flag when it leaves, unless other waiters share it (MPSC producers).
 //
 // That handshake needs a StoreLoad fence on both sides (store index, then
 // read flag / store flag, then read index). A C++ side whose process could
@@ -85,7 +100,7 @@
 namespace rw::ring {
 
 constexpr uint32_t kMagic = 0x47525752u;  // "RWRG" in memory order
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;  // 2: W3 sleeps on the flag (see above)
 constexpr uint32_t kHeaderSize = 512;
 constexpr uint32_t kAlign = 64;  // ring offset alignment (one cache line)
 constexpr uint32_t kKindSpsc = 1;

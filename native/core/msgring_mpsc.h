@@ -165,9 +165,11 @@ class alignas(64) MpscConsumer {
     released_ = read_;
     // seq_cst store: our reads finish before producers reuse the slots, and
     // the index is visible before we look for sleeping producers.
+    // W2 (msgring_layout.h, "Futex words"): producers sleep on
+    // producerWaiting itself, which the exchange changes before the wake.
     StoreSeqCst(&h_->readIndex, released_);
     if (LoadSeqCst(&h_->producerWaiting) && ExchangeSeqCst(&h_->producerWaiting, 0))
-      FutexWake(&h_->readIndex, INT_MAX);
+      FutexWake(&h_->producerWaiting, INT_MAX);
   }
 
   // A sequence was claimed but is not published (a producer is slow, or died
@@ -191,6 +193,7 @@ class alignas(64) MpscConsumer {
       // seq_cst: flag before the wake counter and the slot re-check; a
       // producer publishing after our check sees the flag and bumps wakeSeq.
       uint32_t seen = LoadSeqCst(&h_->wakeSeq);
+      RW_MSGRING_TEST_HOOK(kHookArmed);
       if (ready()) break;
       int left = timeoutMs < 0 ? 100 : static_cast<int>(deadline - MonotonicMs());
       if (timeoutMs >= 0 && left <= 0) break;

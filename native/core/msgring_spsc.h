@@ -90,8 +90,10 @@ class alignas(64) SpscProducer {
       StoreSeqCst(&h_->writeIndex, committed_);
       waiting = LoadSeqCst(&h_->consumerWaiting);
     }
+    // W2 (msgring_layout.h, "Futex words"): the exchange changes the word
+    // the consumer sleeps on, before the wake.
     if (waiting && ExchangeSeqCst(&h_->consumerWaiting, 0)) {
-      FutexWake(&h_->writeIndex, INT_MAX);
+      FutexWake(&h_->consumerWaiting, INT_MAX);
       return true;
     }
     return false;
@@ -109,15 +111,17 @@ class alignas(64) SpscProducer {
       if (room()) return 0;
     uint32_t deadline = MonotonicMs() + static_cast<uint32_t>(timeoutMs);
     for (;;) {
-      StoreSeqCst(&h_->producerWaiting, 1);
-      // seq_cst: the flag is visible before we re-read readIndex, so a
+      // W1: seq_cst, the flag is visible before we re-read readIndex, so a
       // consumer that releases after this load sees the flag and wakes us.
+      StoreSeqCst(&h_->producerWaiting, 1);
+      RW_MSGRING_TEST_HOOK(kHookArmed);
       int slice = FenceForPeer(&h_->consumerFence, 100);
-      uint32_t seen = LoadSeqCst(&h_->readIndex);
-      if (fits(seen)) break;
+      if (fits(LoadSeqCst(&h_->readIndex))) break;
       int left = timeoutMs < 0 ? slice : static_cast<int>(deadline - MonotonicMs());
       if (timeoutMs >= 0 && left <= 0) break;
-      FutexWait(&h_->readIndex, seen, left < slice ? left : slice);
+      // W3: sleep on the flag itself while it holds 1; a consumer that took
+      // it (exchange to 0) before we got here makes this return at once.
+      FutexWait(&h_->producerWaiting, 1, left < slice ? left : slice);
     }
     StoreSeqCst(&h_->producerWaiting, 0);
     return room() ? 0 : -ETIMEDOUT;
@@ -215,7 +219,8 @@ class alignas(64) SpscConsumer {
       StoreSeqCst(&h_->readIndex, released_);
       waiting = LoadSeqCst(&h_->producerWaiting);
     }
-    if (waiting && ExchangeSeqCst(&h_->producerWaiting, 0)) FutexWake(&h_->readIndex, INT_MAX);
+    // W2: the exchange changes the producer's sleep word before the wake.
+    if (waiting && ExchangeSeqCst(&h_->producerWaiting, 0)) FutexWake(&h_->producerWaiting, INT_MAX);
   }
 
   bool Empty() { return read_ == LoadAcquire(&h_->writeIndex); }
@@ -227,15 +232,16 @@ class alignas(64) SpscConsumer {
       if (!Empty()) return 0;
     uint32_t deadline = MonotonicMs() + static_cast<uint32_t>(timeoutMs);
     for (;;) {
-      StoreSeqCst(&h_->consumerWaiting, 1);
-      // seq_cst: the flag is visible before we re-read writeIndex, so a
+      // W1: seq_cst, the flag is visible before we re-read writeIndex, so a
       // producer that commits after this load sees the flag and wakes us.
+      StoreSeqCst(&h_->consumerWaiting, 1);
+      RW_MSGRING_TEST_HOOK(kHookArmed);
       int slice = FenceForPeer(&h_->producerFence, 100);
-      uint32_t seen = LoadSeqCst(&h_->writeIndex);
-      if (seen != read_) break;
+      if (LoadSeqCst(&h_->writeIndex) != read_) break;
       int left = timeoutMs < 0 ? slice : static_cast<int>(deadline - MonotonicMs());
       if (timeoutMs >= 0 && left <= 0) break;
-      FutexWait(&h_->writeIndex, seen, left < slice ? left : slice);
+      // W3: sleep on the flag while it holds 1 (see WaitForSpace).
+      FutexWait(&h_->consumerWaiting, 1, left < slice ? left : slice);
     }
     StoreSeqCst(&h_->consumerWaiting, 0);
     return Empty() ? -ETIMEDOUT : 0;

@@ -16,7 +16,19 @@
 #include <climits>
 #include <cstdint>
 
+// Test builds (test/native) define RW_MSGRING_TEST_HOOK(step) to run the
+// peer's side at a chosen step of a wait, which makes the wait protocol's
+// interleavings reproducible; everywhere else it compiles to nothing.
+#ifndef RW_MSGRING_TEST_HOOK
+#define RW_MSGRING_TEST_HOOK(step) ((void)0)
+#endif
+
 namespace rw::ring {
+
+// The steps a test hook can run at (see RW_MSGRING_TEST_HOOK).
+enum MsgringHookStep {
+  kHookArmed = 0,  // a waiter has stored its flag (W1), not yet re-checked
+};
 
 // Atomic access to plain u32 fields in shared memory (another process may
 // be the other side, so std::atomic members are not an option).

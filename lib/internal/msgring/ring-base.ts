@@ -50,6 +50,18 @@ export interface WaitOptions {
 export interface WaitAsyncOptions {
   timeout?: number;
 }
+/**
+ * The words of one wait (byte offsets from the ring's start): the waiter's
+ * flag, the futex word it sleeps on (the flag itself, or MPSC's wakeSeq),
+ * the peer's fence flag (-1: none) and whether other endpoints share the
+ * flag (MPSC producers).
+ */
+export interface WaitWords {
+  flag: number;
+  word: number;
+  peerFence: number;
+  shared?: boolean;
+}
 export interface EndpointOptions {
   /** Take the role even if a live process holds it (default false). */
   force?: boolean;
@@ -226,40 +238,92 @@ export abstract class RingEndpoint implements RegionDependent {
   }
 
   /**
-   * Sleeps until `ready()` or timeout: sets the waiting flag, re-checks,
-   * then waits on the futex word while it still holds the value seen.
+   * The wait protocol, shared by every ring wait here and in C++
+   * (native/core/msgring_layout.h, "Futex words", has the full argument):
+   *   W1  the waiter stores its flag = 1, then re-reads the ring (ready());
+   *   W2  the waker stores its index, then reads the flag; only if it is 1
+   *       does it exchange it to 0 and FUTEX_WAKE the word in W3;
+   *   W3  the waiter sleeps on a futex word the waker changes after that
+   *       exchange: the flag itself (SPSC, MPSC producers; expected 1), or
+   *       wakeSeq, which MPSC producers bump after it (expected: as read
+   *       after W1).
+   * All four accesses are seq_cst (Atomics), so either W1's re-read sees
+   * the index move or W2's read sees the flag (Dekker). A waker that saw
+   * the flag changes the sleep word before it wakes, so the sleep either is
+   * queued before that change (FUTEX_WAKE finds it) or finds the word
+   * changed and returns at once (futex(2): the compare and the queueing are
+   * atomic against FUTEX_WAKE). No wake is spent before its sleep - which
+   * is what happened when waiters slept on the index: progress too small to
+   * satisfy the waiter, published between W1 and the sleep, spent the flag
+   * on a wake nobody heard and left the waiter asleep with its flag clear.
    */
-  protected async waitFor(ready: () => boolean, flagOff: number, wordOff: number, peerFenceOff: number, timeout: number): Promise<boolean> {
+  protected async waitFor(ready: () => boolean, w: WaitWords, timeout: number): Promise<boolean> {
     if (ready()) return true;
-    const flag = (this.offset + flagOff) >> 2;
-    const wordIdx = (this.offset + wordOff) >> 2;
     const deadline = timeout < 0 ? Infinity : performance.now() + timeout;
-    for (;;) {
-      this.check('waitAsync');
-      // seq_cst (Atomics): the flag is visible before we re-read the word;
-      // the peer stores the word before it reads the flag, so one of us sees the other.
-      Atomics.store(this.u32, flag, 1);
-      const polling = !this.fenceForPeer(peerFenceOff);
-      const seen = Atomics.load(this.u32, wordIdx);
-      if (ready()) break;
-      let left = deadline === Infinity ? -1 : Math.ceil(deadline - performance.now());
-      // (-1 means "forever" to the native side: a deadline just passed must not become it.)
-      if (deadline !== Infinity && left <= 0) break;
-      if (polling) left = 1;
-      const r = await new Promise<number>((resolve, reject) => {
-        this.waits.set(resolve, this.offset + wordOff);
-        futexWaitAsync(this.region, this.offset + wordOff, seen, left).then((v) => {
-          this.waits.delete(resolve);
-          resolve(v);
-        }, reject);
-      });
-      if (this.closed) throw closedError(`ring ${this.roleName()}`, 'waitAsync');
-      // ECANCELED while still open: another endpoint of this thread cancelled
-      // waits on the same word; just wait again.
-      if (r === ETIMEDOUT && !polling) break;
+    this.enterWait(w);
+    try {
+      for (;;) {
+        this.check('waitAsync');
+        const arm = this.arm(ready, w);
+        if (arm.ready) break;
+        let left = deadline === Infinity ? -1 : Math.ceil(deadline - performance.now());
+        // (-1 means "forever" to the native side: a deadline just passed must not become it.)
+        if (deadline !== Infinity && left <= 0) break;
+        if (arm.polling) left = 1;
+        const wordOff = this.offset + w.word;
+        const r = await new Promise<number>((resolve, reject) => {
+          this.waits.set(resolve, wordOff);
+          futexWaitAsync(this.region, wordOff, arm.expected, left).then((v) => {
+            this.waits.delete(resolve);
+            resolve(v);
+          }, reject);
+        });
+        if (this.closed) throw closedError(`ring ${this.roleName()}`, 'waitAsync');
+        // ECANCELED while still open: another endpoint of this thread cancelled
+        // waits on the same word; just wait again.
+        if (r === ETIMEDOUT && !arm.polling) break;
+      }
+    } finally {
+      this.leaveWait(w);
     }
-    if (!this.closed) Atomics.store(this.u32, flag, 0);
     return ready();
+  }
+
+  /**
+   * W1 and the choice of W3's expected value. `polling`: a C++ peer relies
+   * on our fence and it could not be issued, so sleep in 1 ms slices.
+   */
+  private arm(ready: () => boolean, w: WaitWords): { ready: boolean; polling: boolean; expected: number } {
+    const flag = (this.offset + w.flag) >> 2;
+    // seq_cst store (W1): the flag is visible before any load below.
+    Atomics.store(this.u32, flag, 1);
+    const polling = !this.fenceForPeer(w.peerFence);
+    // seq_cst load: read after the flag store; a bump after it (W3) differs.
+    const expected = w.word === w.flag ? 1 : Atomics.load(this.u32, (this.offset + w.word) >> 2);
+    return { ready: ready(), polling, expected };
+  }
+
+  // Waits in progress per flag on this endpoint (async ones and a sync one
+  // can overlap). The last to leave clears the flag, unless other endpoints
+  // share it (MPSC producers): clearing it under a peer that sleeps on it
+  // would lose that peer's wake-up; left set, it costs the waker one
+  // FUTEX_WAKE that finds nobody.
+  private readonly waiting = new Map<number, number>();
+
+  private enterWait(w: WaitWords): void {
+    this.waiting.set(w.flag, (this.waiting.get(w.flag) ?? 0) + 1);
+  }
+
+  private leaveWait(w: WaitWords): void {
+    const n = (this.waiting.get(w.flag) ?? 1) - 1;
+    if (n > 0) {
+      this.waiting.set(w.flag, n);
+      return;
+    }
+    this.waiting.delete(w.flag);
+    // seq_cst store; a waker that reads 0 skips its FUTEX_WAKE, and nobody
+    // of ours sleeps on the flag any more.
+    if (!w.shared && !this.closed) Atomics.store(this.u32, (this.offset + w.flag) >> 2, 0);
   }
 
   /**
@@ -267,10 +331,10 @@ export abstract class RingEndpoint implements RegionDependent {
    * option rejects the promise instead of throwing. `ready` builds the
    * predicate (after the closed check, so it may validate options too).
    */
-  protected waitAsyncFor(options: unknown, ready: () => () => boolean, flagOff: number, wordOff: number, peerFenceOff: number): Promise<boolean> {
+  protected waitAsyncFor(options: unknown, ready: () => () => boolean, w: WaitWords): Promise<boolean> {
     try {
       this.check('waitAsync');
-      return this.waitFor(ready(), flagOff, wordOff, peerFenceOff, parseTimeout(options));
+      return this.waitFor(ready(), w, parseTimeout(options));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -286,28 +350,29 @@ export abstract class RingEndpoint implements RegionDependent {
     return native().heavyFence() === 0;
   }
 
-  /** Synchronous wait with the chosen strategy. */
-  protected waitSync(ready: () => boolean, flagOff: number, wordOff: number, peerFenceOff: number, options: unknown): boolean {
+  /** Synchronous wait with the chosen strategy (block: the protocol of waitFor, in 100 ms slices). */
+  protected waitSync(ready: () => boolean, w: WaitWords, options: unknown): boolean {
     const { strategy, timeout, spins } = parseWaitOptions(options);
     this.check('wait');
     const deadline = timeout < 0 ? Infinity : performance.now() + timeout;
     for (let i = 0; i < spins; i++) if (ready()) return true;
     const n = native();
     if (strategy === 'block') {
-      const flag = (this.offset + flagOff) >> 2;
-      const wordIdx = (this.offset + wordOff) >> 2;
       const handle = this.region.nativeHandle('wait');
       let ok = false;
-      for (;;) {
-        Atomics.store(this.u32, flag, 1);
-        const slice = this.fenceForPeer(peerFenceOff) ? 100 : 1;
-        const seen = Atomics.load(this.u32, wordIdx);
-        if ((ok = ready())) break;
-        const left = deadline === Infinity ? slice : Math.min(slice, Math.ceil(deadline - performance.now()));
-        if (left <= 0) break;
-        n.futexWait(handle, this.offset + wordOff, seen, left);
+      this.enterWait(w);
+      try {
+        for (;;) {
+          const arm = this.arm(ready, w);
+          if ((ok = arm.ready)) break;
+          const slice = arm.polling ? 1 : 100;
+          const left = deadline === Infinity ? slice : Math.min(slice, Math.ceil(deadline - performance.now()));
+          if (left <= 0) break;
+          n.futexWait(handle, this.offset + w.word, arm.expected, left);
+        }
+      } finally {
+        this.leaveWait(w);
       }
-      Atomics.store(this.u32, flag, 0);
       return ok || ready();
     }
     for (let i = 0; ; i++) {
@@ -317,6 +382,7 @@ export abstract class RingEndpoint implements RegionDependent {
     }
   }
 
+  /** W2's wake, once the waker has exchanged the flag to 0. */
   protected wakeWord(wordOff: number): void {
     native().futexWake(this.region.nativeHandle('wake'), this.offset + wordOff, INT_MAX);
   }
