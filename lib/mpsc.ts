@@ -99,7 +99,6 @@ abstract class MpscEndpoint extends RingEndpoint {
 export class MpscProducer extends MpscEndpoint {
   private cachedRead: number;
   private readonly cwIdx: number;
-  private readonly wakeIdx: number;
 
   /** @internal use MpscRing.producer(). */
   constructor(ring: MpscRing, opts: EndpointOptions) {
@@ -110,7 +109,6 @@ export class MpscProducer extends MpscEndpoint {
     this.cwIdx = this.h + (L.offConsumerWaiting >> 2);
     // Informational only: the most recently attached producer.
     Atomics.store(this.u32, this.h + (L.offProducerPid >> 2), process.pid);
-    this.wakeIdx = this.h + (L.offWakeSeq >> 2);
   }
 
   protected roleName(): string {
@@ -160,11 +158,10 @@ export class MpscProducer extends MpscEndpoint {
     // seq_cst store: payload and length are visible before the marker, the
     // marker before we read consumerWaiting.
     Atomics.store(this.u32, slot, (seq + 1) >>> 0);
+    // W2 (ring-base.ts waitFor): take the flag, then bump and wake the
+    // consumer's wake sequence.
     if (Atomics.load(this.u32, this.cwIdx) !== 0 && Atomics.exchange(this.u32, this.cwIdx, 0) !== 0) {
-      // seq_cst add (W3 of ring-base.ts waitFor): the consumer sleeps on
-      // wakeSeq as read after its flag store; the bump follows our exchange.
-      Atomics.add(this.u32, this.wakeIdx, 1);
-      this.wakeWord(ringLayout().offWakeSeq);
+      this.wake(ringLayout().offConsumerWakeSeq);
     }
   }
 
@@ -187,13 +184,13 @@ export class MpscProducer extends MpscEndpoint {
   /** Waits synchronously until a slot is free. */
   wait(options: WaitOptions = {}): boolean {
     const L = ringLayout();
-    return this.waitSync(this.hasRoom, { flag: L.offProducerWaiting, word: L.offProducerWaiting, peerFence: -1, shared: true }, options);
+    return this.waitSync(this.hasRoom, { flag: L.offProducerWaiting, seq: L.offProducerWakeSeq, peerFence: -1, shared: true }, options);
   }
 
   /** Resolves true once a slot is free, false on timeout. */
   waitAsync(options: WaitAsyncOptions = {}): Promise<boolean> {
     const L = ringLayout();
-    return this.waitAsyncFor(options, () => this.hasRoom, { flag: L.offProducerWaiting, word: L.offProducerWaiting, peerFence: -1, shared: true });
+    return this.waitAsyncFor(options, () => this.hasRoom, { flag: L.offProducerWaiting, seq: L.offProducerWakeSeq, peerFence: -1, shared: true });
   }
 
   /** The consumer's liveness. */
@@ -244,11 +241,11 @@ export class MpscConsumer extends MpscEndpoint {
   release(): void {
     if (this.readPos === this.released || this.closed) return;
     this.released = this.readPos;
-    // seq_cst store, then the flag (W2 of ring-base.ts waitFor): producers
-    // sleep on producerWaiting itself, which the exchange changes.
+    // seq_cst store, then the flag (W2 of ring-base.ts waitFor); a taken
+    // flag bumps and wakes the producers' wake sequence.
     Atomics.store(this.u32, this.rIdx, this.released);
     if (Atomics.load(this.u32, this.pwIdx) !== 0 && Atomics.exchange(this.u32, this.pwIdx, 0) !== 0) {
-      this.wakeWord(ringLayout().offProducerWaiting);
+      this.wake(ringLayout().offProducerWakeSeq);
     }
     if (++this.beats === 4096) {
       this.beats = 0;
@@ -287,12 +284,12 @@ export class MpscConsumer extends MpscEndpoint {
 
   wait(options: WaitOptions = {}): boolean {
     const L = ringLayout();
-    return this.waitSync(this.ready, { flag: L.offConsumerWaiting, word: L.offWakeSeq, peerFence: -1 }, options);
+    return this.waitSync(this.ready, { flag: L.offConsumerWaiting, seq: L.offConsumerWakeSeq, peerFence: -1 }, options);
   }
 
   waitAsync(options: WaitAsyncOptions = {}): Promise<boolean> {
     const L = ringLayout();
-    return this.waitAsyncFor(options, () => this.ready, { flag: L.offConsumerWaiting, word: L.offWakeSeq, peerFence: -1 });
+    return this.waitAsyncFor(options, () => this.ready, { flag: L.offConsumerWaiting, seq: L.offConsumerWakeSeq, peerFence: -1 });
   }
 
   /** Liveness of the most recent producer heartbeat (pid is not tracked for many producers). */

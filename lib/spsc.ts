@@ -188,11 +188,11 @@ export class SpscProducer extends SpscEndpoint {
     this.committed = this.claimPos;
     // Atomics.store is seq_cst: the records written above are visible
     // before the index (release), and the index before we read the flag.
-    // W2 of the wait protocol (ring-base.ts waitFor): the exchange changes
-    // the word the consumer sleeps on before the wake.
+    // W2 of the wait protocol (ring-base.ts waitFor): take the flag, then
+    // bump and wake the consumer's wake sequence.
     Atomics.store(this.u32, this.wIdx, this.committed);
     if (Atomics.load(this.u32, this.cwIdx) !== 0 && Atomics.exchange(this.u32, this.cwIdx, 0) !== 0) {
-      this.wakeWord(ringLayout().offConsumerWaiting);
+      this.wake(ringLayout().offConsumerWakeSeq);
     }
     if (++this.beats === 4096) {
       this.beats = 0;
@@ -224,14 +224,14 @@ export class SpscProducer extends SpscEndpoint {
   /** Waits (synchronously) until a message of `length` bytes fits. */
   wait(options: WaitOptions & { length?: number } = {}): boolean {
     const L = ringLayout();
-    return this.waitSync(this.fits(this.lengthArg(validateObject(options, 'options'))), { flag: L.offProducerWaiting, word: L.offProducerWaiting, peerFence: L.offConsumerFence }, options);
+    return this.waitSync(this.fits(this.lengthArg(validateObject(options, 'options'))), { flag: L.offProducerWaiting, seq: L.offProducerWakeSeq, peerFence: L.offConsumerFence }, options);
   }
 
   /** Resolves true once a message of `length` bytes fits, false on timeout. Never blocks the event loop. */
   waitAsync(options: WaitAsyncOptions & { length?: number } = {}): Promise<boolean> {
     const L = ringLayout();
     return this.waitAsyncFor(options, () => this.fits(this.lengthArg(validateObject(options, 'options'))),
-      { flag: L.offProducerWaiting, word: L.offProducerWaiting, peerFence: L.offConsumerFence });
+      { flag: L.offProducerWaiting, seq: L.offProducerWakeSeq, peerFence: L.offConsumerFence });
   }
 
   /** The consumer's liveness. */
@@ -323,11 +323,11 @@ export class SpscConsumer extends SpscEndpoint {
     this.released = this.readPos;
     // seq_cst store: our reads finish before the producer may reuse the
     // bytes, and the index is visible before we read producerWaiting.
-    // W2 (ring-base.ts waitFor): the exchange changes the producer's sleep
-    // word before the wake.
+    // W2 (ring-base.ts waitFor): take the flag, then bump and wake the
+    // producer's wake sequence.
     Atomics.store(this.u32, this.rIdx, this.released);
     if (Atomics.load(this.u32, this.pwIdx) !== 0 && Atomics.exchange(this.u32, this.pwIdx, 0) !== 0) {
-      this.wakeWord(ringLayout().offProducerWaiting);
+      this.wake(ringLayout().offProducerWakeSeq);
     }
     if (++this.beats === 4096) {
       this.beats = 0;
@@ -364,13 +364,13 @@ export class SpscConsumer extends SpscEndpoint {
   /** Waits synchronously for a message: 'spin', 'yield' or 'block' (futex). */
   wait(options: WaitOptions = {}): boolean {
     const L = ringLayout();
-    return this.waitSync(this.ready, { flag: L.offConsumerWaiting, word: L.offConsumerWaiting, peerFence: L.offProducerFence }, options);
+    return this.waitSync(this.ready, { flag: L.offConsumerWaiting, seq: L.offConsumerWakeSeq, peerFence: L.offProducerFence }, options);
   }
 
   /** Resolves true when a message is there, false on timeout; never blocks the event loop. */
   waitAsync(options: WaitAsyncOptions = {}): Promise<boolean> {
     const L = ringLayout();
-    return this.waitAsyncFor(options, () => this.ready, { flag: L.offConsumerWaiting, word: L.offConsumerWaiting, peerFence: L.offProducerFence });
+    return this.waitAsyncFor(options, () => this.ready, { flag: L.offConsumerWaiting, seq: L.offConsumerWakeSeq, peerFence: L.offProducerFence });
   }
 
   /** The producer's liveness. */

@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { createRegion, MpscProducer, MpscRing, ringLayout, ShmRegion, SpscProducer, SpscRing } from '../lib';
 import { native } from '../lib/internal/native';
 import { headerChecksum, validateRing } from '../lib/internal/msgring/layout';
+import { setWaitTestHook } from '../lib/internal/msgring/ring-base';
 import { dist, removeShm, sleep, uniqueName } from './helpers/shm';
 
 const cleanup: (() => void)[] = [];
@@ -54,7 +55,7 @@ describe('layout', () => {
       offMagic: 0, offVersion: 4, offHeaderSize: 8, offKind: 12, offFlags: 16, offCapacity: 20,
       offSlotSize: 24, offSlotCount: 28, offMaxMessage: 32, offChecksum: 60,
       offWriteIndex: 64, offReadIndex: 128, offConsumerWaiting: 192, offProducerWaiting: 196,
-      offWakeSeq: 200, offProducerPid: 256, offConsumerPid: 260, offProducerHeartbeat: 264, offConsumerHeartbeat: 268,
+      offConsumerWakeSeq: 200, offProducerWakeSeq: 204, offProducerPid: 256, offConsumerPid: 260, offProducerHeartbeat: 264, offConsumerHeartbeat: 268,
       offProducerFence: 272, offConsumerFence: 276,
     });
     // Producer index, consumer index and waiter flags each own a 64-byte line.
@@ -456,8 +457,9 @@ describe('waiting', () => {
 });
 
 // Lost wake-ups in the wait protocol (ring-base.ts waitFor, W1-W3). Each
-// test builds the interleaving deterministically in one thread; before the
-// fix each waited out its timeout (3 s) although the peer had made room.
+// test builds the interleaving deterministically in one thread, the peer's
+// step injected inside W1 by the wait test hook; before the fix each waited
+// out its timeout (3 s) although the peer had made progress.
 describe('wait protocol: lost wake-ups', () => {
   // A ring of 1 KiB full of 8-byte records (zero-length messages).
   function fullSpsc() {
@@ -472,18 +474,35 @@ describe('wait protocol: lost wake-ups', () => {
     return { r, p, c };
   }
 
-  it('a release too small for a waiting producer, landing between its flag store and its sleep, does not cost it the next release', async () => {
-    const { r, p, c } = fullSpsc();
+  afterEach(() => setWaitTestHook(null));
+
+  it('a release too small for a waiting producer, landing inside its W1, does not cost it the next release', async () => {
+    const { p, c } = fullSpsc();
     expect(c.tryRead()).toBeGreaterThanOrEqual(0);  // one record read, not yet released
-    // Pretend the consumer is a C++ peer that releases without a StoreLoad
-    // fence: the producer then calls heavyFence() between its flag store
-    // and its re-check, which is where the release is injected.
+    let hits = 0;
+    setWaitTestHook(() => {
+      if (hits++ === 0) c.release();  // frees 8 bytes; the producer needs 72
+    });
+    const t0 = performance.now();
+    const w = p.waitAsync({ length: 64, timeout: 3000 });
+    await sleep(20);
+    expect(hits).toBeGreaterThan(0);
+    c.poll(() => {});  // frees the ring: this release must wake the producer
+    expect(await w).toBe(true);
+    expect(performance.now() - t0, 'the wait ran into its timeout: the wake-up was lost').toBeLessThan(1500);
+  });
+
+  it('the same, with the release inside the fence a C++ peer without StoreLoad fences relies on', async () => {
+    const { r, p, c } = fullSpsc();
+    expect(c.tryRead()).toBeGreaterThanOrEqual(0);
+    // The consumer claims to release without a StoreLoad fence: the producer
+    // then calls heavyFence() between its flag store and its re-check.
     Atomics.store(new Uint32Array(r.buffer), ringLayout().offConsumerFence >> 2, 1);
     const n = native();
     const orig = n.heavyFence;
     let fences = 0;
     n.heavyFence = () => {
-      if (fences++ === 0) c.release();  // frees 8 bytes; the producer needs 72
+      if (fences++ === 0) c.release();
       return 0;
     };
     try {
@@ -491,12 +510,33 @@ describe('wait protocol: lost wake-ups', () => {
       const w = p.waitAsync({ length: 64, timeout: 3000 });
       await sleep(20);
       expect(fences).toBeGreaterThan(0);
-      c.poll(() => {});  // frees the ring: this release must wake the producer
+      c.poll(() => {});
       expect(await w).toBe(true);
       expect(performance.now() - t0, 'the wait ran into its timeout: the wake-up was lost').toBeLessThan(1500);
     } finally {
       n.heavyFence = orig;
     }
+  });
+
+  it('an MPSC publish of another slot, landing inside the consumer\'s W1, does not cost it the publish it waits for', async () => {
+    const r = region(1 << 16);
+    const ring = MpscRing.format(r, { slotSize: 64, slotCount: 16 });
+    const a = ring.producer();
+    const b = ring.producer();
+    const c = ring.consumer();
+    const s0 = a.tryClaim(1);
+    const s1 = b.tryClaim(1);
+    let hits = 0;
+    setWaitTestHook(() => {
+      if (hits++ === 0) b.publish(s1, 0);  // not the slot the consumer waits for
+    });
+    const t0 = performance.now();
+    const w = c.waitAsync({ timeout: 3000 });
+    await sleep(20);
+    expect(hits).toBeGreaterThan(0);
+    a.publish(s0, 0);
+    expect(await w).toBe(true);
+    expect(performance.now() - t0, 'the wait ran into its timeout: the wake-up was lost').toBeLessThan(1500);
   });
 
   it('one of two waits on the same SPSC endpoint timing out does not clear the flag the other sleeps behind', async () => {

@@ -77,7 +77,8 @@ Napi::Object Layout(Napi::Env env) {
   set("offReadIndex", kOffReadIndex);
   set("offConsumerWaiting", kOffConsumerWaiting);
   set("offProducerWaiting", kOffProducerWaiting);
-  set("offWakeSeq", kOffWakeSeq);
+  set("offConsumerWakeSeq", kOffConsumerWakeSeq);
+  set("offProducerWakeSeq", kOffProducerWakeSeq);
   set("offProducerPid", kOffProducerPid);
   set("offConsumerPid", kOffConsumerPid);
   set("offProducerHeartbeat", kOffProducerHeartbeat);

@@ -32,9 +32,10 @@
 //   128    4   readIndex           consumer          SPSC: bytes released;
 //                                                    MPSC: next sequence to read
 //   --- line 3 (192): waiters (written only on the slow path) ---
-//   192    4   consumerWaiting     consumer/producer 1 = consumer sleeps; its futex word
-//   196    4   producerWaiting     producer/consumer 1 = a producer sleeps; their futex word
-//   200    4   wakeSeq             MPSC producers    futex word the MPSC consumer sleeps on
+//   192    4   consumerWaiting     consumer/producer 1 = the consumer sleeps (or is about to)
+//   196    4   producerWaiting     producer/consumer 1 = a producer sleeps (or is about to)
+//   200    4   consumerWakeSeq     producer(s)       the consumer's futex word (bumped per wake)
+//   204    4   producerWakeSeq     consumer          the producers' futex word (bumped per wake)
 //   --- line 4 (256): liveness ---
 //   256    4   producerPid         producer          0 = no producer attached (SPSC)
 //   260    4   consumerPid         consumer          0 = no consumer attached
@@ -59,25 +60,32 @@
 //
 // Futex words (waits are process-shared: never FUTEX_PRIVATE_FLAG). Every
 // wait, in C++ here and in JS (lib/internal/msgring/ring-base.ts), follows
-// one protocol:
-//   W1  the waiter stores its *Waiting flag = 1, then re-reads the index;
+// one protocol, with a flag (*Waiting) and a wake sequence (*WakeSeq) per
+// side:
+//   W1  the waiter reads the wake sequence, then stores its flag = 1, then
+//       re-reads the index;
 //   W2  the other side stores the index, then reads the flag, and only if it
-//       is 1 exchanges it to 0 and issues FUTEX_WAKE on the W3 word - one
-//       system call per sleep, none per message;
-//   W3  the waiter sleeps on a word that W2 changes after its exchange: the
-//       flag itself while it holds 1 (SPSC both sides, MPSC producers), or
-//       wakeSeq as read after W1 (the MPSC consumer; producers bump it
-//       after the exchange).
-// W1 and W2 order store before load (below), so the waiter sees the index
-// move or the waker sees the flag. A waker that saw it changes the W3 word
-// before waking, so the sleep is either queued first (the wake finds it) or
-// compares unequal and returns at once: futex(2) makes FUTEX_WAIT's compare
-// and queueing atomic against FUTEX_WAKE. Version 1 slept on the index: a
-// release too small to satisfy the waiter, landing between W1 and the
-// sleep, spent the flag on a wake nobody heard, and the waiter slept with
-// its flag clear until its timeout (CI, 2026-12-05; test/native
-// msgring_test.cc and test/ring.test.ts reproduce it). A waiter clears its
-// flag when it leaves, unless other waiters share it (MPSC producers).
+//       is 1 exchanges it to 0, bumps the wake sequence and issues
+//       FUTEX_WAKE on it - one system call per sleep, none per message;
+//   W3  the waiter sleeps on the wake sequence while it holds the value W1
+//       read.
+// W1's flag store and re-read and W2's index store and flag read are each
+// ordered store-before-load (below), so the waiter sees the index move or
+// the waker sees the flag. A waker that saw the flag bumps the sequence
+// after its exchange, which follows the flag store, which follows W1's read
+// of the sequence: the sleep either is queued before the bump (the wake
+// finds it) or compares unequal and returns at once - futex(2) makes
+// FUTEX_WAIT's compare and queueing atomic against FUTEX_WAKE. The sequence
+// only grows, so no value comes back (the flag's 1 would: another waiter
+// sets it again). Version 1 read the word it slept on (the index, or
+// wakeSeq) after the flag store: progress that did not satisfy the waiter
+// (a release too small, an MPSC publish of a later slot), landing between
+// the flag store and that read, spent the flag on a wake nobody heard, and
+// the waiter slept with its flag clear until its timeout (CI, 2026-12-05;
+// reproduced through RW_MSGRING_TEST_HOOK in test/native/msgring_test.cc and
+// by test/ring.test.ts). A waiter clears its flag when its endpoint's last
+// wait ends, unless other endpoints share the flag (MPSC producers): a clear
+// under a sleeping peer would lose that peer's wake-up.
 //
 // That handshake needs a StoreLoad fence on both sides (store index, then
 // read flag / store flag, then read index). A C++ side whose process could
@@ -100,7 +108,7 @@
 namespace rw::ring {
 
 constexpr uint32_t kMagic = 0x47525752u;  // "RWRG" in memory order
-constexpr uint32_t kVersion = 2;  // 2: W3 sleeps on the flag (see above)
+constexpr uint32_t kVersion = 2;  // 2: the wake sequences (see "Futex words")
 constexpr uint32_t kHeaderSize = 512;
 constexpr uint32_t kAlign = 64;  // ring offset alignment (one cache line)
 constexpr uint32_t kKindSpsc = 1;
@@ -129,8 +137,9 @@ struct Header {
   uint8_t pad2[60];
   uint32_t consumerWaiting;
   uint32_t producerWaiting;
-  uint32_t wakeSeq;
-  uint8_t pad3[52];
+  uint32_t consumerWakeSeq;
+  uint32_t producerWakeSeq;
+  uint8_t pad3[48];
   uint32_t producerPid;
   uint32_t consumerPid;
   uint32_t producerHeartbeat;
@@ -144,7 +153,7 @@ constexpr size_t kOffMagic = 0, kOffVersion = 4, kOffHeaderSize = 8, kOffKind = 
                  kOffFlags = 16, kOffCapacity = 20, kOffSlotSize = 24, kOffSlotCount = 28,
                  kOffMaxMessage = 32, kOffChecksum = 60, kOffWriteIndex = 64,
                  kOffReadIndex = 128, kOffConsumerWaiting = 192, kOffProducerWaiting = 196,
-                 kOffWakeSeq = 200, kOffProducerPid = 256, kOffConsumerPid = 260,
+                 kOffConsumerWakeSeq = 200, kOffProducerWakeSeq = 204, kOffProducerPid = 256, kOffConsumerPid = 260,
                  kOffProducerHeartbeat = 264, kOffConsumerHeartbeat = 268,
                  kOffProducerFence = 272, kOffConsumerFence = 276;
 static_assert(offsetof(Header, magic) == kOffMagic, "layout");
@@ -161,7 +170,8 @@ static_assert(offsetof(Header, writeIndex) == kOffWriteIndex, "producer index on
 static_assert(offsetof(Header, readIndex) == kOffReadIndex, "consumer index on its own line");
 static_assert(offsetof(Header, consumerWaiting) == kOffConsumerWaiting, "layout");
 static_assert(offsetof(Header, producerWaiting) == kOffProducerWaiting, "layout");
-static_assert(offsetof(Header, wakeSeq) == kOffWakeSeq, "layout");
+static_assert(offsetof(Header, consumerWakeSeq) == kOffConsumerWakeSeq, "layout");
+static_assert(offsetof(Header, producerWakeSeq) == kOffProducerWakeSeq, "layout");
 static_assert(offsetof(Header, producerPid) == kOffProducerPid, "layout");
 static_assert(offsetof(Header, consumerPid) == kOffConsumerPid, "layout");
 static_assert(offsetof(Header, producerHeartbeat) == kOffProducerHeartbeat, "layout");

@@ -102,8 +102,8 @@ class alignas(64) MpscProducer {
     if (LoadSeqCst(&h_->consumerWaiting) && ExchangeSeqCst(&h_->consumerWaiting, 0)) {
       // seq_cst: the bump is what the consumer's futex compares against;
       // it follows the publish above in the single total order.
-      __atomic_add_fetch(&h_->wakeSeq, 1, __ATOMIC_SEQ_CST);
-      FutexWake(&h_->wakeSeq, 1);
+      __atomic_add_fetch(&h_->consumerWakeSeq, 1, __ATOMIC_SEQ_CST);
+      FutexWake(&h_->consumerWakeSeq, 1);
       return true;
     }
     return false;
@@ -165,11 +165,13 @@ class alignas(64) MpscConsumer {
     released_ = read_;
     // seq_cst store: our reads finish before producers reuse the slots, and
     // the index is visible before we look for sleeping producers.
-    // W2 (msgring_layout.h, "Futex words"): producers sleep on
-    // producerWaiting itself, which the exchange changes before the wake.
+    // W2 (msgring_layout.h, "Futex words"): exchange, seq_cst bump of the
+    // producers' wake sequence, then wake them all.
     StoreSeqCst(&h_->readIndex, released_);
-    if (LoadSeqCst(&h_->producerWaiting) && ExchangeSeqCst(&h_->producerWaiting, 0))
-      FutexWake(&h_->producerWaiting, INT_MAX);
+    if (LoadSeqCst(&h_->producerWaiting) && ExchangeSeqCst(&h_->producerWaiting, 0)) {
+      __atomic_add_fetch(&h_->producerWakeSeq, 1, __ATOMIC_SEQ_CST);
+      FutexWake(&h_->producerWakeSeq, INT_MAX);
+    }
   }
 
   // A sequence was claimed but is not published (a producer is slow, or died
@@ -189,15 +191,17 @@ class alignas(64) MpscConsumer {
       if (ready()) return 0;
     uint32_t deadline = MonotonicMs() + static_cast<uint32_t>(timeoutMs);
     for (;;) {
+      // W1 (msgring_layout.h, "Futex words"), all seq_cst: the wake
+      // sequence, then the flag, then the slot re-check; a producer that
+      // publishes after the re-check sees the flag and bumps past `seen`.
+      uint32_t seen = LoadSeqCst(&h_->consumerWakeSeq);
+      RW_MSGRING_TEST_HOOK(kHookSeqRead);
       StoreSeqCst(&h_->consumerWaiting, 1);
-      // seq_cst: flag before the wake counter and the slot re-check; a
-      // producer publishing after our check sees the flag and bumps wakeSeq.
-      uint32_t seen = LoadSeqCst(&h_->wakeSeq);
       RW_MSGRING_TEST_HOOK(kHookArmed);
       if (ready()) break;
       int left = timeoutMs < 0 ? 100 : static_cast<int>(deadline - MonotonicMs());
       if (timeoutMs >= 0 && left <= 0) break;
-      FutexWait(&h_->wakeSeq, seen, left < 100 ? left : 100);
+      FutexWait(&h_->consumerWakeSeq, seen, left < 100 ? left : 100);  // W3
     }
     StoreSeqCst(&h_->consumerWaiting, 0);
     return ready() ? 0 : -ETIMEDOUT;

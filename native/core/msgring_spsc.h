@@ -90,10 +90,11 @@ class alignas(64) SpscProducer {
       StoreSeqCst(&h_->writeIndex, committed_);
       waiting = LoadSeqCst(&h_->consumerWaiting);
     }
-    // W2 (msgring_layout.h, "Futex words"): the exchange changes the word
-    // the consumer sleeps on, before the wake.
+    // W2 (msgring_layout.h, "Futex words"): seq_cst exchange, then the
+    // seq_cst bump of the sequence the consumer sleeps on, then the wake.
     if (waiting && ExchangeSeqCst(&h_->consumerWaiting, 0)) {
-      FutexWake(&h_->consumerWaiting, INT_MAX);
+      __atomic_add_fetch(&h_->consumerWakeSeq, 1, __ATOMIC_SEQ_CST);
+      FutexWake(&h_->consumerWakeSeq, INT_MAX);
       return true;
     }
     return false;
@@ -111,17 +112,19 @@ class alignas(64) SpscProducer {
       if (room()) return 0;
     uint32_t deadline = MonotonicMs() + static_cast<uint32_t>(timeoutMs);
     for (;;) {
-      // W1: seq_cst, the flag is visible before we re-read readIndex, so a
-      // consumer that releases after this load sees the flag and wakes us.
+      // W1, all seq_cst: the wake sequence before the flag, the flag before
+      // the re-read of readIndex; a consumer that releases after that read
+      // sees the flag and bumps the sequence past `seen`.
+      uint32_t seen = LoadSeqCst(&h_->producerWakeSeq);
+      RW_MSGRING_TEST_HOOK(kHookSeqRead);
       StoreSeqCst(&h_->producerWaiting, 1);
       RW_MSGRING_TEST_HOOK(kHookArmed);
       int slice = FenceForPeer(&h_->consumerFence, 100);
       if (fits(LoadSeqCst(&h_->readIndex))) break;
       int left = timeoutMs < 0 ? slice : static_cast<int>(deadline - MonotonicMs());
       if (timeoutMs >= 0 && left <= 0) break;
-      // W3: sleep on the flag itself while it holds 1; a consumer that took
-      // it (exchange to 0) before we got here makes this return at once.
-      FutexWait(&h_->producerWaiting, 1, left < slice ? left : slice);
+      // W3: returns at once if a wake was issued since `seen` was read.
+      FutexWait(&h_->producerWakeSeq, seen, left < slice ? left : slice);
     }
     StoreSeqCst(&h_->producerWaiting, 0);
     return room() ? 0 : -ETIMEDOUT;
@@ -219,8 +222,11 @@ class alignas(64) SpscConsumer {
       StoreSeqCst(&h_->readIndex, released_);
       waiting = LoadSeqCst(&h_->producerWaiting);
     }
-    // W2: the exchange changes the producer's sleep word before the wake.
-    if (waiting && ExchangeSeqCst(&h_->producerWaiting, 0)) FutexWake(&h_->producerWaiting, INT_MAX);
+    // W2: seq_cst exchange, bump of the producer's wake sequence, wake.
+    if (waiting && ExchangeSeqCst(&h_->producerWaiting, 0)) {
+      __atomic_add_fetch(&h_->producerWakeSeq, 1, __ATOMIC_SEQ_CST);
+      FutexWake(&h_->producerWakeSeq, INT_MAX);
+    }
   }
 
   bool Empty() { return read_ == LoadAcquire(&h_->writeIndex); }
@@ -232,16 +238,16 @@ class alignas(64) SpscConsumer {
       if (!Empty()) return 0;
     uint32_t deadline = MonotonicMs() + static_cast<uint32_t>(timeoutMs);
     for (;;) {
-      // W1: seq_cst, the flag is visible before we re-read writeIndex, so a
-      // producer that commits after this load sees the flag and wakes us.
+      // W1 (see WaitForSpace): sequence, flag, then the re-read.
+      uint32_t seen = LoadSeqCst(&h_->consumerWakeSeq);
+      RW_MSGRING_TEST_HOOK(kHookSeqRead);
       StoreSeqCst(&h_->consumerWaiting, 1);
       RW_MSGRING_TEST_HOOK(kHookArmed);
       int slice = FenceForPeer(&h_->producerFence, 100);
       if (LoadSeqCst(&h_->writeIndex) != read_) break;
       int left = timeoutMs < 0 ? slice : static_cast<int>(deadline - MonotonicMs());
       if (timeoutMs >= 0 && left <= 0) break;
-      // W3: sleep on the flag while it holds 1 (see WaitForSpace).
-      FutexWait(&h_->consumerWaiting, 1, left < slice ? left : slice);
+      FutexWait(&h_->consumerWakeSeq, seen, left < slice ? left : slice);  // W3
     }
     StoreSeqCst(&h_->consumerWaiting, 0);
     return Empty() ? -ETIMEDOUT : 0;

@@ -27,7 +27,8 @@ namespace rw::ring {
 
 // The steps a test hook can run at (see RW_MSGRING_TEST_HOOK).
 enum MsgringHookStep {
-  kHookArmed = 0,  // a waiter has stored its flag (W1), not yet re-checked
+  kHookSeqRead = 0,  // a waiter has read its wake sequence (W1), flag not yet set
+  kHookArmed = 1,    // a waiter has stored its flag (W1), not yet re-checked
 };
 
 // Atomic access to plain u32 fields in shared memory (another process may

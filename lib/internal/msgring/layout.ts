@@ -13,7 +13,7 @@ export interface RingLayout {
   offMagic: number; offVersion: number; offHeaderSize: number; offKind: number; offFlags: number;
   offCapacity: number; offSlotSize: number; offSlotCount: number; offMaxMessage: number; offChecksum: number;
   offWriteIndex: number; offReadIndex: number; offConsumerWaiting: number; offProducerWaiting: number;
-  offWakeSeq: number; offProducerPid: number; offConsumerPid: number;
+  offConsumerWakeSeq: number; offProducerWakeSeq: number; offProducerPid: number; offConsumerPid: number;
   offProducerHeartbeat: number; offConsumerHeartbeat: number;
   offProducerFence: number; offConsumerFence: number;
   statusText: Record<number, string>;

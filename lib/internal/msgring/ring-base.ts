@@ -52,15 +52,24 @@ export interface WaitAsyncOptions {
 }
 /**
  * The words of one wait (byte offsets from the ring's start): the waiter's
- * flag, the futex word it sleeps on (the flag itself, or MPSC's wakeSeq),
- * the peer's fence flag (-1: none) and whether other endpoints share the
- * flag (MPSC producers).
+ * flag, its wake sequence (the futex word), the peer's fence flag (-1: none)
+ * and whether other endpoints share the flag (MPSC producers).
  */
 export interface WaitWords {
   flag: number;
-  word: number;
+  seq: number;
   peerFence: number;
   shared?: boolean;
+}
+
+let waitTestHook: ((step: 'armed') => void) | null = null;
+/**
+ * @internal Tests only: runs `fn` inside every ring wait's W1, after the flag
+ * store and before the re-check, to make the protocol's interleavings
+ * reproducible (the C++ twin is RW_MSGRING_TEST_HOOK).
+ */
+export function setWaitTestHook(fn: ((step: 'armed') => void) | null): void {
+  waitTestHook = fn;
 }
 export interface EndpointOptions {
   /** Take the role even if a live process holds it (default false). */
@@ -240,22 +249,20 @@ export abstract class RingEndpoint implements RegionDependent {
   /**
    * The wait protocol, shared by every ring wait here and in C++
    * (native/core/msgring_layout.h, "Futex words", has the full argument):
-   *   W1  the waiter stores its flag = 1, then re-reads the ring (ready());
+   *   W1  the waiter reads its wake sequence, stores its flag = 1, then
+   *       re-reads the ring (ready());
    *   W2  the waker stores its index, then reads the flag; only if it is 1
-   *       does it exchange it to 0 and FUTEX_WAKE the word in W3;
-   *   W3  the waiter sleeps on a futex word the waker changes after that
-   *       exchange: the flag itself (SPSC, MPSC producers; expected 1), or
-   *       wakeSeq, which MPSC producers bump after it (expected: as read
-   *       after W1).
-   * All four accesses are seq_cst (Atomics), so either W1's re-read sees
-   * the index move or W2's read sees the flag (Dekker). A waker that saw
-   * the flag changes the sleep word before it wakes, so the sleep either is
-   * queued before that change (FUTEX_WAKE finds it) or finds the word
-   * changed and returns at once (futex(2): the compare and the queueing are
-   * atomic against FUTEX_WAKE). No wake is spent before its sleep - which
-   * is what happened when waiters slept on the index: progress too small to
-   * satisfy the waiter, published between W1 and the sleep, spent the flag
-   * on a wake nobody heard and left the waiter asleep with its flag clear.
+   *       does it exchange it to 0, bump the wake sequence and FUTEX_WAKE it;
+   *   W3  the waiter sleeps on the wake sequence while it holds W1's value.
+   * All accesses are seq_cst (Atomics), so either W1's re-read sees the
+   * index move or W2's read sees the flag (Dekker); a waker that saw it
+   * bumps the sequence after W1 read it, so the sleep either is queued
+   * first (the wake finds it) or compares unequal and returns at once
+   * (futex(2): FUTEX_WAIT's compare and queueing are atomic against
+   * FUTEX_WAKE). No wake is spent before its sleep - which is what happened
+   * when W1 read the sleep word after the flag store: progress that did not
+   * satisfy the waiter, landing in between, spent the flag on a wake nobody
+   * heard and left the waiter asleep with its flag clear.
    */
   protected async waitFor(ready: () => boolean, w: WaitWords, timeout: number): Promise<boolean> {
     if (ready()) return true;
@@ -270,7 +277,7 @@ export abstract class RingEndpoint implements RegionDependent {
         // (-1 means "forever" to the native side: a deadline just passed must not become it.)
         if (deadline !== Infinity && left <= 0) break;
         if (arm.polling) left = 1;
-        const wordOff = this.offset + w.word;
+        const wordOff = this.offset + w.seq;
         const r = await new Promise<number>((resolve, reject) => {
           this.waits.set(resolve, wordOff);
           futexWaitAsync(this.region, wordOff, arm.expected, left).then((v) => {
@@ -290,16 +297,16 @@ export abstract class RingEndpoint implements RegionDependent {
   }
 
   /**
-   * W1 and the choice of W3's expected value. `polling`: a C++ peer relies
-   * on our fence and it could not be issued, so sleep in 1 ms slices.
+   * W1. `expected` is the wake sequence W3 sleeps on; `polling`: a C++ peer
+   * relies on our fence and it could not be issued, so sleep in 1 ms slices.
    */
   private arm(ready: () => boolean, w: WaitWords): { ready: boolean; polling: boolean; expected: number } {
-    const flag = (this.offset + w.flag) >> 2;
-    // seq_cst store (W1): the flag is visible before any load below.
-    Atomics.store(this.u32, flag, 1);
+    // seq_cst load, then seq_cst store: the sequence is read before the flag
+    // is visible, so every bump by a waker that sees this flag comes after it.
+    const expected = Atomics.load(this.u32, (this.offset + w.seq) >> 2);
+    Atomics.store(this.u32, (this.offset + w.flag) >> 2, 1);
+    if (waitTestHook) waitTestHook('armed');
     const polling = !this.fenceForPeer(w.peerFence);
-    // seq_cst load: read after the flag store; a bump after it (W3) differs.
-    const expected = w.word === w.flag ? 1 : Atomics.load(this.u32, (this.offset + w.word) >> 2);
     return { ready: ready(), polling, expected };
   }
 
@@ -368,7 +375,7 @@ export abstract class RingEndpoint implements RegionDependent {
           const slice = arm.polling ? 1 : 100;
           const left = deadline === Infinity ? slice : Math.min(slice, Math.ceil(deadline - performance.now()));
           if (left <= 0) break;
-          n.futexWait(handle, this.offset + w.word, arm.expected, left);
+          n.futexWait(handle, this.offset + w.seq, arm.expected, left);
         }
       } finally {
         this.leaveWait(w);
@@ -382,8 +389,14 @@ export abstract class RingEndpoint implements RegionDependent {
     }
   }
 
-  /** W2's wake, once the waker has exchanged the flag to 0. */
-  protected wakeWord(wordOff: number): void {
+  /** W2 after the exchange: bumps the wake sequence at `seqOff`, then wakes its sleepers. */
+  protected wake(seqOff: number): void {
+    // seq_cst add: after the exchange that took the flag, before the wake.
+    Atomics.add(this.u32, (this.offset + seqOff) >> 2, 1);
+    this.wakeWord(seqOff);
+  }
+
+  private wakeWord(wordOff: number): void {
     native().futexWake(this.region.nativeHandle('wake'), this.offset + wordOff, INT_MAX);
   }
 
