@@ -7,7 +7,7 @@
 // spin slices. How each source is seen and why the sleeping path keeps its
 // guarantees: native/binding/busy_poll.cc and native/core/uring_loop.h.
 import { native } from './internal/native';
-import { check, invalidArgType, outOfRange, validateObject } from './internal/errors';
+import { check, checkValue, invalidArgType, outOfRange, validateObject } from './internal/errors';
 import { loop } from './internal/loop';
 
 export interface BusyPollOptions {
@@ -116,10 +116,10 @@ export function busyPoll(options: BusyPollOptions): BusyPoller {
   loop(); // the thread's ring and dispatch (the spin reaps into it)
   const n = native();
   if (!statsView) {
-    const buf = n.busyPollStats();
-    if (typeof buf === 'number') check(buf, 'io_uring_setup');
-    statsView = new Float64Array(buf);
-    statNames = n.busyPollStatNames;
+    statsView = new Float64Array(checkValue(n.busyPollStats(), 'io_uring_setup'));
+    // The addon's field order of struct BusyPollStats; the interface above
+    // names the same fields (busy_poll.cc static_asserts one name per counter).
+    statNames = n.busyPollStatNames as (keyof BusyPollStats)[];
   }
   check(n.busyPollStart(budget === Infinity ? -1 : budget, slice), 'io_uring_setup');
   active = new BusyPoller(budget, slice);

@@ -3,7 +3,8 @@
 // /sys and decides what the results mean. It never throws.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { native, nativeLoadError } from './internal/native';
+import { hasTcpdirect, native, nativeLoadError } from './internal/native';
+import type { NativeProbeResult } from './internal/native/probe';
 import { systemError } from './internal/errors';
 import { EACCES, EAFNOSUPPORT, ENODEV, ENOENT, ENOKEY, EPERM } from './internal/errno';
 import { wakeInfo, type WakeInfo } from './internal/loop';
@@ -125,13 +126,12 @@ function limit(v: number): number | null {
 let cachedCaps: Capabilities | undefined;
 
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-function efviCapability(p: any, noAddon: string | undefined): Capabilities['ef_vi'] {
+function efviCapability(p: NativeProbeResult | null, noAddon: string | undefined): Capabilities['ef_vi'] {
   if (!p) return { available: false, compiled: false, driverOpen: 'unknown', reason: noAddon };
   if (!p.efviCompiled) {
     return { available: false, compiled: false, driverOpen: 'not compiled', reason: 'not compiled in (rebuild: npx cmake-js compile --CDRINGWIRE_EFVI_ROOT=/usr, the Onload install prefix)' };
   }
-  const r = p.efviDriverOpen as number;
+  const r = p.efviDriverOpen;
   let reason: string | undefined;
   if (r === ENOENT) reason = 'ef_driver_open failed (ENOENT): no /dev/sfc_char, the sfc/Onload driver is not loaded';
   else if (r < 0) reason = `ef_driver_open failed (${errName(r)})`;
@@ -150,11 +150,11 @@ export function tcpdirectReason(step: 'zf_init' | 'zf_stack_alloc', r: number): 
 
 function tcpdirectCapability(loaded: boolean, noAddon: string | undefined): Capabilities['tcpdirect'] {
   if (!loaded) return { available: false, compiled: false, version: null, stackAlloc: 'unknown', reason: noAddon };
-  const probe = native().tcpdirectProbe as undefined | (() => { version: string; init: number; stack: number });
-  if (!probe) {
+  const n = native();
+  if (!hasTcpdirect(n)) {
     return { available: false, compiled: false, version: null, stackAlloc: 'not compiled', reason: 'not compiled in (rebuild: npx cmake-js compile --CDRINGWIRE_TCPDIRECT_ROOT=/usr, the TCPDirect install prefix)' };
   }
-  const r = probe();
+  const r = n.tcpdirectProbe();
   r.version = r.version.trim();  // zf_version_short() pads with build info
   if (r.init < 0) return { available: false, compiled: true, version: r.version, stackAlloc: 'not tried', reason: tcpdirectReason('zf_init', r.init) };
   return { available: r.stack === 0, compiled: true, version: r.version, stackAlloc: errName(r.stack), reason: r.stack < 0 ? tcpdirectReason('zf_stack_alloc', r.stack) : undefined };
@@ -166,8 +166,7 @@ export function capabilities(opts: { refresh?: boolean } = {}): Capabilities {
   const rel = os.release();
   const [major, minor] = rel.split('.').map((x) => parseInt(x, 10));
   const loadErr = nativeLoadError();
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  let p: any = null;
+  let p: NativeProbeResult | null = null;
   let probeErr: string | undefined;
   if (!loadErr) {
     try {
@@ -186,7 +185,7 @@ export function capabilities(opts: { refresh?: boolean } = {}): Capabilities {
 
   const u = p?.uring;
   let uringReason: string | undefined;
-  if (!p) uringReason = noAddon;
+  if (!u) uringReason = noAddon;
   else if (u.setup < 0) {
     const name = errName(u.setup);
     if (sysctlDisabled === 2) uringReason = `io_uring_setup failed (${name}): kernel.io_uring_disabled=2 turns io_uring off`;
@@ -197,7 +196,7 @@ export function capabilities(opts: { refresh?: boolean } = {}): Capabilities {
     uringReason = `multishot recv with provided buffers does not work (${errName(u.multishotRecv)}); needs Linux 6.0+`;
   }
   let wake: WakeInfo | null = null;
-  if (p && u.setup === 0) {
+  if (u && u.setup === 0) {
     try {
       wake = wakeInfo();
     } catch (e) {
@@ -206,20 +205,20 @@ export function capabilities(opts: { refresh?: boolean } = {}): Capabilities {
     if (wake && wake.mode === null) uringReason = `no io_uring wake mode passed its self-check: ${wake.fallback}`;
   }
   const io_uring: UringCapability = {
-    available: !!p && u.setup === 0 && u.multishotRecv > 0 && u.bufRing === 0 && wake !== null && wake.mode !== null,
+    available: !!u && u.setup === 0 && u.multishotRecv > 0 && u.bufRing === 0 && wake !== null && wake.mode !== null,
     reason: uringReason,
-    setup: p ? errName(u.setup) : 'unknown',
+    setup: u ? errName(u.setup) : 'unknown',
     sysctlDisabled,
-    singleIssuerDeferTaskrun: !!p && u.setupSingleIssuer === 0,
-    features: p ? u.features : 0,
-    multishotRecv: !!p && u.multishotRecv > 0,
-    multishotAccept: !!p && u.multishotAccept > 0,
-    providedBufferRings: !!p && u.bufRing === 0,
-    sendZc: !!p && u.opSendZc,
-    sendmsgZc: !!p && u.opSendmsgZc,
-    bundles: !!p && u.bundles,
-    futexWait: !!p && u.opFutexWait && u.opFutexWake,
-    linkTimeout: !!p && u.opLinkTimeout,
+    singleIssuerDeferTaskrun: !!u && u.setupSingleIssuer === 0,
+    features: u ? u.features : 0,
+    multishotRecv: !!u && u.multishotRecv > 0,
+    multishotAccept: !!u && u.multishotAccept > 0,
+    providedBufferRings: !!u && u.bufRing === 0,
+    sendZc: !!u && u.opSendZc,
+    sendmsgZc: !!u && u.opSendmsgZc,
+    bundles: !!u && u.bundles,
+    futexWait: !!u && u.opFutexWait && u.opFutexWake,
+    linkTimeout: !!u && u.opLinkTimeout,
     wake,
   };
 
@@ -276,7 +275,7 @@ export function capabilities(opts: { refresh?: boolean } = {}): Capabilities {
     soBusyPoll: bp ? errName(bp.soBusyPoll) : 'unknown',
     soPreferBusyPoll: bp ? errName(bp.soPreferBusyPoll) : 'unknown',
     soBusyPollBudget: bp ? errName(bp.soBusyPollBudget) : 'unknown',
-    uringNapi: p ? errName(u.napiRegister) : 'unknown',
+    uringNapi: u ? errName(u.napiRegister) : 'unknown',
     sysctlBusyPoll: sysNum('/proc/sys/net/core/busy_poll'),
     sysctlBusyRead: sysNum('/proc/sys/net/core/busy_read'),
     isolatedCpus: parseRange(readText('/sys/devices/system/cpu/isolated') ?? ''),
