@@ -77,11 +77,8 @@ export interface NativeTcp {
   tcpSetReading(id: TcpHandleId, reading: boolean): void;
   /** An int option on a connection or listener: 0 or -errno. */
   tcpSetOpt(id: TcpHandleId, level: number, name: number, value: number): number;
-  /**
-   * An int option, or -errno. Not boxed (unlike udpGetOpt): a negative
-   * option value reads as an errno. Used by tests only.
-   */
-  tcpGetOpt(id: TcpHandleId, level: number, name: number): number;
+  /** An int option boxed as [value] (values may be negative), or -errno. */
+  tcpGetOpt(id: TcpHandleId, level: number, name: number): [number] | number;
   /** getpeername (peer) / getsockname: sockaddr bytes, or -errno. */
   tcpName(id: TcpHandleId, peer: boolean): Buffer | number;
   tcpLayout: NativeTcpLayout;
