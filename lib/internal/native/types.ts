@@ -18,6 +18,3 @@ export interface SystemFailure {
  * compile time.
  */
 export type Brand<T, B extends string> = T & { readonly __ringwireBrand: B };
-
-/** Bytes native code reads through napi_get_typedarray_info (any view, offset honoured). */
-export type Bytes = ArrayBufferView;
