@@ -84,15 +84,19 @@ const checked = new WeakSet<readonly string[]>();
  * addon exports them from. Run when the facility is first used (once per list): a
  * shorter list would otherwise read every counter as 0 without a word.
  */
-export function checkLayout(facility: 'udp' | 'tcp' | 'packetRing', names: Record<string, readonly string[]>): void {
+export function checkLayout(facility: 'udp' | 'tcp' | 'packetRing' | 'busyPoll', names: Record<string, readonly string[]>): void {
   const lists = Object.values(names);
   if (lists.every((l) => checked.has(l)) && !missing[facility]) return;
-  const section: object | undefined = native()[`${facility}Layout`];
+  // Busy polling exports its one list at the top level (busy_poll.cc).
+  const n = native();
+  const section: object | undefined = facility === 'busyPoll' ? { statNames: n.busyPollStatNames } : n[`${facility}Layout`];
+  // The native name of a list, for the message.
+  const label = (key: string) => (facility === 'busyPoll' ? `busyPoll${key[0].toUpperCase()}${key.slice(1)}` : `${facility}Layout.${key}`);
   const problems = [...(missing[facility] ?? []).map((k) => `${facility}Layout.${k} is missing`)];
   for (const [key, ours] of Object.entries(names)) {
     const theirs = field(section, key);
     if (!Array.isArray(theirs) || theirs.length !== ours.length || theirs.some((n, i) => n !== ours[i]))
-      problems.push(`${facility}Layout.${key} is [${Array.isArray(theirs) ? theirs.join(', ') : String(theirs)}], TypeScript expects [${ours.join(', ')}]`);
+      problems.push(`${label(key)} is [${Array.isArray(theirs) ? theirs.join(', ') : String(theirs)}], TypeScript expects [${ours.join(', ')}]`);
   }
   if (problems.length) {
     const err = new Error(`ringwire: the addon does not match this TypeScript (rebuild it: npm run build:native): ${problems.join('; ')}`);
