@@ -1,7 +1,7 @@
 // Thread placement helpers: pin the calling thread (main or a worker) to
 // CPUs, read its affinity and the CPU it is running on right now.
 import * as os from 'node:os';
-import { check, invalidArgType, outOfRange } from './internal/errors';
+import { check, checkValue, invalidArgType, outOfRange } from './internal/errors';
 import { native } from './internal/native';
 
 /** Pins the calling JS thread to `cpus` (one CPU or a list). */
@@ -18,9 +18,7 @@ export function pinThread(cpus: number | number[]): void {
 
 /** The CPUs the calling thread may run on. */
 export function threadAffinity(): number[] {
-  const r = native().threadAffinity();
-  if (typeof r === 'number') check(r, 'sched_getaffinity');
-  return r;
+  return checkValue(native().threadAffinity(), 'sched_getaffinity');
 }
 
 /** The CPU the calling thread is running on (sched_getcpu). */

@@ -7,8 +7,9 @@
 // spin slices. How each source is seen and why the sleeping path keeps its
 // guarantees: native/binding/busy_poll.cc and native/core/uring_loop.h.
 import { native } from './internal/native';
-import { check, invalidArgType, outOfRange, validateObject } from './internal/errors';
+import { check, checkValue, invalidArgType, outOfRange, validateObject } from './internal/errors';
 import { loop } from './internal/loop';
+import { checkLayout } from './internal/layout';
 
 export interface BusyPollOptions {
   /**
@@ -42,6 +43,16 @@ export interface BusyPollStats {
 
 const MAX_BUDGET_US = 3600e6;
 const MAX_SLICE_US = 1e6;
+
+/**
+ * The fields of struct BusyPollStats (native/binding/loop_binding.h), in
+ * its order: typed here for BusyPollStats, and busyPoll() refuses an addon
+ * whose busyPollStatNames differ (checkLayout, test/layout.test.ts).
+ */
+export const BUSY_POLL_STAT_NAMES = ['spins', 'found', 'spinUs', 'syscalls', 'sleeps', 'slices'] as const satisfies readonly (keyof BusyPollStats)[];
+// Compile-time: every field of BusyPollStats is in the list.
+const everyFieldNamed: [Exclude<keyof BusyPollStats, (typeof BUSY_POLL_STAT_NAMES)[number]>] extends [never] ? true : never = true;
+void everyFieldNamed;
 
 let statsView: Float64Array | undefined;
 let statNames: readonly (keyof BusyPollStats)[] = [];
@@ -116,10 +127,9 @@ export function busyPoll(options: BusyPollOptions): BusyPoller {
   loop(); // the thread's ring and dispatch (the spin reaps into it)
   const n = native();
   if (!statsView) {
-    const buf = n.busyPollStats();
-    if (typeof buf === 'number') check(buf, 'io_uring_setup');
-    statsView = new Float64Array(buf);
-    statNames = n.busyPollStatNames;
+    checkLayout('busyPoll', { statNames: BUSY_POLL_STAT_NAMES });
+    statsView = new Float64Array(checkValue(n.busyPollStats(), 'io_uring_setup'));
+    statNames = BUSY_POLL_STAT_NAMES;
   }
   check(n.busyPollStart(budget === Infinity ? -1 : budget, slice), 'io_uring_setup');
   active = new BusyPoller(budget, slice);

@@ -13,7 +13,8 @@ import { native } from './internal/native';
 import { EACCES, EBUSY, EEXIST, EINVAL, ENOMEM, EOPNOTSUPP, EPERM } from './internal/errno';
 import { netInterface, type NetInterface } from './internal/packet/netif';
 import { checkLayout } from './internal/layout';
-import { issuedRings, type NativeRing, PACKET_STAT_NAMES, PacketRing, type PacketRingBackend, type PacketRingInfo } from './internal/packet/ring-handle';
+import type { NativePacketRing, NativePacketRingOpenFailure, NativePacketRingOpenOptions, PacketRingHandle } from './internal/native/packet';
+import { issuedRings, PACKET_STAT_NAMES, PacketRing, type PacketRingBackend, type PacketRingInfo } from './internal/packet/ring-handle';
 
 export { FrameBatch, PacketRing, PACKET_STAT_NAMES } from './internal/packet/ring-handle';
 export type { PacketRingBackend, PacketRingInfo, PacketRingStats } from './internal/packet/ring-handle';
@@ -72,7 +73,7 @@ export interface PacketRingOptions {
  */
 const AUTO = { minUs: 10, maxUs: 100, enterFrames: 4, stayFrames: 2 } as const;
 
-const BACKEND_CODE: Record<PacketRingBackend, number> = { af_xdp: 0, socket: 1, ef_vi: 2 };
+const BACKEND_CODE: Record<PacketRingBackend, 0 | 1 | 2> = { af_xdp: 0, socket: 1, ef_vi: 2 };
 const BIND_MODE = { auto: 0, copy: 1, zerocopy: 2 } as const;
 const XDP_MODE = { auto: 0, native: 1, skb: 2 } as const;
 const PAGE_SIZE = 4096;
@@ -82,7 +83,7 @@ const MAX_AREA = 2 ** 30;
 // have a ring, and the AF_XDP handles per interface (rings on several
 // queues of one interface share one XDP program).
 const queuesInUse = new Map<string, PacketRingBackend>();
-const xdpHandles = new Map<number, Map<string, object>>();
+const xdpHandles = new Map<number, Map<string, PacketRingHandle>>();
 const openChains = new Map<number, Promise<unknown>>();
 
 /** The backend 'auto' resolves to for an interface, and why. */
@@ -155,11 +156,7 @@ function validate(options: PacketRingOptions): Resolved {
   return { iface, queue: queueOpt, backend, reason, port, frameSize, frameCount, txFrames, batchSize, mode, xdpMode, needWakeup, busyPoll, coalesceUs };
 }
 
-interface OpenFailure {
-  errno: number;
-  syscall: string;
-  detail: string;
-}
+type OpenFailure = NativePacketRingOpenFailure;
 
 function openError(f: OpenFailure, r: Resolved): SystemError {
   const name = r.iface.name;
@@ -180,7 +177,7 @@ function openError(f: OpenFailure, r: Resolved): SystemError {
   return systemError(f.errno, f.syscall, { message: `${r.backend} on ${name} queue ${r.queue}${why ? `: ${why}` : ''}` });
 }
 
-type OpenResult = NativeRing & { zeroCopy: boolean; needWakeup: boolean; dualStack: boolean; xdpNative?: boolean; xdpNote?: string };
+type OpenResult = NativePacketRing;
 
 function ringInfo(r: Resolved, n: OpenResult): PacketRingInfo {
   const xdp = r.backend === 'af_xdp';
@@ -219,7 +216,7 @@ export function coalescePolicy(coalesceUs: number | 'auto', batchSize: number, r
 
 function openNative(r: Resolved, key: string): Promise<PacketRing> {
   const shared = r.backend === 'af_xdp' ? xdpHandles.get(r.iface.ifindex)?.values().next().value : undefined;
-  const args = {
+  const args: NativePacketRingOpenOptions = {
     backend: BACKEND_CODE[r.backend],
     ifname: r.iface.name,
     ifindex: r.iface.ifindex,
@@ -238,7 +235,7 @@ function openNative(r: Resolved, key: string): Promise<PacketRing> {
     localIp: r.iface.ipv4,
     share: shared ?? null,
   };
-  return (native().packetRingOpen(args) as Promise<OpenResult>).then(
+  return native().packetRingOpen(args).then(
     (n) => {
       const info = ringInfo(r, n);
       const ifindex = r.iface.ifindex;

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import { capabilities } from './capabilities';
 import { invalidArgType, invalidArgValue, outOfRange, systemError, validateBoolean, validateInteger, validateObject, validateOneOf, closedError } from './internal/errors';
 import { native } from './internal/native';
+import type { NativeRegion, NativeRegionResult, RegionHandle } from './internal/native/shm';
 import { EAGAIN, EBADMSG } from './internal/errno';
 import { REGION_PREFIX, SHM_DIR, shmName, validateRegionName } from './internal/shm/names';
 
@@ -55,14 +56,6 @@ export interface CreateRegionOptions extends MapOptions {
 
 export type OpenTarget = string | { name: string } | { fd: number } | { pid: number; fd: number };
 
-interface NativeRegion {
-  handle: unknown;
-  buffer: ArrayBuffer;
-  fd: number;
-  size: number;
-  hugetlb: boolean;
-}
-type NativeResult = NativeRegion | { errno: number; syscall: string };
 
 /** Something that must stop using the memory when its region closes (rings). */
 export interface RegionDependent {
@@ -89,7 +82,7 @@ export class ShmRegion {
   readonly numaNode: number | null;
   /** True when this call created the object (false: opened). */
   readonly created: boolean;
-  private handle: unknown;
+  private handle: RegionHandle | null;
   private buf: ArrayBuffer | null;
   private fdNum: number;
   private isLocked = false;
@@ -151,7 +144,7 @@ export class ShmRegion {
     validateInteger(offset, 'offset', 0, this.size);
     if (length === undefined) length = this.size - offset;
     validateInteger(length, 'length', 0, this.size - offset);
-    const code = native().shmConstants.madvise[advice] as number;
+    const code = native().shmConstants.madvise[advice];
     const r = native().shmAdvise(this.nativeHandle('advise'), offset, length, code);
     if (r < 0) throw systemError(r, 'madvise', { message: `advice '${advice}'` });
   }
@@ -161,7 +154,7 @@ export class ShmRegion {
     if (!this.buf) return;
     for (const d of [...this.dependents]) d.regionClosed();
     this.dependents.clear();
-    native().shmClose(this.handle);
+    if (this.handle) native().shmClose(this.handle);
     this.buf = null;
     this.handle = null;
   }
@@ -173,8 +166,8 @@ export class ShmRegion {
   }
 
   /** @internal native handle for rings and waits. */
-  nativeHandle(op: string): unknown {
-    if (!this.buf) throw closedError('ShmRegion', op);
+  nativeHandle(op: string): RegionHandle {
+    if (!this.buf || !this.handle) throw closedError('ShmRegion', op);
     return this.handle;
   }
 
@@ -221,7 +214,7 @@ function mapPolicy(o: Record<string, unknown>): MapPolicy {
   return { populate, lock, numaNode, advise };
 }
 
-function checkResult(r: NativeResult, extra?: { path?: string; message?: string }): NativeRegion {
+function checkResult(r: NativeRegionResult, extra?: { path?: string; message?: string }): NativeRegion {
   if ('errno' in r) throw systemError(r.errno, r.syscall, extra);
   return r;
 }
@@ -304,7 +297,7 @@ export function createRegion(options: CreateRegionOptions): ShmRegion {
       if (size > MAX_REGION_SIZE) throw outOfRange('options.size', `<= ${MAX_REGION_SIZE} (MAX_REGION_SIZE) after rounding`, size);
     }
     const shift = Math.log2(pageSize);
-    const r: NativeResult = native().shmCreateAnon('ringwire', size, shift, !sparse, policy.populate, numa);
+    const r: NativeRegionResult = native().shmCreateAnon('ringwire', size, shift, !sparse, policy.populate, numa);
     if (!('errno' in r)) return finish(new ShmRegion(issue(r), { name: null, created: true, numaNode: policy.numaNode }), policy);
     const why = hugeFailure(r, pageSize);
     if (huge === 'required') throw systemError(r.errno, r.syscall, { message: why });
@@ -325,7 +318,7 @@ export function openRegion(target: OpenTarget, options: MapOptions = {}): ShmReg
   const policy = mapPolicy(o);
   const numa = policy.numaNode ?? -1;
   let name: string | null = null;
-  let r: NativeResult;
+  let r: NativeRegionResult;
   if (typeof target === 'string' || (typeof target === 'object' && target !== null && 'name' in target)) {
     name = validateRegionName(typeof target === 'string' ? target : target.name, 'name');
     for (let attempt = 0; ; attempt++) {

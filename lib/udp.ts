@@ -7,11 +7,12 @@ import * as dns from 'node:dns';
 import * as net from 'node:net';
 import { type Backend, resolveBackend } from './internal/backend';
 import {
-  assertAttached, check, invalidArgType, invalidArgValue, outOfRange, socketClosed, systemError,
+  assertAttached, check, checkValue, invalidArgType, invalidArgValue, outOfRange, socketClosed, systemError,
   validateFunction, validateObject,
 } from './internal/errors';
 import { loop, type ThreadLoop } from './internal/loop';
 import { native } from './internal/native';
+import type { NativeUdp } from './internal/native/udp';
 import { type AddressInfo, SockaddrCache, decodeSockaddr, encodeSockaddr, mapIPv4 } from './internal/sockaddr';
 import { UdpBatch } from './internal/udp/batch';
 import { tcpdirectChoice } from './internal/tcpdirect/thread';
@@ -69,12 +70,12 @@ interface Pending {
 }
 
 // The hot send entry, looked up once per thread instead of per datagram.
-let udpSendFn: ((id: number, b: Uint8Array, off: number, len: number, to: Uint8Array | null, token: number) => number) | undefined;
-let udpReplyFn: ((id: number, off: number, len: number, name: number, nameLen: number) => number) | undefined;
+let udpSendFn: NativeUdp['udpSend'] | undefined;
+let udpReplyFn: NativeUdp['udpReply'] | undefined;
 const udpReplyNative = (id: number, off: number, len: number, name: number, nameLen: number): number =>
-  (udpReplyFn ??= native().udpReply as typeof udpReplyFn)!(id, off, len, name, nameLen);
+  (udpReplyFn ??= native().udpReply)(id, off, len, name, nameLen);
 const udpSendNative = (id: number, b: Uint8Array, off: number, len: number, to: Uint8Array | null, token: number): number =>
-  (udpSendFn ??= native().udpSend as typeof udpSendFn)!(id, b, off, len, to, token);
+  (udpSendFn ??= native().udpSend)(id, b, off, len, to, token);
 
 // Options only the kernel stack has: 'auto' keeps such sockets off TCPDirect.
 const TCPDIRECT_UNSUPPORTED = ['reuseAddr', 'reusePort', 'ipv6Only', 'recvBufferSize', 'sendBufferSize', 'bufferCount', 'bufferSize', 'timestamps', 'zeroCopyThreshold', 'busyPoll'] as const;
@@ -129,8 +130,8 @@ export class UdpSocket extends EventEmitter {
     this.loop = loop();
     checkLayout('udp', { statNames: UDP_STAT_NAMES });
     const stats = new Float64Array(UDP_STAT_NAMES.length);
-    const r = native().udpOpen(this.backend === 'io_uring' ? 0 : 1, this.fam, o.bufferCount, o.bufferSize, o.timestamps, o.zeroCopyThreshold, stats);
-    if (typeof r === 'number') check(r, this.backend === 'io_uring' ? 'io_uring_register' : 'socket');
+    const r = checkValue(native().udpOpen(this.backend === 'io_uring' ? 0 : 1, this.fam, o.bufferCount, o.bufferSize, o.timestamps, o.zeroCopyThreshold, stats),
+      this.backend === 'io_uring' ? 'io_uring_register' : 'socket');
     this.id = r.id;
     this.pool = new Uint8Array(r.pool);
     this.descs = new Uint32Array(r.descs);

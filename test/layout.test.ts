@@ -10,6 +10,7 @@ import { native } from '../lib/internal/native';
 import { CONN_STAT_NAMES, TCP_STAT_NAMES } from '../lib/internal/tcp/core';
 import { UDP_STAT_NAMES } from '../lib/internal/udp/stats';
 import { PACKET_STAT_NAMES } from '../lib/packet-ring';
+import { BUSY_POLL_STAT_NAMES } from '../lib/busy-poll';
 
 // The native key each mirror entry was read from (kept apart from layout.ts
 // on purpose: a renamed native key fails here by name, not only by value).
@@ -92,6 +93,12 @@ describe('layout: stat names against the structs they index', () => {
   it('packet-ring stat names are the addon struct\'s names, in order, and fill the struct', () => {
     expect([...PACKET_STAT_NAMES]).toEqual(native().packetRingLayout.statNames);
     expect(PACKET_STAT_NAMES.length).toBe(native().packetRingLayout.statsFields);
+  });
+
+  it('busy-poll stat names are the addon struct\'s names, in order', () => {
+    expect([...BUSY_POLL_STAT_NAMES]).toEqual(native().busyPollStatNames);
+    expect(() => checkLayout('busyPoll', { statNames: BUSY_POLL_STAT_NAMES })).not.toThrow();
+    expect(() => checkLayout('busyPoll', { statNames: BUSY_POLL_STAT_NAMES.slice(1) })).toThrow(/busyPollStatNames is \[/);
   });
 
   it('a stat-name list that differs from the addon\'s is a load error, not counters silently read as 0', () => {

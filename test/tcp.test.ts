@@ -339,8 +339,16 @@ for (const { backend, skip } of backends) {
       const l = srv.ep.listen({ host: '127.0.0.1', deferAccept: 2, reusePort: true });
       const l2 = srv.ep.listen({ host: '127.0.0.1', port: l.address().port, reusePort: true });
       expect(l2.address().port).toBe(l.address().port);
-      const opt = (id: number, level: number, name: number) => native().tcpGetOpt(id, level, name);
+      const opt = (id: number, level: number, name: number) => {
+        const r = native().tcpGetOpt(id, level, name);
+        if (typeof r === 'number') throw new Error(`tcpGetOpt(${level}, ${name}): errno ${r}`);
+        return r[0];
+      };
       expect(opt(l.id, 6, 9)).toBeGreaterThan(0); // TCP_DEFER_ACCEPT (the kernel rounds to its retransmit steps)
+      // A negative option value is a value, not an errno: SO_INCOMING_CPU is
+      // -1 until a packet reaches the socket (none has reached this listener).
+      // Unboxed, it read as -1 = -EPERM.
+      expect(opt(l.id, native().sockopt.SOL_SOCKET, native().sockopt.SO_INCOMING_CPU)).toBe(-1);
       const cli = make({ noDelay: false });
       const c = cli.ep.connect({ port: l.address().port, host: '127.0.0.1' });
       cli.ep.send(c, 'x'); // deferred accept waits for data

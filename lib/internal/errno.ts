@@ -31,7 +31,7 @@ export const ECANCELED = -E.ECANCELED;
 /** ENOKEY (Linux, not in os.constants.errno): from the addon; NaN when it cannot load, where nothing can return it. */
 export function ENOKEY(): number {
   try {
-    return native().errno.ENOKEY as number;
+    return native().errno.ENOKEY;
   } catch {
     return NaN;
   }

@@ -49,6 +49,16 @@ export function check(ret: number, syscall: string, extra?: Parameters<typeof sy
   return ret;
 }
 
+/**
+ * A native result of the form `value | -errno` (an object, array or buffer
+ * on success): the value, or throws the system error. A number here is
+ * always a negative errno (the native return rule, native/README.md).
+ */
+export function checkValue<T extends object>(ret: T | number, syscall: string, extra?: Parameters<typeof systemError>[2]): T {
+  if (typeof ret === 'number') throw systemError(ret, syscall, extra);
+  return ret;
+}
+
 type CodedError<E extends Error> = E & { code: string };
 
 function coded<E extends Error>(err: E, code: string): CodedError<E> {

@@ -3,12 +3,9 @@
 // stat-name lists against the structs they index. Nothing here types a
 // number the native side defines; test/layout.test.ts checks every name and
 // value against the addon. Nothing here is API.
-import { native } from './native';
+import { type Native, native } from './native';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
-type Section = Record<string, any> | undefined;
-
-function addon(): Record<string, any> | undefined {
+function addon(): Native | undefined {
   try {
     return native();
   } catch {
@@ -21,12 +18,20 @@ const N = addon();
 // checkLayout() when the facility is first used (never silently zero).
 const missing: Record<string, string[]> = {};
 
-// Picks named numbers out of a native layout object. Without an addon every
-// value is NaN, which equals no event kind: no handle, so no event, exists.
-function pick<K extends string>(facility: string, section: Section, keys: Record<K, string>): Readonly<Record<K, number>> {
+// A property of a native object whose shape is being checked at run time
+// (an addon built from other sources may lack it, whatever its type says).
+function field(section: object | undefined, key: string): unknown {
+  return section === undefined ? undefined : (section as Record<string, unknown>)[key];
+}
+
+// Picks named numbers out of a native layout object (the key names are
+// checked against the facility's interface at compile time). Without an
+// addon every value is NaN, which equals no event kind: no handle, so no
+// event, exists.
+function pick<S extends object, K extends string>(facility: string, section: S | undefined, keys: Record<K, keyof S & string>): Readonly<Record<K, number>> {
   const out = {} as Record<K, number>;
   for (const k of Object.keys(keys) as K[]) {
-    const v = section?.[keys[k]];
+    const v = field(section, keys[k]);
     if (section && typeof v !== 'number') (missing[facility] ??= []).push(keys[k]);
     out[k] = typeof v === 'number' ? v : NaN;
   }
@@ -79,15 +84,19 @@ const checked = new WeakSet<readonly string[]>();
  * addon exports them from. Run when the facility is first used (once per list): a
  * shorter list would otherwise read every counter as 0 without a word.
  */
-export function checkLayout(facility: 'udp' | 'tcp' | 'packetRing', names: Record<string, readonly string[]>): void {
+export function checkLayout(facility: 'udp' | 'tcp' | 'packetRing' | 'busyPoll', names: Record<string, readonly string[]>): void {
   const lists = Object.values(names);
   if (lists.every((l) => checked.has(l)) && !missing[facility]) return;
-  const section: Section = native()[`${facility}Layout`];
+  // Busy polling exports its one list at the top level (busy_poll.cc).
+  const n = native();
+  const section: object | undefined = facility === 'busyPoll' ? { statNames: n.busyPollStatNames } : n[`${facility}Layout`];
+  // The native name of a list, for the message.
+  const label = (key: string) => (facility === 'busyPoll' ? `busyPoll${key[0].toUpperCase()}${key.slice(1)}` : `${facility}Layout.${key}`);
   const problems = [...(missing[facility] ?? []).map((k) => `${facility}Layout.${k} is missing`)];
   for (const [key, ours] of Object.entries(names)) {
-    const theirs: unknown = section?.[key];
+    const theirs = field(section, key);
     if (!Array.isArray(theirs) || theirs.length !== ours.length || theirs.some((n, i) => n !== ours[i]))
-      problems.push(`${facility}Layout.${key} is [${Array.isArray(theirs) ? theirs.join(', ') : String(theirs)}], TypeScript expects [${ours.join(', ')}]`);
+      problems.push(`${label(key)} is [${Array.isArray(theirs) ? theirs.join(', ') : String(theirs)}], TypeScript expects [${ours.join(', ')}]`);
   }
   if (problems.length) {
     const err = new Error(`ringwire: the addon does not match this TypeScript (rebuild it: npm run build:native): ${problems.join('; ')}`);

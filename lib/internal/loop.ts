@@ -3,7 +3,7 @@
 // here by handle id. Each JS thread (main, worker) has its own instance
 // because each has its own module registry.
 import { native } from './native';
-import { check, systemError } from './errors';
+import { checkValue, systemError } from './errors';
 
 export type EventHandler = (kind: number, a: number, b: number, id: number) => void;
 
@@ -89,14 +89,12 @@ export class ThreadLoop {
   private refs = 0;
 
   constructor() {
-    const r = native().loopStart((start: number, end: number) => this.dispatch(start, end));
-    if (typeof r === 'number') check(r, 'io_uring_setup');
+    const r = checkValue(native().loopStart((start, end) => this.dispatch(start, end)), 'io_uring_setup');
     this.events = new Int32Array(r.events);
     this.statsView = new Float64Array(r.stats);
     this.wake = r.wake;
     this.deferTaskrun = r.deferTaskrun;
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    const attempts: WakeAttempt[] = r.wakeAttempts.map((a: any) => ({
+    const attempts: WakeAttempt[] = r.wakeAttempts.map((a) => ({
       mode: a.mode,
       setup: errnoName(a.setup),
       checked: a.checked,

@@ -250,12 +250,18 @@ Napi::Value TcpSetOptFn(const Napi::CallbackInfo& info) {
   return Num(info.Env(), TcpSetOpt(fd, I32(info, 1), I32(info, 2), I32(info, 3)));
 }
 
+// tcpGetOpt(id, level, name) -> [value] | -errno. Boxed as udpGetOpt's: an
+// option value may be negative (SO_INCOMING_CPU is -1 before any packet),
+// which a bare number would report as an errno.
 Napi::Value TcpGetOptFn(const Napi::CallbackInfo& info) {
   int fd = FdOf(info);
   if (fd < 0) return Num(info.Env(), -EBADF);
   int v = 0;
   int r = TcpGetOpt(fd, I32(info, 1), I32(info, 2), &v);
-  return Num(info.Env(), r < 0 ? r : v);
+  if (r < 0) return Num(info.Env(), r);
+  Napi::Array out = Napi::Array::New(info.Env(), 1);
+  out.Set(0u, Num(info.Env(), v));
+  return out;
 }
 
 // tcpName(id, peer) -> Buffer holding a sockaddr | -errno

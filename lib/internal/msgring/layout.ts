@@ -4,25 +4,15 @@
 // the same order, as rw::ring::Validate).
 import { outOfRange, invalidArgValue, validateInteger } from '../errors';
 import { native } from '../native';
+import type { NativeRingLayout } from '../native/msgring';
 import { ShmRegion } from '../../shm';
 
-export interface RingLayout {
-  magic: number; version: number; headerSize: number; align: number;
-  kindSpsc: number; kindMpsc: number; flagRecordHeader: number; recordHeader: number; padding: number;
-  minCapacity: number; maxCapacity: number; slotHeader: number; minSlotSize: number; maxSlotSize: number;
-  offMagic: number; offVersion: number; offHeaderSize: number; offKind: number; offFlags: number;
-  offCapacity: number; offSlotSize: number; offSlotCount: number; offMaxMessage: number; offChecksum: number;
-  offWriteIndex: number; offReadIndex: number; offConsumerWaiting: number; offProducerWaiting: number;
-  offConsumerWakeSeq: number; offProducerWakeSeq: number; offProducerPid: number; offConsumerPid: number;
-  offProducerHeartbeat: number; offConsumerHeartbeat: number;
-  offProducerFence: number; offConsumerFence: number;
-  statusText: Record<number, string>;
-}
+export type RingLayout = NativeRingLayout;
 
 let cachedLayout: RingLayout | undefined;
 /** The ring layout constants, as compiled into the native C++ rings. */
 export function ringLayout(): RingLayout {
-  if (!cachedLayout) cachedLayout = native().ringLayout as RingLayout;
+  if (!cachedLayout) cachedLayout = native().ringLayout;
   return cachedLayout;
 }
 

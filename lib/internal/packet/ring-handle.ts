@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { closedError, invalidArgType, invalidArgValue, outOfRange, systemError, validateFunction, validateInteger } from '../errors';
 import { native } from '../native';
+import type { NativePacketRing, NativePacketRingLayout, PacketRingHandle } from '../native/packet';
 
 /** Counter names, in the order of struct PacketStats (native/core/packet_backend.h, RW_PACKET_STATS); openPacketRing() refuses an addon whose list differs (checkLayout). */
 export const PACKET_STAT_NAMES = [
@@ -47,23 +48,13 @@ export interface PacketRingInfo {
 }
 
 /** Layout constants exported by the addon (native/core/packet_ring.h). */
-interface Layout {
-  ctrlRxCount: number; ctrlReleaseCount: number; ctrlStageCount: number; ctrlReserveCount: number; ctrlFreeTx: number;
-  frameFree: number; frameKernel: number; frameUser: number; frameReleased: number; frameReserved: number;
-  frameStaged: number; frameInFlight: number; frameRxHome: number; frameStateMask: number;
-  statsFields: number; dispatchRx: number; dispatchTxReady: number; dispatchError: number;
-}
+type Layout = NativePacketRingLayout;
 
-/** What the native open resolves to. */
-export interface NativeRing {
-  handle: object;
-  area: ArrayBuffer;
-  control: ArrayBuffer;
-  sections: { ctrl: number; stats: number; rxDescs: number; release: number; stage: number; reserved: number; owner: number };
-}
+/** The part of the native open's result a PacketRing is built from. */
+export type NativeRing = Pick<NativePacketRing, 'handle' | 'area' | 'control' | 'sections'>;
 
 let layoutCache: Layout | undefined;
-export const packetRingLayout = (): Layout => layoutCache ?? (layoutCache = native().packetRingLayout as Layout);
+export const packetRingLayout = (): Layout => layoutCache ?? (layoutCache = native().packetRingLayout);
 
 const STATE_NAMES = ['free (TX pool)', 'owned by the kernel', 'owned by the application', 'already released', 'reserved for sending', 'queued for sending', 'being sent'];
 
@@ -84,7 +75,7 @@ function receiveOnly(): Error {
 }
 
 interface Held {
-  handle: object;
+  handle: PacketRingHandle;
   onGone: () => void;
 }
 
@@ -134,7 +125,7 @@ export const issuedRings = new WeakSet<object>();
 export class PacketRing extends EventEmitter {
   readonly info: PacketRingInfo;
   private area: Uint8Array;
-  private readonly handle: object;
+  private readonly handle: PacketRingHandle;
   private readonly ctrl: Uint32Array;
   private readonly statsView: Float64Array;
   private readonly releaseQ: Uint32Array;

@@ -4,9 +4,10 @@
 // apply before any native call.
 import * as net from 'node:net';
 import { capabilities } from '../../capabilities';
-import { assertAttached, check, invalidArgType, invalidArgValue, outOfRange, systemError, type SystemError, validateInteger, validatePowerOfTwo } from '../errors';
+import { assertAttached, checkValue, invalidArgType, invalidArgValue, outOfRange, systemError, type SystemError, validateInteger, validatePowerOfTwo } from '../errors';
 import { loop, type ThreadLoop } from '../loop';
 import { native } from '../native';
+import type { NativeTcpLayout } from '../native/tcp';
 import { type AddressInfo, decodeSockaddr, encodeSockaddr } from '../sockaddr';
 import { type Backend, resolveBackend } from '../backend';
 import { EADDRNOTAVAIL, EAFNOSUPPORT, EMFILE, ENFILE, ENOBUFS, ENOMEM, ENOSYS } from '../errno';
@@ -47,7 +48,7 @@ const pending: Required<BufferConfig> = { bufferCount: 2048, bufferSize: 4096 };
 export class TcpThreadState {
   readonly id: number;
   readonly loop: ThreadLoop;
-  readonly layout: Record<string, number>;
+  readonly layout: NativeTcpLayout;
   readonly global: Float64Array;
   private readonly pools: (Uint8Array | undefined)[] = [undefined, undefined];
   private readonly chunks: Float64Array[] = [];
@@ -58,8 +59,7 @@ export class TcpThreadState {
   constructor() {
     checkLayout('tcp', { statNames: TCP_STAT_NAMES, connStatNames: CONN_STAT_NAMES });
     this.loop = loop();
-    const r = native().tcpInit();
-    if (typeof r === 'number') check(r, 'io_uring_setup');
+    const r = checkValue(native().tcpInit(), 'io_uring_setup');
     this.id = r.id;
     this.global = new Float64Array(r.stats);
     this.layout = native().tcpLayout;
@@ -73,9 +73,8 @@ export class TcpThreadState {
     const i = backend === 'io_uring' ? 0 : 1;
     let p = this.pools[i];
     if (!p) {
-      const r = native().tcpPool(this.id, i, pending.bufferCount, pending.bufferSize);
-      if (typeof r === 'number') check(r, backend === 'io_uring' ? 'io_uring_register' : 'mmap');
-      p = new Uint8Array(r);
+      p = new Uint8Array(checkValue(native().tcpPool(this.id, i, pending.bufferCount, pending.bufferSize),
+        backend === 'io_uring' ? 'io_uring_register' : 'mmap'));
       this.pools[i] = p;
     }
     return p;
@@ -91,9 +90,7 @@ export class TcpThreadState {
     const c = (index / this.slots) | 0;
     let arr = this.chunks[c];
     if (!arr) {
-      const r = native().tcpStatsChunk(this.id, c);
-      if (typeof r === 'number') check(r, 'malloc');
-      arr = new Float64Array(r);
+      arr = new Float64Array(checkValue(native().tcpStatsChunk(this.id, c), 'malloc'));
       this.chunks[c] = arr;
     }
     return [arr, (index % this.slots) * this.fields];

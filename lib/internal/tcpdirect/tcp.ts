@@ -9,11 +9,10 @@
 // zocket limits (ZF_ATTR max_tcp_endpoints, max_tcp_listen_endpoints) are
 // RangeErrors.
 import { closedError, invalidArgType, invalidArgValue, outOfRange, type SystemError, systemError, validateFunction, validateInteger, validateObject } from '../errors';
-import { native } from '../native';
 import type { AddressInfo } from '../sockaddr';
 import { EventRecords, TcpBatch, TcpEvent } from '../tcp/batch';
 import { sendBytes, writeAfterEnd } from '../tcp/core';
-import { type ZfThread, ipv4ToInt, zfError, zfName, zfThread } from './thread';
+import { type ZfThread, ipv4ToInt, zf, zfError, zfName, zfThread } from './thread';
 import { EBADF } from '../errno';
 
 export class TcpdirectListener {
@@ -93,7 +92,7 @@ export class TcpdirectEndpoint {
     if (opts.host === undefined || opts.host === '0.0.0.0') {
       throw invalidArgValue('options.host', opts.host, 'must be one local IPv4 address: zftl_listen refuses INADDR_ANY');
     }
-    const id = native().tcpdirectTcpListen(ipv4ToInt(opts.host, 'options.host'), port);
+    const id = zf().tcpdirectTcpListen(ipv4ToInt(opts.host, 'options.host'), port);
     if (id < 0) throw zfError(id, 'zftl_listen', 'max_tcp_listen_endpoints', { address: opts.host, port });
     const l = new TcpdirectListener(id, this);
     this.listeners.set(id, l);
@@ -108,7 +107,7 @@ export class TcpdirectEndpoint {
     const host = opts.host ?? '127.0.0.1';
     const lip = opts.localAddress === undefined ? 0 : ipv4ToInt(opts.localAddress, 'options.localAddress');
     const lport = opts.localPort === undefined ? 0 : validateInteger(opts.localPort, 'options.localPort', 0, 65535);
-    const id = native().tcpdirectTcpConnect(ipv4ToInt(host, 'options.host'), port, lip, lport);
+    const id = zf().tcpdirectTcpConnect(ipv4ToInt(host, 'options.host'), port, lip, lport);
     if (id < 0) throw zfError(id, 'zft_connect', 'max_tcp_endpoints', { address: host, port });
     this.newConn(id);
     return id;
@@ -120,7 +119,7 @@ export class TcpdirectEndpoint {
     const bytes = sendBytes(data);
     if (c.destroyed) return false;
     if (c.ended) throw writeAfterEnd();
-    const r = native().tcpdirectTcpSend(conn, bytes);
+    const r = zf().tcpdirectTcpSend(conn, bytes);
     if (r < 0) {
       this.fail(conn, c, r);
       return false;
@@ -154,7 +153,7 @@ export class TcpdirectEndpoint {
     if (!c) throw this.unknown(conn);
     if (c.ended || c.destroyed) return;
     c.ended = true;
-    const r = native().tcpdirectTcpShutdown(conn);
+    const r = zf().tcpdirectTcpShutdown(conn);
     if (r < 0) this.fail(conn, c, r);
   }
 
@@ -162,7 +161,7 @@ export class TcpdirectEndpoint {
     const c = this.conns.get(conn);
     if (!c || c.destroyed) return;
     c.destroyed = true;
-    native().tcpdirectFree(conn);
+    zf().tcpdirectFree(conn);
     // zft_free needs no completion: the Close record follows in this turn.
     this.push(TcpEvent.Close, conn, 0, 0);
     this.conns.delete(conn);
@@ -224,7 +223,7 @@ export class TcpdirectEndpoint {
   /** @internal */
   dropListener(id: number): void {
     if (!this.listeners.delete(id)) return;
-    native().tcpdirectFree(id);
+    zf().tcpdirectFree(id);
     this.untrack(id);
   }
 

@@ -5,7 +5,8 @@
 import * as net from 'node:net';
 import { capabilities, tcpdirectReason } from '../../capabilities';
 import { invalidArgValue, systemError, type SystemError, validateInteger } from '../errors';
-import { native } from '../native';
+import { hasTcpdirect, type Native, native } from '../native';
+import type { NativeTcpdirect, NativeTcpdirectLayout } from '../native/tcpdirect';
 import type { AddressInfo } from '../sockaddr';
 import { ENOBUFS, EOPNOTSUPP } from '../errno';
 
@@ -13,15 +14,17 @@ import { ENOBUFS, EOPNOTSUPP } from '../errno';
 /** A record handler: kind, a, b, c, d (see native/tcpdirect/zf_core.h). */
 export type ZfHandler = (kind: number, a: number, b: number, c: number, d: number, id: number) => void;
 
-export interface ZfLayout {
-  recordWords: number;
-  udpData: number;
-  tcpAccept: number;
-  tcpConnect: number;
-  tcpData: number;
-  tcpEnd: number;
-  tcpError: number;
-  tcpDrain: number;
+export type ZfLayout = NativeTcpdirectLayout;
+
+/**
+ * The addon's TCPDirect functions (native/tcpdirect/zf_binding.cc, compiled
+ * only with RINGWIRE_TCPDIRECT_ROOT); EOPNOTSUPP with the reason when this
+ * addon was built without them.
+ */
+export function zf(): Native & NativeTcpdirect {
+  const n = native();
+  if (!hasTcpdirect(n)) throw systemError(EOPNOTSUPP, 'tcpdirect', { message: capabilities().tcpdirect.reason });
+  return n;
 }
 
 export class ZfThread {
@@ -35,9 +38,9 @@ export class ZfThread {
   private refs = 0;
 
   constructor() {
-    this.layout = native().tcpdirectLayout as ZfLayout;
-    const r = native().tcpdirectStart((n: number) => this.dispatch(n));
-    if (r.errno !== undefined) throw systemError(r.errno, r.syscall, { message: tcpdirectReason(r.syscall === 'zf_init' ? 'zf_init' : 'zf_stack_alloc', r.errno) });
+    this.layout = zf().tcpdirectLayout;
+    const r = zf().tcpdirectStart((n) => this.dispatch(n));
+    if ('errno' in r) throw systemError(r.errno, r.syscall, { message: tcpdirectReason(r.syscall === 'zf_init' ? 'zf_init' : 'zf_stack_alloc', r.errno) });
     this.records = new Int32Array(r.records);
     this.pool = new Uint8Array(r.pool);
     this.waitableFd = r.waitableFd;
@@ -68,11 +71,11 @@ export class ZfThread {
   }
 
   ref(): void {
-    if (this.refs++ === 0) native().tcpdirectSetRef(true);
+    if (this.refs++ === 0) zf().tcpdirectSetRef(true);
   }
 
   unref(): void {
-    if (this.refs > 0 && --this.refs === 0) native().tcpdirectSetRef(false);
+    if (this.refs > 0 && --this.refs === 0) zf().tcpdirectSetRef(false);
   }
 }
 
@@ -84,14 +87,14 @@ let thread: ZfThread | undefined;
  * before it returns. 0 when nothing arrived (or no stack was started).
  */
 export function pollTcpdirect(): number {
-  return thread ? native().tcpdirectPoll() : 0;
+  return thread ? zf().tcpdirectPoll() : 0;
 }
 
 /** How long (µs) the stack keeps the reactor spinning after traffic before it sleeps (default 100; 0 = sleep at once). */
 export function setTcpdirectSpin(us: number): void {
   validateInteger(us, 'us', 0, 1_000_000);
   zfThread();
-  native().tcpdirectSpin(us);
+  zf().tcpdirectSpin(us);
 }
 
 /** This thread's stack; throws the reason TCPDirect cannot be used here. */
@@ -170,7 +173,7 @@ export function intToIpv4(v: number): string {
 }
 
 export function zfName(id: number, peer: boolean): AddressInfo | undefined {
-  const r = native().tcpdirectName(id, peer);
+  const r = zf().tcpdirectName(id, peer);
   if (typeof r === 'number') return undefined;
   return { address: intToIpv4(r[0]), family: 'IPv4', port: r[1] };
 }

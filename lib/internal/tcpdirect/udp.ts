@@ -15,9 +15,8 @@ import { EventEmitter } from 'node:events';
 import {
   invalidArgType, invalidArgValue, outOfRange, socketClosed, systemError, validateFunction, validateObject, validateOneOf,
 } from '../errors';
-import { native } from '../native';
 import type { AddressInfo } from '../sockaddr';
-import { type ZfThread, intToIpv4, ipv4ToInt, zfError, zfThread } from './thread';
+import { type ZfThread, intToIpv4, ipv4ToInt, zf, zfError, zfThread } from './thread';
 import { EINVAL, ENOBUFS } from '../errno';
 
 type SendCallback = (err: Error | null, bytes?: number) => void;
@@ -66,7 +65,7 @@ export class TcpdirectUdpBatch {
 const registry = new FinalizationRegistry<{ id: number; t: ZfThread; drop: () => void }>(({ id, t, drop }) => {
   t.unregister(id);
   drop();
-  native().tcpdirectFree(id);
+  zf().tcpdirectFree(id);
 });
 // Ref'd sockets are held here, like a Node handle; unref'd ones only weakly.
 const strong = new Set<TcpdirectUdpSocket>();
@@ -91,7 +90,7 @@ export class TcpdirectUdpSocket extends EventEmitter {
     validateOneOf(opts.type, 'options.type', ['udp4'] as const);
     this.backendReason = reason;
     this.t = zfThread();
-    const id = native().tcpdirectUdpOpen();
+    const id = zf().tcpdirectUdpOpen();
     if (id < 0) throw zfError(id, 'zfur_alloc', 'max_udp_rx_endpoints');
     this.id = id;
     const batch = (this.batch = new TcpdirectUdpBatch(this.t.pool));
@@ -143,7 +142,7 @@ export class TcpdirectUdpSocket extends EventEmitter {
       throw invalidArgValue('address', address, 'must be one local IPv4 address: TCPDirect cannot receive on INADDR_ANY (zfur_addr_bind)');
     }
     if (this.local) throw Object.assign(new Error('Socket is already bound'), { code: 'ERR_SOCKET_ALREADY_BOUND' });
-    const r = native().tcpdirectUdpBind(this.id, ipv4ToInt(address, 'address'), port);
+    const r = zf().tcpdirectUdpBind(this.id, ipv4ToInt(address, 'address'), port);
     if (r < 0) throw zfError(r, 'zfur_addr_bind', undefined, { address, port });
     this.local = { address, family: 'IPv4', port: r };
     return this.address();
@@ -179,7 +178,7 @@ export class TcpdirectUdpSocket extends EventEmitter {
 
   private sendNow(bytes: Uint8Array, ip: number, port: number): number {
     if (!this.local) throw Object.assign(new Error('bind() first: a TCPDirect socket sends from the address it is bound to'), { code: 'ERR_SOCKET_DGRAM_NOT_RUNNING' });
-    return native().tcpdirectUdpSend(this.id, ip, port, bytes);
+    return zf().tcpdirectUdpSend(this.id, ip, port, bytes);
   }
 
   private dest(port?: number, address?: string): { ip: number; port: number } {
@@ -254,7 +253,7 @@ export class TcpdirectUdpSocket extends EventEmitter {
       registry.unregister(this);
       this.t.unregister(this.id);
       this.dropHook();
-      native().tcpdirectFree(this.id);
+      zf().tcpdirectFree(this.id);
       if (this.refed) this.t.unref();
       this.refed = false;
       strong.delete(this);
