@@ -189,22 +189,12 @@ class alignas(64) MpscConsumer {
     };
     for (int i = 0; i < spins; i++)
       if (ready()) return 0;
-    uint32_t deadline = MonotonicMs() + static_cast<uint32_t>(timeoutMs);
-    for (;;) {
-      // W1 (msgring_layout.h, "Futex words"), all seq_cst: the wake
-      // sequence, then the flag, then the slot re-check; a producer that
-      // publishes after the re-check sees the flag and bumps past `seen`.
-      uint32_t seen = LoadSeqCst(&h_->consumerWakeSeq);
-      RW_MSGRING_TEST_HOOK(kHookSeqRead);
-      StoreSeqCst(&h_->consumerWaiting, 1);
-      RW_MSGRING_TEST_HOOK(kHookArmed);
-      if (ready()) break;
-      int left = timeoutMs < 0 ? 100 : static_cast<int>(deadline - MonotonicMs());
-      if (timeoutMs >= 0 && left <= 0) break;
-      FutexWait(&h_->consumerWakeSeq, seen, left < 100 ? left : 100);  // W3
-    }
-    StoreSeqCst(&h_->consumerWaiting, 0);
-    return ready() ? 0 : -ETIMEDOUT;
+    // The re-read is seq_cst (the StoreLoad after the flag store); producers
+    // always fence, so no peer fence flag.
+    return WaitProtocol(&h_->consumerWaiting, &h_->consumerWakeSeq, nullptr, timeoutMs, [&] {
+      uint8_t* slot = data_ + static_cast<size_t>(read_ & (count_ - 1)) * slot_size_;
+      return LoadSeqCst(reinterpret_cast<uint32_t*>(slot)) == read_ + 1;
+    });
   }
 
  private:

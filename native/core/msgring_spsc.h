@@ -110,24 +110,9 @@ class alignas(64) SpscProducer {
     auto room = [&] { return fits(LoadAcquire(&h_->readIndex)); };
     for (int i = 0; i < spins; i++)
       if (room()) return 0;
-    uint32_t deadline = MonotonicMs() + static_cast<uint32_t>(timeoutMs);
-    for (;;) {
-      // W1, all seq_cst: the wake sequence before the flag, the flag before
-      // the re-read of readIndex; a consumer that releases after that read
-      // sees the flag and bumps the sequence past `seen`.
-      uint32_t seen = LoadSeqCst(&h_->producerWakeSeq);
-      RW_MSGRING_TEST_HOOK(kHookSeqRead);
-      StoreSeqCst(&h_->producerWaiting, 1);
-      RW_MSGRING_TEST_HOOK(kHookArmed);
-      int slice = FenceForPeer(&h_->consumerFence, 100);
-      if (fits(LoadSeqCst(&h_->readIndex))) break;
-      int left = timeoutMs < 0 ? slice : static_cast<int>(deadline - MonotonicMs());
-      if (timeoutMs >= 0 && left <= 0) break;
-      // W3: returns at once if a wake was issued since `seen` was read.
-      FutexWait(&h_->producerWakeSeq, seen, left < slice ? left : slice);
-    }
-    StoreSeqCst(&h_->producerWaiting, 0);
-    return room() ? 0 : -ETIMEDOUT;
+    // seq_cst re-read inside the protocol (see WaitProtocol).
+    return WaitProtocol(&h_->producerWaiting, &h_->producerWakeSeq, &h_->consumerFence, timeoutMs,
+                        [&] { return fits(LoadSeqCst(&h_->readIndex)); });
   }
 
   // Liveness for the peer: our pid (0 on detach) and a monotonic timestamp.
@@ -236,21 +221,8 @@ class alignas(64) SpscConsumer {
   int Wait(int timeoutMs, int spins = 2000) {
     for (int i = 0; i < spins; i++)
       if (!Empty()) return 0;
-    uint32_t deadline = MonotonicMs() + static_cast<uint32_t>(timeoutMs);
-    for (;;) {
-      // W1 (see WaitForSpace): sequence, flag, then the re-read.
-      uint32_t seen = LoadSeqCst(&h_->consumerWakeSeq);
-      RW_MSGRING_TEST_HOOK(kHookSeqRead);
-      StoreSeqCst(&h_->consumerWaiting, 1);
-      RW_MSGRING_TEST_HOOK(kHookArmed);
-      int slice = FenceForPeer(&h_->producerFence, 100);
-      if (LoadSeqCst(&h_->writeIndex) != read_) break;
-      int left = timeoutMs < 0 ? slice : static_cast<int>(deadline - MonotonicMs());
-      if (timeoutMs >= 0 && left <= 0) break;
-      FutexWait(&h_->consumerWakeSeq, seen, left < slice ? left : slice);  // W3
-    }
-    StoreSeqCst(&h_->consumerWaiting, 0);
-    return Empty() ? -ETIMEDOUT : 0;
+    return WaitProtocol(&h_->consumerWaiting, &h_->consumerWakeSeq, &h_->producerFence, timeoutMs,
+                        [&] { return LoadSeqCst(&h_->writeIndex) != read_; });
   }
 
   // relaxed: informational words, nothing is ordered against them.

@@ -88,4 +88,34 @@ inline uint32_t MonotonicMs() {
   return static_cast<uint32_t>(static_cast<uint64_t>(ts.tv_sec) * 1000u + ts.tv_nsec / 1000000);
 }
 
+// The waiter's side of the wait protocol (W1-W3 in msgring_layout.h,
+// "Futex words"), shared by every C++ wait: `flag` is its *Waiting word,
+// `seq` its wake sequence, `peerFence` the other side's fence flag (null:
+// the other side always fences). `ready` re-reads the ring and must load
+// with seq_cst (the StoreLoad after our flag store). Sleeps in slices of at
+// most 100 ms; 0 once ready, -ETIMEDOUT when `timeoutMs` (>= 0) ran out.
+template <class Ready>
+inline int WaitProtocol(uint32_t* flag, uint32_t* seq, const uint32_t* peerFence, int timeoutMs, Ready ready) {
+  uint32_t deadline = MonotonicMs() + static_cast<uint32_t>(timeoutMs);
+  bool ok;
+  for (;;) {
+    // W1, all seq_cst: the wake sequence before the flag, the flag before
+    // the re-read; a waker that publishes after the re-read sees the flag
+    // and bumps the sequence past `seen`.
+    uint32_t seen = LoadSeqCst(seq);
+    RW_MSGRING_TEST_HOOK(kHookSeqRead);
+    StoreSeqCst(flag, 1);
+    RW_MSGRING_TEST_HOOK(kHookArmed);
+    int slice = peerFence ? FenceForPeer(peerFence, 100) : 100;
+    if ((ok = ready())) break;
+    int left = timeoutMs < 0 ? slice : static_cast<int>(deadline - MonotonicMs());
+    if (timeoutMs >= 0 && left <= 0) break;
+    // W3: returns at once if a wake was issued since `seen` was read.
+    FutexWait(seq, seen, left < slice ? left : slice);
+  }
+  // seq_cst: a waker that reads 0 skips its FUTEX_WAKE; nobody sleeps here now.
+  StoreSeqCst(flag, 0);
+  return ok || ready() ? 0 : -ETIMEDOUT;
+}
+
 }  // namespace rw::ring
