@@ -98,15 +98,10 @@ class alignas(64) MpscProducer {
     memcpy(slot + 4, &len, 4);
     // seq_cst store (release + StoreLoad): payload and length are visible
     // before the marker, and the marker before we read consumerWaiting.
-    StoreSeqCst(reinterpret_cast<uint32_t*>(slot), seq + 1);
-    if (LoadSeqCst(&h_->consumerWaiting) && ExchangeSeqCst(&h_->consumerWaiting, 0)) {
-      // seq_cst: the bump is what the consumer's futex compares against;
-      // it follows the publish above in the single total order.
-      __atomic_add_fetch(&h_->consumerWakeSeq, 1, __ATOMIC_SEQ_CST);
-      FutexWake(&h_->consumerWakeSeq, 1);
-      return true;
-    }
-    return false;
+    // W2 (msgring_sync.h). Every sleeper is woken: one consumer, but a JS
+    // consumer may have several waits pending, all behind the flag we take.
+    uint32_t waiting = StoreThenReadFlag(reinterpret_cast<uint32_t*>(slot), seq + 1, &h_->consumerWaiting, false);
+    return TakeFlagAndWake(&h_->consumerWaiting, &h_->consumerWakeSeq, waiting, INT_MAX);
   }
 
   // Claim + copy + publish one message; false when full or too long.
@@ -165,13 +160,9 @@ class alignas(64) MpscConsumer {
     released_ = read_;
     // seq_cst store: our reads finish before producers reuse the slots, and
     // the index is visible before we look for sleeping producers.
-    // W2 (msgring_layout.h, "Futex words"): exchange, seq_cst bump of the
-    // producers' wake sequence, then wake them all.
-    StoreSeqCst(&h_->readIndex, released_);
-    if (LoadSeqCst(&h_->producerWaiting) && ExchangeSeqCst(&h_->producerWaiting, 0)) {
-      __atomic_add_fetch(&h_->producerWakeSeq, 1, __ATOMIC_SEQ_CST);
-      FutexWake(&h_->producerWakeSeq, INT_MAX);
-    }
+    // W2 (msgring_sync.h): every waiting producer is woken.
+    uint32_t waiting = StoreThenReadFlag(&h_->readIndex, released_, &h_->producerWaiting, false);
+    TakeFlagAndWake(&h_->producerWaiting, &h_->producerWakeSeq, waiting, INT_MAX);
   }
 
   // A sequence was claimed but is not published (a producer is slow, or died

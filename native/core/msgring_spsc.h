@@ -75,29 +75,10 @@ class alignas(64) SpscProducer {
   bool Commit() {
     if (claim_ == committed_) return false;
     committed_ = claim_;
-    uint32_t waiting;
-    if (light_) {
-      // release: the records are visible before the index. StoreLoad against
-      // consumerWaiting comes from the consumer's HeavyFence(); the signal
-      // fence only keeps the compiler from hoisting the load.
-      StoreRelease(&h_->writeIndex, committed_);
-      __atomic_signal_fence(__ATOMIC_SEQ_CST);
-      waiting = LoadRelaxed(&h_->consumerWaiting);
-    } else {
-      // seq_cst store (release + StoreLoad): records before the index, the
-      // index before we read consumerWaiting; the consumer does the mirror
-      // image, so one of us sees the other.
-      StoreSeqCst(&h_->writeIndex, committed_);
-      waiting = LoadSeqCst(&h_->consumerWaiting);
-    }
-    // W2 (msgring_layout.h, "Futex words"): seq_cst exchange, then the
-    // seq_cst bump of the sequence the consumer sleeps on, then the wake.
-    if (waiting && ExchangeSeqCst(&h_->consumerWaiting, 0)) {
-      __atomic_add_fetch(&h_->consumerWakeSeq, 1, __ATOMIC_SEQ_CST);
-      FutexWake(&h_->consumerWakeSeq, INT_MAX);
-      return true;
-    }
-    return false;
+    // W2 (msgring_sync.h): the records are visible before the index (the
+    // store releases them), the index before we read consumerWaiting.
+    uint32_t waiting = StoreThenReadFlag(&h_->writeIndex, committed_, &h_->consumerWaiting, light_);
+    return TakeFlagAndWake(&h_->consumerWaiting, &h_->consumerWakeSeq, waiting, INT_MAX);
   }
 
   // Blocks until `len` bytes could be claimed; spins first. -ETIMEDOUT.
@@ -193,25 +174,11 @@ class alignas(64) SpscConsumer {
   void Release() {
     if (read_ == released_) return;
     released_ = read_;
-    uint32_t waiting;
-    if (light_) {
-      // release: our reads of the records happen before the producer may
-      // overwrite them; StoreLoad comes from a waiting producer's
-      // HeavyFence(), the signal fence only binds the compiler.
-      StoreRelease(&h_->readIndex, released_);
-      __atomic_signal_fence(__ATOMIC_SEQ_CST);
-      waiting = LoadRelaxed(&h_->producerWaiting);
-    } else {
-      // seq_cst store: release for the reads above, and the index visible
-      // before we read producerWaiting (mirror of the producer's wait).
-      StoreSeqCst(&h_->readIndex, released_);
-      waiting = LoadSeqCst(&h_->producerWaiting);
-    }
-    // W2: seq_cst exchange, bump of the producer's wake sequence, wake.
-    if (waiting && ExchangeSeqCst(&h_->producerWaiting, 0)) {
-      __atomic_add_fetch(&h_->producerWakeSeq, 1, __ATOMIC_SEQ_CST);
-      FutexWake(&h_->producerWakeSeq, INT_MAX);
-    }
+    // W2 (msgring_sync.h): our reads of the records happen before the
+    // producer may overwrite them (the store releases), the index before we
+    // read producerWaiting.
+    uint32_t waiting = StoreThenReadFlag(&h_->readIndex, released_, &h_->producerWaiting, light_);
+    TakeFlagAndWake(&h_->producerWaiting, &h_->producerWakeSeq, waiting, INT_MAX);
   }
 
   bool Empty() { return read_ == LoadAcquire(&h_->writeIndex); }

@@ -88,6 +88,34 @@ inline uint32_t MonotonicMs() {
   return static_cast<uint32_t>(static_cast<uint64_t>(ts.tv_sec) * 1000u + ts.tv_nsec / 1000000);
 }
 
+// The waker's side of the wait protocol (W2, msgring_layout.h "Futex
+// words"), in two steps around the caller's own choice of fences.
+//
+// First the publishing store, then the waiter's flag. Normally seq_cst
+// (release for the data, StoreLoad before the flag read: the waiter's W1
+// is the mirror image, so one of the two sees the other). `light`: a plain
+// release store, the StoreLoad supplied by a waiter's HeavyFence(); the
+// signal fence only keeps the compiler from hoisting the load.
+inline uint32_t StoreThenReadFlag(uint32_t* index, uint32_t value, const uint32_t* flag, bool light) {
+  if (light) {
+    StoreRelease(index, value);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    return LoadRelaxed(flag);
+  }
+  StoreSeqCst(index, value);
+  return LoadSeqCst(flag);
+}
+
+// Then, if the flag was set: take it (seq_cst exchange: one waker per
+// sleep), bump the wake sequence (seq_cst, so after the waiter's W1 read
+// of it) and wake up to `count` sleepers. True when this call took it.
+inline bool TakeFlagAndWake(uint32_t* flag, uint32_t* seq, uint32_t waiting, int count) {
+  if (!waiting || !ExchangeSeqCst(flag, 0)) return false;
+  __atomic_add_fetch(seq, 1, __ATOMIC_SEQ_CST);
+  FutexWake(seq, count);
+  return true;
+}
+
 // The waiter's side of the wait protocol (W1-W3 in msgring_layout.h,
 // "Futex words"), shared by every C++ wait: `flag` is its *Waiting word,
 // `seq` its wake sequence, `peerFence` the other side's fence flag (null:
