@@ -246,6 +246,19 @@ describe('waking across processes', () => {
 });
 
 describe('MPSC across processes', () => {
+  it('two waits pending on one JS MPSC consumer are both woken by one C++ publish (a wake for one left the other asleep behind a taken flag)', async () => {
+    const { name, region } = namedRegion('mpscwake2', 1 << 16);
+    const ring = MpscRing.format(region, { slotSize: 16, slotCount: 16 });
+    const c = ring.consumer();
+    const t0 = performance.now();
+    const waits = [c.waitAsync({ timeout: 5000 }), c.waitAsync({ timeout: 5000 })];
+    await sleep(20);  // both asleep: the peer's one publish takes the flag once
+    const done = collect(spawn(peer, ['mpsc-produce', name, '1', '1'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    expect(await Promise.all(waits)).toEqual([true, true]);
+    expect(performance.now() - t0, 'a wait ran into its timeout: its wake-up was lost').toBeLessThan(2500);
+    expect((await done).stderr).toBe('');
+  });
+
   it('two C++ producers and one JS producer process, one JS consumer: all messages, per-producer order', async () => {
     const { name, region } = namedRegion('mpscproc', 1 << 20);
     const ring = MpscRing.format(region, { slotSize: 16, slotCount: 4096 });
