@@ -202,7 +202,14 @@ int UdpSocket::ReceiveDirect() {
   uint32_t room = std::min<uint32_t>(kDirectSlots - freeDirect_, cfg_.bufferCount + kDirectSlots - descCount_);
   if (room == 0) return 0;
   bool drained = false;
-  int r = ReceiveSlots(cfg_.bufferCount + freeDirect_, room, &drained);
+  uint32_t first = cfg_.bufferCount + freeDirect_;
+  if (first != directFirst_ || room != directRoom_) {
+    PrepareSlots(directVec_, directIov_, first, room);
+    directFirst_ = first;
+    directRoom_ = room;
+  }
+  int r = ReceiveInto(directVec_, first, room, &drained);
+  if (r != -EAGAIN) directRoom_ = 0;  // the kernel wrote into the headers (see udp.h)
   if (r > 0) freeDirect_ += static_cast<uint32_t>(r);
   return r;
 }
@@ -222,6 +229,11 @@ int UdpSocket::ReceiveSlots(uint32_t first, uint32_t room, bool* drained) {
   room = std::min(room, kBatch);
   mmsghdr vec[kBatch];
   iovec iov[kBatch];
+  PrepareSlots(vec, iov, first, room);
+  return ReceiveInto(vec, first, room, drained);
+}
+
+void UdpSocket::PrepareSlots(mmsghdr* vec, iovec* iov, uint32_t first, uint32_t room) const {
   uint32_t headers = kHeaderSpace + kNameSpace + controlSpace_;
   for (uint32_t k = 0; k < room; k++) {
     uint8_t* slot = pool_ + static_cast<size_t>(first + k) * cfg_.bufferSize;
@@ -235,6 +247,10 @@ int UdpSocket::ReceiveSlots(uint32_t first, uint32_t room, bool* drained) {
     vec[k].msg_hdr.msg_iov = &iov[k];
     vec[k].msg_hdr.msg_iovlen = 1;
   }
+}
+
+int UdpSocket::ReceiveInto(mmsghdr* vec, uint32_t first, uint32_t room, bool* drained) {
+  uint32_t headers = kHeaderSpace + kNameSpace + controlSpace_;
   int r = recvmmsg(fd_, vec, room, MSG_DONTWAIT, nullptr);
   if (r < 0) {
     *drained = true;
