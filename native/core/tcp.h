@@ -260,6 +260,7 @@ class TcpConn final : public UringHandler {
   void OnConnectCqe(const io_uring_cqe* cqe);
   int Queue(const uint8_t* data, uint32_t len, bool notify, bool byRef, bool* kept);
   void CopyIn(const uint8_t* data, uint32_t len);
+  ssize_t SendIov();
   uint32_t BuildIov();
   void Complete(uint32_t bytes);
   void DropQueue(bool keepInflight);

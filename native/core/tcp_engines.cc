@@ -288,6 +288,16 @@ void TcpConn::OnRecvCqe(const io_uring_cqe* cqe) {
   }
 }
 
+// One non-blocking send of what BuildIov gathered. A single chunk (a
+// request-response reply, nearly always) goes by send(): the kernel then
+// imports one user buffer (net/socket.c __sys_sendto -> import_ubuf)
+// instead of copying a msghdr and importing an iovec array
+// (___sys_sendmsg), which is on the critical path of every round trip.
+ssize_t TcpConn::SendIov() {
+  if (iov_.size() == 1) return send(fd_, iov_[0].iov_base, iov_[0].iov_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+  return sendmsg(fd_, &msg_, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 void TcpConn::Flush(bool direct) {
   flushRequested_ = false;
   if (closing_ || sendInflight_ || writeBlocked_ || !connected_ || writeError_ || fd_ < 0) return;
@@ -296,7 +306,7 @@ void TcpConn::Flush(bool direct) {
     // reap (the cost is measured for UDP in udp_engines.cc). What the
     // socket buffer does not take goes as the WAITALL SQE below.
     BuildIov();
-    ssize_t n = sendmsg(fd_, &msg_, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n = SendIov();
     inflightSegs_ = 0;
     if (n < 0 && errno != EAGAIN && errno != EINTR) {
       Fail(-errno, kTcpOpWrite);
@@ -326,7 +336,7 @@ void TcpConn::Flush(bool direct) {
   }
   while (head_ < queue_.size()) {
     uint32_t total = BuildIov();
-    ssize_t n = sendmsg(fd_, &msg_, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n = SendIov();
     inflightSegs_ = 0;
     if (n < 0) {
       if (errno == EINTR) continue;

@@ -217,6 +217,7 @@ class UdpSocket : public UringHandler {
   iovec directIov_[kDirectSlots];
   uint32_t directFirst_ = 0;
   uint32_t directRoom_ = 0;  // 0: directVec_ must be prepared
+  bool directWarm_ = false;  // the last direct poll found data
   bool direct_ = false;
   bool directCancel_ = false;  // our cancel of the multishot is in flight
   int cancelIn_ = 0;           // test fault: direct receives before the cancel

@@ -208,7 +208,13 @@ int UdpSocket::ReceiveDirect() {
     directFirst_ = first;
     directRoom_ = room;
   }
-  int r = ReceiveInto(directVec_, first, room, &drained);
+  // After a poll that found nothing, ask for one datagram: a request that
+  // ends a quiet spell is usually alone, and a larger vlen makes the kernel
+  // try a second receive that fails (do_recvmmsg loops until EAGAIN), on
+  // the round trip's critical path. Once a poll found data, the next asks
+  // for all the room, so a burst costs one extra poll at its start.
+  int r = ReceiveInto(directVec_, first, directWarm_ ? room : 1, &drained);
+  directWarm_ = r > 0;
   if (r != -EAGAIN) directRoom_ = 0;  // the kernel wrote into the headers (see udp.h)
   if (r > 0) freeDirect_ += static_cast<uint32_t>(r);
   return r;
@@ -301,11 +307,24 @@ int UdpSocket::FlushSends() {
       }
       n = 1;
     }
-    for (size_t k = 0; k < n; k++) {
-      vec[k].msg_hdr = queued_[queuedHead_ + k]->msg;
-      vec[k].msg_len = 0;
+    int r;
+    const msghdr& first = queued_[queuedHead_]->msg;
+    if (n == 1 && first.msg_iovlen == 1 && first.msg_controllen == 0) {
+      // One datagram (an echo's reply, a request): sendto() imports one
+      // user buffer where sendmmsg copies a msghdr and imports an iovec
+      // (net/socket.c __sys_sendto vs ___sys_sendmsg), on the critical
+      // path of every round trip. Same result and errno rules.
+      ssize_t sent = sendto(fd_, first.msg_iov[0].iov_base, first.msg_iov[0].iov_len, MSG_DONTWAIT,
+                            static_cast<const sockaddr*>(first.msg_name), first.msg_namelen);
+      r = sent < 0 ? -1 : 1;
+      vec[0].msg_len = sent < 0 ? 0 : static_cast<unsigned>(sent);
+    } else {
+      for (size_t k = 0; k < n; k++) {
+        vec[k].msg_hdr = queued_[queuedHead_ + k]->msg;
+        vec[k].msg_len = 0;
+      }
+      r = sendmmsg(fd_, vec, static_cast<unsigned>(n), MSG_DONTWAIT);
     }
-    int r = sendmmsg(fd_, vec, static_cast<unsigned>(n), MSG_DONTWAIT);
     if (r < 0) {
       int err = -errno;
       if ((err == -EAGAIN || err == -EINTR) && backend_ == Backend::kUring) {
