@@ -8,7 +8,8 @@
 // guarantees: native/binding/busy_poll.cc and native/core/uring_loop.h.
 import { native } from './internal/native';
 import { check, checkValue, invalidArgType, outOfRange, validateObject } from './internal/errors';
-import { loop } from './internal/loop';
+import { currentLoop, loop } from './internal/loop';
+import { ADAPTIVE_POLL_MAX_US, type AdaptivePollSetting } from './internal/adaptive-poll';
 import { checkLayout } from './internal/layout';
 
 export interface BusyPollOptions {
@@ -139,4 +140,65 @@ export function busyPoll(options: BusyPollOptions): BusyPoller {
 /** This thread's running busy poller, if any. */
 export function currentBusyPoller(): BusyPoller | undefined {
   return active?.running ? active : undefined;
+}
+
+// ---------------------------------------------------------------------------
+// The adaptive poll before sleeping (native/binding/adaptive_poll.cc): on by
+// default, a short poll before the loop sleeps whose window adapts to how
+// soon the next wake-up comes, like the kernel's halt polling.
+
+export type { AdaptivePollSetting } from './internal/adaptive-poll';
+
+/** What the adaptive poll has cost and found on this thread. */
+export interface AdaptivePollStats {
+  /** Loop turns that polled before sleeping. */
+  polls: number;
+  /** Polls that found work: sleeps (and wake-ups) saved. */
+  hits: number;
+  /** Poll iterations. */
+  spins: number;
+  /** Time spent polling, µs: the CPU it costs. */
+  spinUs: number;
+  /** Non-blocking system calls made while polling. */
+  syscalls: number;
+  /** The window now, µs (0: the thread sleeps at once). */
+  windowUs: number;
+}
+
+export const ADAPTIVE_POLL_STAT_NAMES = ['polls', 'hits', 'spins', 'spinUs', 'syscalls', 'windowUs'] as const satisfies readonly (keyof AdaptivePollStats)[];
+const everyAdaptiveFieldNamed: [Exclude<keyof AdaptivePollStats, (typeof ADAPTIVE_POLL_STAT_NAMES)[number]>] extends [never] ? true : never = true;
+void everyAdaptiveFieldNamed;
+
+let adaptiveView: Float64Array | undefined;
+
+/**
+ * Sets the adaptive poll's ceiling for the calling thread: the most CPU
+ * time (µs) its loop may spend polling per wake-up instead of sleeping.
+ * 0 turns it off. The process-wide default is RINGWIRE_ADAPTIVE_POLL_US,
+ * else 50 µs. busyPoll(), while it runs, replaces it.
+ */
+export function adaptivePoll(options: { maxUs: number }): AdaptivePollSetting {
+  const o = validateObject(options, 'options');
+  const max = o.maxUs;
+  if (typeof max !== 'number') throw invalidArgType('options.maxUs', 'of type number', max);
+  if (!Number.isFinite(max) || max < 0 || max > ADAPTIVE_POLL_MAX_US) throw outOfRange('options.maxUs', `>= 0 && <= ${ADAPTIVE_POLL_MAX_US}`, max);
+  const l = loop();
+  if (l.wake !== null) check(native().adaptivePollSet(max), 'io_uring_setup');
+  l.adaptivePoll = { maxUs: l.wake !== null ? max : 0, source: 'adaptivePoll()' };
+  return { ...l.adaptivePoll };
+}
+
+/** The calling thread's adaptive poll: its ceiling and counters (undefined before its loop starts). */
+export function adaptivePollInfo(): (AdaptivePollSetting & { stats: AdaptivePollStats }) | undefined {
+  const l = currentLoop();
+  if (!l) return undefined;
+  if (!adaptiveView) {
+    checkLayout('adaptivePoll', { statNames: ADAPTIVE_POLL_STAT_NAMES });
+    adaptiveView = new Float64Array(checkValue(native().adaptivePollStats(), 'io_uring_setup'));
+  }
+  const stats = {} as AdaptivePollStats;
+  ADAPTIVE_POLL_STAT_NAMES.forEach((k, i) => {
+    stats[k] = adaptiveView![i];
+  });
+  return { ...l.adaptivePoll, stats };
 }

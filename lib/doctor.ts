@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { threadAffinity } from './affinity';
-import { currentBusyPoller } from './busy-poll';
+import { adaptivePollInfo, currentBusyPoller } from './busy-poll';
+import { adaptivePollFromEnv } from './internal/adaptive-poll';
 import { capabilities, type Capabilities } from './capabilities';
 
 export type Status = 'ok' | 'warn' | 'missing' | 'info';
@@ -127,6 +128,15 @@ export function busyPollChecks(caps: Capabilities, running = currentBusyPoller()
   return out;
 }
 
+/** The adaptive poll before sleeping: this thread's ceiling, or the process default. */
+export function adaptivePollCheck(caps: Capabilities): Check {
+  const a = adaptivePollInfo() ?? adaptivePollFromEnv();
+  if (!caps.io_uring.available) return { id: 'adaptive_poll', status: 'info', detail: 'adaptive poll before sleeping: not used (it polls the io_uring loop, unavailable here)' };
+  return a.maxUs > 0
+    ? { id: 'adaptive_poll', status: 'ok', detail: `adaptive poll before sleeping: up to ${a.maxUs} µs of CPU per wake-up (${a.source}); RINGWIRE_ADAPTIVE_POLL_US=0 turns it off` }
+    : { id: 'adaptive_poll', status: 'info', detail: `adaptive poll before sleeping: off (${a.source}); each wake-up of an idle vCPU is paid in full` };
+}
+
 export function doctor(): DoctorReport {
   const caps = capabilities();
   const checks: Check[] = [];
@@ -157,6 +167,7 @@ export function doctor(): DoctorReport {
   if (u.available && !u.bundles) add({ id: 'io_uring.bundles', status: 'info', detail: 'no recv/send bundles (Linux 6.10+): one completion per buffer' });
 
   for (const c of busyPollChecks(caps)) add(c);
+  add(adaptivePollCheck(caps));
 
   add(caps.af_xdp.available
     ? { id: 'af_xdp', status: 'ok', detail: 'AF_XDP sockets and XDP programs usable' }

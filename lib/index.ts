@@ -30,5 +30,5 @@ export {
   ipv4HeaderChecksum, udpChecksum, checksumAdd, checksumFinish, formatMac, parseMac,
 } from './packet-headers';
 export type { UdpFrameInfo, UdpFrameSpec } from './packet-headers';
-export { busyPoll, currentBusyPoller, BusyPoller } from './busy-poll';
-export type { BusyPollOptions, BusyPollStats } from './busy-poll';
+export { busyPoll, currentBusyPoller, BusyPoller, adaptivePoll, adaptivePollInfo } from './busy-poll';
+export type { BusyPollOptions, BusyPollStats, AdaptivePollStats, AdaptivePollSetting } from './busy-poll';

@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { busyPoll, BusyPoller, capabilities, createRegion, SpscRing } from '../lib';
+import { adaptivePoll, adaptivePollInfo, busyPoll, BusyPoller, capabilities, createRegion, SpscRing } from '../lib';
 import { busyPollChecks } from '../lib/doctor';
 import { collect, dist, nodeChild, removeShm, sleep, uniqueName } from './helpers/shm';
 import { needs, skipReason } from './helpers/skip';
@@ -32,7 +32,7 @@ interface BusyChild {
   stderr(): string;
 }
 
-function startBusy(proto: 'udp' | 'tcp' | 'packet' | 'none', budget: number, backend: 'io_uring' | 'epoll' = 'io_uring', cpu?: number, faults?: string): Promise<BusyChild> {
+function startBusy(proto: 'udp' | 'tcp' | 'packet' | 'none', budget: number | `adaptive:${number}`, backend: 'io_uring' | 'epoll' = 'io_uring', cpu?: number, faults?: string): Promise<BusyChild> {
   const args = [FIXTURE, proto, String(budget), backend];
   const opts = { stdio: ['pipe', 'pipe', 'pipe'] as ('pipe')[], env: faults ? { ...process.env, RINGWIRE_TEST_FAULTS: faults } : process.env };
   const child = cpu !== undefined && TWO_CPUS ? spawn('taskset', ['-c', String(cpu), process.execPath, ...args], opts) : spawn(process.execPath, args, opts);
@@ -682,5 +682,83 @@ describe.skipIf(skipReason(noUring))('nothing is left behind by a spinning threa
     const out = JSON.parse(r.stdout.trim().split('\n').pop() || '{}');
     expect(out.during).toBeGreaterThan(out.base);
     expect(out.after).toBe(out.base);
+  }, 60_000);
+});
+
+// The adaptive poll before sleeping (native/binding/adaptive_poll.cc), on by
+// default: the same spin as busy polling, for a window that adapts to how
+// soon wake-ups come. Hazards: the switch between the multishot receive and
+// the direct receive it shares with busy polling (a message lost or stalled
+// when the window closes and the thread sleeps), a thread that keeps
+// polling after traffic stops, and a poll that holds the CPU from a peer on
+// the same CPU.
+describe.skipIf(skipReason(noUring))('adaptive poll before sleeping', () => {
+  it('bad options throw TypeError/RangeError with Node codes before any native call; maxUs 0 turns it off', () => {
+    const bad: [unknown, string, string][] = [
+      [undefined, 'TypeError', 'ERR_INVALID_ARG_TYPE'],
+      [{}, 'TypeError', 'ERR_INVALID_ARG_TYPE'],
+      [{ maxUs: '50' }, 'TypeError', 'ERR_INVALID_ARG_TYPE'],
+      [{ maxUs: -1 }, 'RangeError', 'ERR_OUT_OF_RANGE'],
+      [{ maxUs: NaN }, 'RangeError', 'ERR_OUT_OF_RANGE'],
+      [{ maxUs: Infinity }, 'RangeError', 'ERR_OUT_OF_RANGE'],
+      [{ maxUs: 1e6 }, 'RangeError', 'ERR_OUT_OF_RANGE'],
+    ];
+    for (const [opts, name, code] of bad) {
+      let err: (Error & { code?: string }) | undefined;
+      try {
+        adaptivePoll(opts as never);
+      } catch (e) {
+        err = e as Error & { code?: string };
+      }
+      expect(err?.constructor.name, JSON.stringify(opts)).toBe(name);
+      expect(err?.code, JSON.stringify(opts)).toBe(code);
+    }
+    const before = adaptivePollInfo()?.maxUs ?? 50;
+    try {
+      expect(adaptivePoll({ maxUs: 0 })).toEqual({ maxUs: 0, source: 'adaptivePoll()' });
+      expect(adaptivePollInfo()?.maxUs).toBe(0);
+    } finally {
+      adaptivePoll({ maxUs: before });
+    }
+  });
+
+  it('UDP (io_uring): the switch between the multishot receive and the direct receive while polling (the cancel held back for 40 receives; each flush split between sendmmsg and the ring), pauses that close the window: nothing lost or reordered', async () => {
+    const b = await startBusy('udp', 'adaptive:50', 'io_uring', undefined, 'direct-cancel-delay=40,direct-send-split');
+    try {
+      const { missing, reordered } = await udpExchange(b.port, 20_000, 32, 500, 5);
+      expect(missing, 'datagrams never echoed').toEqual([]);
+      expect(reordered, 'echoes out of order').toBe(0);
+      const st = JSON.parse(await b.cmd('stats'));
+      expect(st.adaptive.stats.hits, 'the poll found work').toBeGreaterThan(0);
+      expect(st.counters.rearms, 'the multishot was re-armed before each sleep').toBeGreaterThan(0);
+    } finally {
+      await finish(b);
+    }
+  }, 60_000);
+
+  it('TCP (io_uring): 10 rounds of 200 sequential round trips with pauses that close the window (the cancel held back for 5 receives): none lost, none stalled > 5 s', async () => {
+    const b = await startBusy('tcp', 'adaptive:50', 'io_uring', undefined, 'direct-cancel-delay=5');
+    try {
+      expect(await tcpRounds(b.port, 10, 200, 3)).toBe(2000);
+      const st = JSON.parse(await b.cmd('stats'));
+      expect(st.adaptive.stats.polls, 'the poll ran').toBeGreaterThan(0);
+    } finally {
+      await finish(b);
+    }
+  }, 60_000);
+
+  it('after traffic stops the thread uses < 5 % of a CPU; with maxUs 0 it never polls', async () => {
+    const on = await startBusy('udp', 'adaptive:50');
+    const off = await startBusy('udp', 'adaptive:0');
+    try {
+      for (const b of [on, off]) expect((await udpExchange(b.port, 5000, 1, 100_000, 0)).missing).toEqual([]);
+      await sleep(30);
+      const idle = await cpuShare(on.child.pid!, 1000);
+      expect(idle, `CPU share after traffic stopped: ${(idle * 100).toFixed(1)} %`).toBeLessThan(0.05);
+      expect(JSON.parse(await off.cmd('stats')).adaptive.stats.polls, 'polls with maxUs 0').toBe(0);
+    } finally {
+      await finish(on);
+      await finish(off);
+    }
   }, 60_000);
 });

@@ -84,14 +84,17 @@ const checked = new WeakSet<readonly string[]>();
  * addon exports them from. Run when the facility is first used (once per list): a
  * shorter list would otherwise read every counter as 0 without a word.
  */
-export function checkLayout(facility: 'udp' | 'tcp' | 'packetRing' | 'busyPoll', names: Record<string, readonly string[]>): void {
+export function checkLayout(facility: 'udp' | 'tcp' | 'packetRing' | 'busyPoll' | 'adaptivePoll', names: Record<string, readonly string[]>): void {
   const lists = Object.values(names);
   if (lists.every((l) => checked.has(l)) && !missing[facility]) return;
-  // Busy polling exports its one list at the top level (busy_poll.cc).
+  // The two polls export their one list at the top level (busy_poll.cc,
+  // adaptive_poll.cc).
   const n = native();
-  const section: object | undefined = facility === 'busyPoll' ? { statNames: n.busyPollStatNames } : n[`${facility}Layout`];
+  const topLevel = facility === 'busyPoll' || facility === 'adaptivePoll';
+  const section: object | undefined =
+    facility === 'busyPoll' ? { statNames: n.busyPollStatNames } : facility === 'adaptivePoll' ? { statNames: n.adaptivePollStatNames } : n[`${facility}Layout`];
   // The native name of a list, for the message.
-  const label = (key: string) => (facility === 'busyPoll' ? `busyPoll${key[0].toUpperCase()}${key.slice(1)}` : `${facility}Layout.${key}`);
+  const label = (key: string) => (topLevel ? `${facility}${key[0].toUpperCase()}${key.slice(1)}` : `${facility}Layout.${key}`);
   const problems = [...(missing[facility] ?? []).map((k) => `${facility}Layout.${k} is missing`)];
   for (const [key, ours] of Object.entries(names)) {
     const theirs = field(section, key);

@@ -3,7 +3,8 @@
 // here by handle id. Each JS thread (main, worker) has its own instance
 // because each has its own module registry.
 import { native } from './native';
-import { checkValue, systemError } from './errors';
+import { check, checkValue, systemError } from './errors';
+import { adaptivePollFromEnv, type AdaptivePollSetting } from './adaptive-poll';
 
 export type EventHandler = (kind: number, a: number, b: number, id: number) => void;
 
@@ -87,6 +88,8 @@ export class ThreadLoop {
   private readonly weak = new Map<number, WeakRef<LoopTarget>>();
   private readonly endHooks: (() => void)[] = [];
   private refs = 0;
+  /** The adaptive poll's ceiling on this thread (native/binding/adaptive_poll.cc). */
+  adaptivePoll: AdaptivePollSetting;
 
   constructor() {
     const r = checkValue(native().loopStart((start, end) => this.dispatch(start, end)), 'io_uring_setup');
@@ -103,6 +106,8 @@ export class ThreadLoop {
       crossThreadUs: a.crossThreadUs,
       why: a.checked && !a.passed && a.err < 0 ? `${a.why} (${errnoName(a.err)})` : a.why,
     }));
+    this.adaptivePoll = adaptivePollFromEnv();
+    if (r.wake !== null && this.adaptivePoll.maxUs > 0) check(native().adaptivePollSet(this.adaptivePoll.maxUs), 'io_uring_setup');
     const failed = attempts.filter((a) => a.setup !== 'ok' || !a.passed);
     this.wakeInfo = {
       mode: r.wake,

@@ -7,6 +7,7 @@
 // source of truth): a signature changed on one side only is a compile error
 // on the other's call sites. Properties stay writable so tests can patch them.
 import * as path from 'node:path';
+import type { NativeAdaptivePoll } from './native/adaptive-poll';
 import type { NativeAddon } from './native/addon';
 import type { NativeBusyPoll } from './native/busy-poll';
 import type { NativeEfvi } from './native/efvi';
@@ -26,7 +27,7 @@ import type { NativeXdp } from './native/xdp';
  * Every facility the addon exports. TCPDirect is optional: it is compiled
  * in only with RINGWIRE_TCPDIRECT_ROOT (narrow with hasTcpdirect).
  */
-export type Native = NativeAddon & NativeProbe & NativeLoop & NativeBusyPoll & NativeUdp & NativeTcp & NativeSched &
+export type Native = NativeAddon & NativeProbe & NativeLoop & NativeBusyPoll & NativeAdaptivePoll & NativeUdp & NativeTcp & NativeSched &
   NativeShm & NativeMsgring & NativeFutex & NativePacket & NativeXdp & NativeEfvi & Partial<NativeTcpdirect>;
 
 let cached: Native | undefined;

@@ -43,17 +43,6 @@
 #include "loop_binding.h"
 
 namespace rw {
-namespace {
-
-inline void CpuRelax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#endif
-}
-
-}  // namespace
 
 void LoopBinding::BusyPollStart(double budgetUs, double sliceUs) {
   busyBudgetNs_ = budgetUs < 0 ? -1 : static_cast<int64_t>(budgetUs * 1000);

@@ -207,6 +207,10 @@ void LoopBinding::Prepare() {
   // lasts, keeps the coming poll non-blocking (busy_poll.cc). It ends with
   // Settle(), so the test below sees the same state as without it.
   bool spinning = busyOn_ && BusySpin();
+  // Otherwise, the adaptive poll before sleeping (adaptive_poll.cc); it
+  // also ends with Settle() when it dispatched anything.
+  if (!busyOn_ && Quiescent() && !uv_is_active(reinterpret_cast<uv_handle_t*>(&idle_)))
+    spinning = AdaptivePoll();
   // A handler that keeps producing work (JS answering its own sends) gets a
   // non-blocking poll instead of a sleep: libuv's poll timeout is 0 while
   // an idle handle is active (uv__backend_timeout). The idle callback only
@@ -246,6 +250,7 @@ void LoopBinding::Bury() {
 void LoopBinding::OnReadable() {
   if (uringError_) return;
   if (busyOn_) lastWorkNs_ = BusyNowNs();
+  if (apSleptAtNs_) AdaptiveWoke(BusyNowNs());
   uring_.Reap();
   if (eventCount_ || !dirty_.empty()) Dispatch();
   Bury();
@@ -447,6 +452,7 @@ void InitLoop(Napi::Env env, Napi::Object exports) {
   exports.Set("loopEventSize", Num(env, sizeof(LoopEvent)));
   exports.Set("loopEventCapacity", Num(env, LoopBinding::kEventCapacity));
   InitBusyPoll(env, exports);
+  InitAdaptivePoll(env, exports);
 }
 
 }  // namespace rw

@@ -83,6 +83,24 @@ inline int64_t BusyNowNs() {
   return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
 }
 
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+
+// Adaptive poll counters (adaptive_poll.cc), readable from JS.
+struct AdaptivePollStats {
+  double polls;     // loop turns that polled before sleeping
+  double hits;      // polls that found work (the sleep it saved)
+  double spins;     // poll iterations
+  double spinUs;    // time spent polling (CPU the mode costs)
+  double syscalls;  // non-blocking system calls made while polling
+  double windowUs;  // the current window (0: the thread sleeps at once)
+};
+
 // Busy-poll counters readable from JS through a Float64Array.
 struct BusyPollStats {
   double spins;     // polls made (memory checks, and a syscall when due)
@@ -144,6 +162,11 @@ class LoopBinding {
   void BusyPollStart(double budgetUs, double sliceUs);
   void BusyPollStop();
   bool busyPolling() const { return busyOn_; }
+  // The thread polls instead of sleeping right after its sends (busy
+  // polling, or an adaptive poll window that is open): it is on the
+  // critical path of each round trip, so sends go out directly ("Direct
+  // sends" in udp_engines.cc) instead of as SQEs.
+  bool polling() const { return busyOn_ || apWindowNs_ > 0; }
   // Spinning now (not asleep after the budget, not stopped): sources may
   // take work off their sleeping wake paths only then.
   bool busySpinning() const { return busyOn_ && !busyAsleep_; }
@@ -160,11 +183,15 @@ class LoopBinding {
   static constexpr uint32_t kDirectMax = 8;
   static constexpr uint32_t kDirectIdleSpins = 1000;  // empty receives before one goes back
   bool TakeDirectSlot() {
-    if (!busySpinning() || directSockets_ >= kDirectMax) return false;
+    if (!(busySpinning() || apPolling_) || directSockets_ >= kDirectMax) return false;
     directSockets_++;
     return true;
   }
   void ReturnDirectSlot() { directSockets_--; }
+
+  // The adaptive poll's ceiling in µs (0: off). Validated in TypeScript.
+  void AdaptivePollSet(double maxUs);
+  Napi::ArrayBuffer AdaptiveStatsBuffer(Napi::Env env);
 
   Napi::ArrayBuffer EventsBuffer(Napi::Env env);
   Napi::ArrayBuffer StatsBuffer(Napi::Env env);
@@ -228,9 +255,22 @@ class LoopBinding {
   void LeaveBusySources();  // the last work the spin found came from epoll
   static constexpr int64_t kEpollIntervalNs = 20000;
   BusyPollStats busyStats_{};
+  // Adaptive poll before sleeping (adaptive_poll.cc); ns.
+  bool AdaptivePoll();
+  void AdaptiveWoke(int64_t now);
+  void AdaptiveLeave();
+  bool apPolling_ = false;  // inside AdaptivePoll's loop
+  static constexpr int64_t kApMinNs = 4000;
+  static constexpr int64_t kApSliceNs = 200000;  // per loop turn
+  int64_t apMaxNs_ = 0;
+  int64_t apWindowNs_ = 0;
+  int64_t apSleptAtNs_ = 0;  // the poll gave up then; 0 = no verdict pending
+  int64_t apSpunNs_ = 0;
+  AdaptivePollStats apStats_{};
 };
 
 void InitBusyPoll(Napi::Env env, Napi::Object exports);
+void InitAdaptivePoll(Napi::Env env, Napi::Object exports);
 
 void InitLoop(Napi::Env env, Napi::Object exports);
 

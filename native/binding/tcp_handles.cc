@@ -162,7 +162,7 @@ void TcpConnHandle::OnPoll(int status, int events) {
 }
 
 void TcpConnHandle::FlushPrepare() {
-  conn_.Flush(lb_->busyPolling());
+  conn_.Flush(lb_->polling());
   UpdatePoll();
 }
 

@@ -25,7 +25,7 @@ int UdpHandle::StartReceiving() {
 
 int UdpHandle::Send(const uint8_t* data, uint32_t len, const sockaddr* to, socklen_t tolen,
                     uint32_t token, bool* keep) {
-  int ret = sock_.Send(data, len, to, tolen, token, keep, lb_->busyPolling());
+  int ret = sock_.Send(data, len, to, tolen, token, keep, lb_->polling());
   if (ret == 0 && sock_.hasQueuedSends() && !flushQueued_) {
     flushQueued_ = true;
     lb_->WantFlush(this);

@@ -102,6 +102,12 @@
 //       work is invisible in memory; the registered eventfd is in libuv's
 //       epoll set, so the spin's poll() of that set sees it and the normal
 //       Reap (E2 order) runs it.
+//   B4  The adaptive poll before sleeping (the default when busy polling
+//       is off; native/binding/adaptive_poll.cc) is a short spin of the
+//       same kind, B1-B3 included, whose length adapts to how soon wake-ups
+//       come. It also ends in Prepare() before the quiescence test, with
+//       every direct-receive socket re-armed (B3) and settled, so a thread
+//       that sleeps after it sleeps under R1-R4 / E1-E2 as without it.
 //
 // The self-check (SelfCheck) verifies the chosen mode's rule end to end
 // before any socket uses the ring: a recv on a socketpair must make
