@@ -237,6 +237,19 @@ describe.skipIf(skipReason(needs('io_uring') ?? (fs.existsSync(cli) ? undefined 
       expect(spawnSync('ss', ['-Hlun', `sport = :${port}`], { encoding: 'utf8' }).stdout.trim(), `port ${port}`).toBe('');
     }
   });
+
+  it('the setting variants take effect: ringwire-nopoll runs with the adaptive poll off, ringwire-eventfd tries the eventfd mode (its settings were once applied after the ring had started, so those rows measured plain ringwire)', () => {
+    const run = (impl: string) => {
+      const r = spawnSync(process.execPath, [cli, 'perf', 'server', 'udp-echo', '--impl', impl, '--lifetime', '0.2'], { encoding: 'utf8', timeout: 20_000 });
+      expect(r.status, r.stderr).toBe(0);
+      return { json: JSON.parse(r.stdout.trim().split('\n').pop()!), stderr: r.stderr };
+    };
+    expect(run('ringwire').json.adaptive_poll.max_us).toBeGreaterThan(0);
+    expect(run('ringwire-nopoll').json.adaptive_poll.max_us).toBe(0);
+    const ev = run('ringwire-eventfd');
+    // Either the mode runs, or its self-check failed here and said so.
+    if (ev.json.wake !== 'eventfd+defer_taskrun') expect(ev.stderr).toMatch(/RINGWIRE_WAKE_FALLBACK[^\n]*eventfd:/);
+  }, 60_000);
 });
 
 // The bench's own namespaces (rwbench-a/b-<pid>): other programs on the

@@ -19,7 +19,9 @@ export type ClientMode = (typeof CLIENT_MODES)[number];
  * whose self-check fails falls back; the server JSON's `wake` says which
  * mode ran). `ringwire-busy` is ringwire with busyPoll() on (hybrid, a
  * budget of BUSY_BUDGET_US after each event), like c-busy it costs a CPU
- * while traffic flows.
+ * while traffic flows. `ringwire-nopoll` is ringwire with the adaptive poll
+ * before sleeping turned off (RINGWIRE_ADAPTIVE_POLL_US=0): what that poll
+ * buys on this machine, side by side (an extra row: --impls ringwire-nopoll).
  */
 export const IMPLS: Record<string, readonly ServerMode[]> = {
   node: SERVER_MODES,
@@ -30,6 +32,7 @@ export const IMPLS: Record<string, readonly ServerMode[]> = {
   'ringwire-epoll': ['udp-echo', 'udp-sink', 'tcp-echo', 'tcp-sink'],
   'ringwire-ringfd': SERVER_MODES,
   'ringwire-eventfd': SERVER_MODES,
+  'ringwire-nopoll': SERVER_MODES,
   // ringwire with busyPoll() on the server thread (lib/busy-poll.ts).
   'ringwire-busy': ['udp-echo', 'udp-sink', 'tcp-echo', 'tcp-sink'],
   'ringwire-dgram': ['udp-echo', 'udp-sink'],

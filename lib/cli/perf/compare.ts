@@ -58,7 +58,7 @@ export function selectRows(args: Pick<CompareArgs, 'filter' | 'impls'>, workload
 }
 
 function extraAllowed(w: Workload, impl: string): boolean {
-  if (impl === 'ringwire-ringfd' || impl === 'ringwire-eventfd') return true;
+  if (impl === 'ringwire-ringfd' || impl === 'ringwire-eventfd' || impl === 'ringwire-nopoll') return true;
   if (impl === 'ringwire-busy') return w.server !== 'http';
   if (impl === 'ringwire-dgram') return w.server.startsWith('udp-');
   if (impl === 'c-busy') return w.server !== 'http';

@@ -34,7 +34,7 @@ export function unavailable(impl: string, mode: ServerMode, root = path.join(pac
   }
   if (mode === 'http' && impl === 'ringwire' && !has('http.js')) return 'not available: ringwire http (lib/http.ts) is not part of this build';
   if (impl === 'ringwire-dgram' && !has('dgram.js')) return 'not available: ringwire/dgram is not part of this build';
-  if (impl === 'c-uring' || impl === 'ringwire-ringfd' || impl === 'ringwire-eventfd' || impl === 'ringwire-busy' || (impl === 'ringwire' && mode !== 'http')) {
+  if (impl === 'c-uring' || impl === 'ringwire-ringfd' || impl === 'ringwire-eventfd' || impl === 'ringwire-nopoll' || impl === 'ringwire-busy' || (impl === 'ringwire' && mode !== 'http')) {
     const u = uringState();
     // Without the addon we cannot tell; the C server will say for itself.
     if (u && !(impl === 'c-uring' && u.startsWith('ringwire addon'))) return u;
@@ -62,16 +62,23 @@ function startFor(args: ServerArgs): StartFn | string {
     if (mode === 'http') return (o) => require('./servers/node').startHttp(o);
     return (o) => require('./servers/node').startTcpNode(o);
   }
-  const why = unavailable(impl, mode, path.resolve(__dirname, '..', '..'));
-  if (why) return why;
-  // The wake-mode variants are ringwire with RINGWIRE_URING_WAKE set before
-  // this thread's ring starts (the first socket); Node's process.env setter
-  // reaches the C environment, where the addon reads it.
+  // The wake-mode variants are ringwire with RINGWIRE_URING_WAKE set, and
+  // ringwire-nopoll with RINGWIRE_ADAPTIVE_POLL_US=0, before this thread's
+  // ring starts: before unavailable() below, whose capabilities() probe
+  // starts it (the settings were ignored when they came after it). Node's
+  // process.env setter reaches the C environment, where the addon reads
+  // the wake mode.
   const wake = /^ringwire-(eventfd|ringfd)$/.exec(impl);
   if (wake) {
     process.env.RINGWIRE_URING_WAKE = wake[1];
     return startFor({ ...args, impl: 'ringwire' });
   }
+  if (impl === 'ringwire-nopoll') {
+    process.env.RINGWIRE_ADAPTIVE_POLL_US = '0';
+    return startFor({ ...args, impl: 'ringwire' });
+  }
+  const why = unavailable(impl, mode, path.resolve(__dirname, '..', '..'));
+  if (why) return why;
   if (impl === 'ringwire-busy') {
     const inner = startFor({ ...args, impl: 'ringwire' });
     if (typeof inner === 'string') return inner;

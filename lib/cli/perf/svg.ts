@@ -14,6 +14,7 @@ const COLORS: Record<string, string> = {
   'ringwire-epoll': '#ff7f0e',
   'ringwire-ringfd': '#e377c2',
   'ringwire-eventfd': '#bcbd22',
+  'ringwire-nopoll': '#7f7f7f',
   'ringwire-busy': '#17becf',
   'ringwire-dgram': '#bcbd22',
   'ringwire-net': '#2ca02c',

@@ -68,7 +68,7 @@ export const WORKLOADS: Workload[] = [
     client: 'udp-pingpong',
     clientArgs: ['--size', '64', '--spin'],
     placement: 'cross',
-    impls: [...UDP_IMPLS.slice(0, 3), 'c-busy', ...UDP_IMPLS.slice(3), 'ringwire-busy'],
+    impls: [...UDP_IMPLS.slice(0, 3), 'c-busy', ...UDP_IMPLS.slice(3), 'ringwire-busy', 'ringwire-dgram'],
     metric: { key: 'rtt_per_s', label: 'round trips/s', unit: '/s' },
     op: 'round trip',
     latency: true,

@@ -18,6 +18,22 @@ function pin(cpu: number): string | undefined {
   }
 }
 
+// The adaptive poll's ceiling and what it cost over the run (undefined
+// when no ring started: node, the C servers).
+function adaptiveSnapshot(): { max_us: number; polls: number; hits: number; spin_us: number; window_us: number } | undefined {
+  if (!currentLoop()) return undefined;
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { adaptivePollInfo } = require('../../../busy-poll') as typeof import('../../../busy-poll');
+  const a = adaptivePollInfo();
+  return a && { max_us: a.maxUs, polls: a.stats.polls, hits: a.stats.hits, spin_us: a.stats.spinUs, window_us: a.stats.windowUs };
+}
+
+function adaptiveDelta(a: ReturnType<typeof adaptiveSnapshot>, b: ReturnType<typeof adaptiveSnapshot>): { adaptive_poll?: object } {
+  if (!b) return {};
+  const z = a ?? { polls: 0, hits: 0, spin_us: 0 };
+  return { adaptive_poll: { max_us: b.max_us, polls: b.polls - z.polls, hits: b.hits - z.hits, spin_us: Math.round(b.spin_us - z.spin_us), window_us: b.window_us } };
+}
+
 function threadWake(): string | null {
   const l = currentLoop();
   return l?.wake ? `${l.wake}${l.deferTaskrun ? '+defer_taskrun' : ''}` : null;
@@ -31,6 +47,7 @@ export async function runServer(args: ServerArgs, start: StartFn): Promise<numbe
     if (err) process.stderr.write(`ringwire perf: cannot pin to CPU ${args.cpu}: ${err}\n`);
   }
   const server = await start({ mode: args.mode, impl: args.impl, host: args.host, port: args.port, rcvbuf: args.rcvbuf, bufs: args.bufs });
+  const ap0 = adaptiveSnapshot();
   const cpu0 = process.cpuUsage();
   const ru0 = process.resourceUsage();
   const t0 = process.hrtime.bigint();
@@ -73,6 +90,7 @@ export async function runServer(args: ServerArgs, start: StartFn): Promise<numbe
     // The wake mode this thread's ring ended up in (null: no ring started,
     // or the self-check sent the sockets to the epoll backend).
     wake: threadWake(),
+    ...adaptiveDelta(ap0, adaptiveSnapshot()),
     ...counters,
     ...(error ? { error } : {}),
     cpu_user_s: cpu.user / 1e6,
