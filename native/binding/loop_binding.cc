@@ -187,6 +187,7 @@ void LoopBinding::Settle() {
   for (int round = 0; round < kRounds && !Quiescent(); round++) {
     if (!flush_.empty()) {
       flushing_.swap(flush_);
+      flushingCount_ = flushing_.size();
       for (LoopOwned* h : flushing_)
         if (h) h->FlushPrepare();
       flushing_.clear();

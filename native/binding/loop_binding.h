@@ -167,6 +167,16 @@ class LoopBinding {
   // critical path of each round trip, so sends go out directly ("Direct
   // sends" in udp_engines.cc) instead of as SQEs.
   bool polling() const { return busyOn_ || apWindowNs_ > 0; }
+  // Whether a handle's queued sends go out directly in this flush (one
+  // send/sendto/sendmmsg per handle) rather than as SQEs (one enter for
+  // every handle of the turn): while the thread polls, and when the turn
+  // flushes at most kDirectFlushMax handles, where the direct call costs
+  // less than an SQE's issue path and CQE. Measured on one CPU (TCP echo,
+  // 1 connection, tcp-rr beside the server, 5 interleaved runs): direct
+  // 34.2k requests/s vs 32.3k as SQEs. Many handles in one turn (64
+  // connections) keep the single enter.
+  static constexpr size_t kDirectFlushMax = 4;
+  bool directFlush() const { return polling() || flushingCount_ <= kDirectFlushMax; }
   // Spinning now (not asleep after the budget, not stopped): sources may
   // take work off their sleeping wake paths only then.
   bool busySpinning() const { return busyOn_ && !busyAsleep_; }
@@ -227,6 +237,7 @@ class LoopBinding {
   std::vector<LoopOwned*> dirty_;
   std::vector<LoopOwned*> flush_;
   std::vector<LoopOwned*> flushing_, dispatched_;  // spares for the two above
+  size_t flushingCount_ = 0;  // handles in the flush round now running
   std::vector<LoopOwned*> graveyard_;
   void Bury();
   int uringError_ = 0;

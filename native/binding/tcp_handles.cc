@@ -162,7 +162,7 @@ void TcpConnHandle::OnPoll(int status, int events) {
 }
 
 void TcpConnHandle::FlushPrepare() {
-  conn_.Flush(lb_->polling());
+  conn_.Flush(lb_->directFlush());
   UpdatePoll();
 }
 

@@ -25,7 +25,9 @@ int UdpHandle::StartReceiving() {
 
 int UdpHandle::Send(const uint8_t* data, uint32_t len, const sockaddr* to, socklen_t tolen,
                     uint32_t token, bool* keep) {
-  int ret = sock_.Send(data, len, to, tolen, token, keep, lb_->polling());
+  // Queued for the turn's flush, which sends directly or hands them to the
+  // ring in order (LoopBinding::directFlush).
+  int ret = sock_.Send(data, len, to, tolen, token, keep, true);
   if (ret == 0 && sock_.hasQueuedSends() && !flushQueued_) {
     flushQueued_ = true;
     lb_->WantFlush(this);
@@ -128,7 +130,7 @@ void UdpHandle::AfterDispatch() {
 
 void UdpHandle::FlushPrepare() {
   flushQueued_ = false;
-  int ret = sock_.FlushSends();
+  int ret = sock_.FlushSends(lb_->directFlush());
   bool wantWrite = ret == -EAGAIN;
   if (wantWrite != ((pollEvents_ & UV_WRITABLE) != 0)) {
     pollEvents_ = wantWrite ? (pollEvents_ | UV_WRITABLE) : (pollEvents_ & ~UV_WRITABLE);

@@ -98,9 +98,9 @@ class UdpSocket : public UringHandler {
 
   // Queues one datagram. The bytes are always copied (`keep` is always
   // false now: the caller may reuse, transfer or detach its buffer at once).
-  // token != 0 asks for OnSent. `direct` (io_uring engine, while the thread
-  // busy-polls) asks for a plain sendmmsg at the next flush instead of an
-  // SQE; see "Direct sends" in udp_engines.cc for when it is honoured.
+  // token != 0 asks for OnSent. `direct` (io_uring engine: always, from the
+  // binding) queues it for the next flush, which sends it directly or as an
+  // SQE (FlushSends); see "Direct sends" in udp_engines.cc.
   int Send(const uint8_t* data, uint32_t len, const sockaddr* to, socklen_t tolen,
            uint32_t token, bool* keep, bool direct = false);
   // Whether sends wait for FlushSends (the binding then asks for a flush).
@@ -108,7 +108,8 @@ class UdpSocket : public UringHandler {
   // Sends what is queued with sendmmsg (once per loop turn); returns -EAGAIN
   // when the socket buffer is full: the epoll engine then polls for
   // writable, the io_uring engine hands the rest to the ring in order.
-  int FlushSends();
+  // direct = false (io_uring engine): all of it goes to the ring, in order.
+  int FlushSends(bool direct = true);
 
   // epoll engine: one recvmmsg batch into free buffers; returns count or
   // -errno, and sets *drained when the socket queue is empty (a short

@@ -284,7 +284,8 @@ int UdpSocket::ReceiveInto(mmsghdr* vec, uint32_t first, uint32_t room, bool* dr
   return r;
 }
 
-// Direct sends (io_uring engine, while the thread busy-polls). A send SQE
+// Direct sends (io_uring engine, when LoopBinding::directFlush() says so:
+// while the thread polls, or when few handles flush in the turn). A send SQE
 // costs more than the sendmmsg it performs: the enter, the SQE's issue path,
 // and a CQE to reap afterwards. A sleeping loop pays that once per turn for
 // all its sends and nothing else would wake it for an epoll-style retry, but
@@ -294,9 +295,15 @@ int UdpSocket::ReceiveInto(mmsghdr* vec, uint32_t first, uint32_t room, bool* dr
 // So while busy polling, sends queue here and go out with one sendmmsg per
 // turn, like the epoll engine; what the socket buffer refuses (EAGAIN) is
 // handed to the ring in order, where the kernel waits for room itself.
-int UdpSocket::FlushSends() {
+int UdpSocket::FlushSends(bool direct) {
   constexpr size_t kBatch = 64;
   mmsghdr vec[kBatch];
+  if (!direct && backend_ == Backend::kUring) {
+    for (; queuedHead_ < queued_.size(); queuedHead_++) SendOnRing(queued_[queuedHead_]);
+    queued_.clear();
+    queuedHead_ = 0;
+    return 0;
+  }
   while (queuedHead_ < queued_.size()) {
     size_t n = std::min(kBatch, queued_.size() - queuedHead_);
     if (backend_ == Backend::kUring && loop_->faults().directSendSplit) {
