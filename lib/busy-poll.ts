@@ -163,9 +163,11 @@ export interface AdaptivePollStats {
   syscalls: number;
   /** The window now, µs (0: the thread sleeps at once). */
   windowUs: number;
+  /** Times the poll paused itself because it did not pay (no hits, or a peer on the same CPU). */
+  pauses: number;
 }
 
-export const ADAPTIVE_POLL_STAT_NAMES = ['polls', 'hits', 'spins', 'spinUs', 'syscalls', 'windowUs'] as const satisfies readonly (keyof AdaptivePollStats)[];
+export const ADAPTIVE_POLL_STAT_NAMES = ['polls', 'hits', 'spins', 'spinUs', 'syscalls', 'windowUs', 'pauses'] as const satisfies readonly (keyof AdaptivePollStats)[];
 const everyAdaptiveFieldNamed: [Exclude<keyof AdaptivePollStats, (typeof ADAPTIVE_POLL_STAT_NAMES)[number]>] extends [never] ? true : never = true;
 void everyAdaptiveFieldNamed;
 

@@ -747,6 +747,40 @@ describe.skipIf(skipReason(noUring))('adaptive poll before sleeping', () => {
     }
   }, 60_000);
 
+  it.skipIf(!TWO_CPUS && 'one CPU: the server and client are on it anyway')('a TCP client pinned to the server\'s CPU (it runs only when the server stops): polls that cannot hit pause, < 10 % of the time goes to polling', async () => {
+    // Hazard: a poll that holds the CPU from the peer whose request it waits
+    // for; the window would grow after every such miss (the wake-up comes
+    // soon after the sleep), and one-CPU TCP echo spent ~20 % polling.
+    const b = await startBusy('tcp', 'adaptive:50', 'io_uring', 0);
+    try {
+      const client = `
+        const net = require('node:net');
+        const c = net.connect(${b.port}, '127.0.0.1');
+        c.setNoDelay(true);
+        let n = 0, got = 0;
+        const t0 = performance.now();
+        const msg = Buffer.alloc(64, 7);
+        c.on('connect', () => c.write(msg));
+        c.on('data', (d) => {
+          got += d.length;
+          while (got >= 64) {
+            got -= 64;
+            if (++n === 3000) { console.log(JSON.stringify({ n, ms: performance.now() - t0 })); c.destroy(); return; }
+            c.write(msg);
+          }
+        });`;
+      const r = await collect(spawn('taskset', ['-c', '0', process.execPath, '-e', client], { stdio: ['ignore', 'pipe', 'pipe'] }), 30_000);
+      expect(r.code, r.stderr).toBe(0);
+      const { n, ms } = JSON.parse(r.stdout.trim());
+      expect(n).toBe(3000);
+      const a = JSON.parse(await b.cmd('stats')).adaptive.stats;
+      expect(a.pauses, 'the poll paused itself').toBeGreaterThan(0);
+      expect(a.spinUs / 1000 / ms, `polling ${(a.spinUs / 1000).toFixed(1)} ms of ${ms.toFixed(0)} ms (${a.polls} polls, ${a.hits} hits, ${a.pauses} pauses, window ${a.windowUs} µs)`).toBeLessThan(0.1);
+    } finally {
+      await finish(b);
+    }
+  }, 60_000);
+
   it('after traffic stops the thread uses < 5 % of a CPU; with maxUs 0 it never polls', async () => {
     const on = await startBusy('udp', 'adaptive:50');
     const off = await startBusy('udp', 'adaptive:0');

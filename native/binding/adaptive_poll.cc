@@ -29,7 +29,11 @@
 //     poll) means a longer poll would have caught it, so the window grows
 //     to twice that total; a sleep longer than the ceiling means polling
 //     was wasted, so it halves, and below kMinNs it is 0 (no poll). A poll
-//     that found work late in its window doubles it. An idle thread's
+//     that found work late in its window doubles it. A poll that found
+//     nothing followed by a wake-up sooner than half the poll's length
+//     (the work needed this CPU), or kApMissRun polls in a row that found
+//     nothing, pause it for a number of wake-ups that doubles while that
+//     repeats (AdaptiveWoke). An idle thread's
 //     window therefore falls to 0 after a few wake-ups and it costs
 //     nothing; a thread that gets a message every few µs keeps its CPU.
 //   - The ceiling is the price: at most that much CPU time per wake-up
@@ -60,9 +64,26 @@ void LoopBinding::AdaptivePollSet(double maxUs) {
 // from how long the thread slept.
 void LoopBinding::AdaptiveWoke(int64_t now) {
   if (!apSleptAtNs_) return;
-  int64_t total = apSpunNs_ + (now - apSleptAtNs_);
+  int64_t slept = now - apSleptAtNs_;
+  int64_t total = apSpunNs_ + slept;
   apSleptAtNs_ = 0;
-  if (total <= apMaxNs_) {
+  bool missed = apSpunNs_ > 0;
+  if (missed && (slept < apSpunNs_ / 2 || ++apMissRun_ >= kApMissRun)) {
+    // The poll does not pay: either the wake-up came within half the
+    // poll's length once the thread slept, so what it waited for needed
+    // this CPU (a peer on the same CPU that runs only when we stop, as a
+    // TCP client pinned beside its server: one-CPU TCP echo lost 17 % to
+    // polls that never hit), or kApMissRun polls in a row found nothing.
+    // It pauses for apHold_ wake-ups, twice as many each time this repeats
+    // without a hit in between (a hit resets it).
+    apWindowNs_ = 0;
+    apMissRun_ = 0;
+    apHoldLeft_ = apHold_;
+    apHold_ = apHold_ * 2 > kApHoldMax ? kApHoldMax : apHold_ * 2;
+    apStats_.pauses++;
+  } else if (apHoldLeft_ > 0) {
+    apHoldLeft_--;
+  } else if (total <= apMaxNs_) {
     int64_t w = 2 * total < kApMinNs ? kApMinNs : 2 * total;
     apWindowNs_ = w > apMaxNs_ ? apMaxNs_ : w;
   } else {
@@ -140,6 +161,8 @@ bool LoopBinding::AdaptivePoll() {
     }
     if (hit) {
       apStats_.hits++;
+      apHold_ = 1;
+      apMissRun_ = 0;
       // Found late in the window: a little more would have been short.
       if (now - windowStart > apWindowNs_ / 2) {
         int64_t w = 2 * apWindowNs_;
@@ -204,7 +227,7 @@ Napi::Value AdaptivePollStatsJs(const Napi::CallbackInfo& info) {
 void InitAdaptivePoll(Napi::Env env, Napi::Object exports) {
   exports.Set("adaptivePollSet", Napi::Function::New(env, AdaptivePollSetJs, "adaptivePollSet"));
   exports.Set("adaptivePollStats", Napi::Function::New(env, AdaptivePollStatsJs, "adaptivePollStats"));
-  const char* names[] = {"polls", "hits", "spins", "spinUs", "syscalls", "windowUs"};
+  const char* names[] = {"polls", "hits", "spins", "spinUs", "syscalls", "windowUs", "pauses"};
   static_assert(sizeof(names) / sizeof(names[0]) == sizeof(AdaptivePollStats) / sizeof(double), "one name per counter");
   auto arr = Napi::Array::New(env);
   for (uint32_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) arr.Set(i, names[i]);

@@ -99,6 +99,7 @@ struct AdaptivePollStats {
   double spinUs;    // time spent polling (CPU the mode costs)
   double syscalls;  // non-blocking system calls made while polling
   double windowUs;  // the current window (0: the thread sleeps at once)
+  double pauses;    // times the poll paused itself: it did not pay
 };
 
 // Busy-poll counters readable from JS through a Float64Array.
@@ -277,6 +278,11 @@ class LoopBinding {
   int64_t apWindowNs_ = 0;
   int64_t apSleptAtNs_ = 0;  // the poll gave up then; 0 = no verdict pending
   int64_t apSpunNs_ = 0;
+  static constexpr int64_t kApHoldMax = 1024;
+  static constexpr int64_t kApMissRun = 8;
+  int64_t apMissRun_ = 0;   // polls in a row that found nothing
+  int64_t apHold_ = 1;      // wake-ups without polling after the next pause
+  int64_t apHoldLeft_ = 0;
   AdaptivePollStats apStats_{};
 };
 

@@ -155,6 +155,22 @@ export const WORKLOADS: Workload[] = [
     sink: false,
     baseline: 'node',
   },
+  {
+    // One keep-alive connection: each request waits for the last response,
+    // so the server's per-request latency, not its batching, sets the rate.
+    id: 'http-hello-1',
+    title: 'HTTP hello world, wrk -t1 -c1, side by side',
+    server: 'http',
+    client: 'wrk',
+    clientArgs: ['-t1', '-c1'],
+    placement: 'cross',
+    impls: ['node', 'ringwire'],
+    metric: { key: 'req_per_s', label: 'requests/s', unit: '/s' },
+    op: 'request',
+    latency: true,
+    sink: false,
+    baseline: 'node',
+  },
 ];
 
 /** Row id `workload/impl`, which --filter matches against. */

@@ -20,18 +20,18 @@ function pin(cpu: number): string | undefined {
 
 // The adaptive poll's ceiling and what it cost over the run (undefined
 // when no ring started: node, the C servers).
-function adaptiveSnapshot(): { max_us: number; polls: number; hits: number; spin_us: number; window_us: number } | undefined {
+function adaptiveSnapshot(): { max_us: number; polls: number; hits: number; pauses: number; spin_us: number; window_us: number } | undefined {
   if (!currentLoop()) return undefined;
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const { adaptivePollInfo } = require('../../../busy-poll') as typeof import('../../../busy-poll');
   const a = adaptivePollInfo();
-  return a && { max_us: a.maxUs, polls: a.stats.polls, hits: a.stats.hits, spin_us: a.stats.spinUs, window_us: a.stats.windowUs };
+  return a && { max_us: a.maxUs, polls: a.stats.polls, hits: a.stats.hits, pauses: a.stats.pauses, spin_us: a.stats.spinUs, window_us: a.stats.windowUs };
 }
 
 function adaptiveDelta(a: ReturnType<typeof adaptiveSnapshot>, b: ReturnType<typeof adaptiveSnapshot>): { adaptive_poll?: object } {
   if (!b) return {};
-  const z = a ?? { polls: 0, hits: 0, spin_us: 0 };
-  return { adaptive_poll: { max_us: b.max_us, polls: b.polls - z.polls, hits: b.hits - z.hits, spin_us: Math.round(b.spin_us - z.spin_us), window_us: b.window_us } };
+  const z = a ?? { polls: 0, hits: 0, pauses: 0, spin_us: 0 };
+  return { adaptive_poll: { max_us: b.max_us, polls: b.polls - z.polls, hits: b.hits - z.hits, pauses: b.pauses - z.pauses, spin_us: Math.round(b.spin_us - z.spin_us), window_us: b.window_us } };
 }
 
 function threadWake(): string | null {
