@@ -206,8 +206,8 @@ describe('capabilities and doctor', () => {
 });
 
 /** A 1 MB numbered stream in 1000 writes, with pauses that outlast the budget, echoed byte for byte. */
-async function tcpStreamEcho(backend: 'io_uring' | 'epoll', faults?: string): Promise<void> {
-  const b = await startBusy('tcp', 200, backend, undefined, faults);
+async function tcpStreamEcho(backend: 'io_uring' | 'epoll', faults?: string, budget: Parameters<typeof startBusy>[1] = 200): Promise<void> {
+  const b = await startBusy('tcp', budget, backend, undefined, faults);
   try {
     const c = net.connect(b.port, '127.0.0.1');
     c.setNoDelay(true);
@@ -780,6 +780,9 @@ describe.skipIf(skipReason(noUring))('adaptive poll before sleeping', () => {
       await finish(b);
     }
   }, 60_000);
+
+  it('TCP (io_uring): a 1 MB numbered stream in 1000 writes with pauses, the cancel held back for 20 receives: a connection taken direct while reads are small and sent back to the multishot when they grow (>= 16 KiB) keeps every byte in order', () =>
+    tcpStreamEcho('io_uring', 'direct-cancel-delay=20', 'adaptive:50'), 60_000);
 
   it('after traffic stops the thread uses < 5 % of a CPU; with maxUs 0 it never polls', async () => {
     const on = await startBusy('udp', 'adaptive:50');

@@ -19,6 +19,8 @@
 //     is where work last came from, or always in eventfd mode where ring
 //     work is not visible in memory, B2), and, like busy polling, the
 //     direct receive of io_uring sockets that received during the poll
+//     (TCP connections only while their reads are small, see
+//     LoopBinding::kDirectBulkBytes)
 //     (B3: their multishot is cancelled while the thread polls and
 //     re-armed before it sleeps). What it finds is dispatched at once and
 //     the window restarts, for at most kApSliceNs per loop turn; a timer

@@ -163,21 +163,18 @@ class LoopBinding {
   void BusyPollStart(double budgetUs, double sliceUs);
   void BusyPollStop();
   bool busyPolling() const { return busyOn_; }
-  // The thread polls instead of sleeping right after its sends (busy
-  // polling, or an adaptive poll window that is open): it is on the
-  // critical path of each round trip, so sends go out directly ("Direct
-  // sends" in udp_engines.cc) instead of as SQEs.
-  bool polling() const { return busyOn_ || apWindowNs_ > 0; }
   // Whether a handle's queued sends go out directly in this flush (one
   // send/sendto/sendmmsg per handle) rather than as SQEs (one enter for
-  // every handle of the turn): while the thread polls, and when the turn
-  // flushes at most kDirectFlushMax handles, where the direct call costs
-  // less than an SQE's issue path and CQE. Measured on one CPU (TCP echo,
-  // 1 connection, tcp-rr beside the server, 5 interleaved runs): direct
-  // 34.2k requests/s vs 32.3k as SQEs. Many handles in one turn (64
+  // every handle of the turn): when the turn flushes at most
+  // kDirectFlushMax handles, where the direct call costs less than an
+  // SQE's issue path and CQE, polling or not. Measured on one CPU (TCP
+  // echo, 1 connection, tcp-rr beside the server, 5 interleaved runs):
+  // direct 34.2k requests/s vs 32.3k as SQEs. Many handles in one turn (64
   // connections) keep the single enter.
   static constexpr size_t kDirectFlushMax = 4;
-  bool directFlush() const { return polling() || flushingCount_ <= kDirectFlushMax; }
+  bool directFlush() const { return flushingCount_ <= kDirectFlushMax; }
+  // Busy polling is off: only the adaptive poll (if any) runs.
+  bool adaptiveOnly() const { return !busyOn_; }
   // Spinning now (not asleep after the budget, not stopped): sources may
   // take work off their sleeping wake paths only then.
   bool busySpinning() const { return busyOn_ && !busyAsleep_; }
@@ -193,8 +190,15 @@ class LoopBinding {
   // first that receive while it spins; the others stay on the ring.
   static constexpr uint32_t kDirectMax = 8;
   static constexpr uint32_t kDirectIdleSpins = 1000;  // empty receives before one goes back
-  bool TakeDirectSlot() {
-    if (!(busySpinning() || apPolling_) || directSockets_ >= kDirectMax) return false;
+  // The adaptive poll (not busy polling) takes a TCP connection direct only
+  // while its reads are small (request-response): a bulk stream read in
+  // small direct bites lost 8-19 % of its throughput against the
+  // multishot's large batches (tcp-stream, batch API, interleaved runs);
+  // `bytes` is the read that asks. Busy polling takes any hot connection.
+  static constexpr uint32_t kDirectBulkBytes = 16384;
+  bool TakeDirectSlot(uint32_t bytes = 0) {
+    bool adaptiveOk = apPolling_ && bytes < kDirectBulkBytes;
+    if (!(busySpinning() || adaptiveOk) || directSockets_ >= kDirectMax) return false;
     directSockets_++;
     return true;
   }

@@ -67,7 +67,7 @@ void TcpConnHandle::OnConnData(uint32_t offset, uint32_t len) {
   // Bytes from the multishot while the thread spins: a hot connection,
   // moved to the direct receive if there is room (tcp_direct.cc).
   if (!busyRegistered_ && !closed_ && conn_.backend() == TcpBackend::kUring && conn_.wantsRead() &&
-      lb_->TakeDirectSlot()) {
+      lb_->TakeDirectSlot(len)) {
     conn_.EnterDirect();
     lb_->AddBusySource(this);
     busyRegistered_ = true;
@@ -81,6 +81,9 @@ bool TcpConnHandle::BusyReady() {
   int r = conn_.ReceiveDirect();
   if (r > 0) {
     idleSpins_ = 0;
+    // A bulk read under the adaptive poll: back to the multishot's large
+    // batches (LoopBinding::kDirectBulkBytes); this read is delivered.
+    if (static_cast<uint32_t>(r) >= LoopBinding::kDirectBulkBytes && lb_->adaptiveOnly()) LeaveDirect();
     return true;
   }
   if (r == -EAGAIN && conn_.wantsRead() && ++idleSpins_ < LoopBinding::kDirectIdleSpins) return false;
