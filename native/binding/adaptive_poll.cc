@@ -92,6 +92,7 @@ void LoopBinding::AdaptiveWoke(int64_t now) {
     apWindowNs_ /= 2;
     if (apWindowNs_ < kApMinNs) apWindowNs_ = 0;
   }
+  apWindowStartNs_ = now;  // the wake-up is work: the window counts from it
   apStats_.windowUs = static_cast<double>(apWindowNs_) / 1000;
 }
 
@@ -123,11 +124,15 @@ bool LoopBinding::AdaptivePoll() {
     AdaptiveLeave();
     apSpunNs_ = 0;
     apSleptAtNs_ = start;
+    apWindowStartNs_ = 0;
     return false;
   }
   int64_t due = timeoutMs > 0 ? start + int64_t{timeoutMs} * 1000000 : INT64_MAX;
   int64_t sliceEnd = start + kApSliceNs;
-  int64_t windowStart = start;
+  // The window counts from the last work (a hit, a wake-up), across the
+  // slices of several loop turns: a window longer than a slice still ends.
+  if (apWindowStartNs_ == 0) apWindowStartNs_ = start;
+  int64_t windowStart = apWindowStartNs_;
   int64_t lastEpoll = epollHot_ ? start - kEpollIntervalNs : start;
   const int epfd = uv_backend_fd(uvLoop_);
   const bool epollEvery = uring_.mode() == WakeMode::kEventfd;
@@ -156,6 +161,7 @@ bool LoopBinding::AdaptivePoll() {
         apStats_.hits++;
         epollHot_ = true;
         now = BusyNowNs();
+        windowStart = now;
         break;
       }
     } else {
@@ -192,6 +198,7 @@ bool LoopBinding::AdaptivePoll() {
     }
   }
   apPolling_ = false;
+  apWindowStartNs_ = sleep ? 0 : windowStart;
   apStats_.spinUs += static_cast<double>(now - start) / 1000;
   apStats_.windowUs = static_cast<double>(apWindowNs_) / 1000;
   if (!sleep) return true;

@@ -251,7 +251,11 @@ void LoopBinding::Bury() {
 void LoopBinding::OnReadable() {
   if (uringError_) return;
   if (busyOn_) lastWorkNs_ = BusyNowNs();
-  if (apSleptAtNs_) AdaptiveWoke(BusyNowNs());
+  if (apMaxNs_ > 0) {
+    int64_t now = BusyNowNs();
+    AdaptiveWoke(now);
+    apWindowStartNs_ = now;  // completions are work: the window counts from here
+  }
   uring_.Reap();
   if (eventCount_ || !dirty_.empty()) Dispatch();
   Bury();

@@ -282,6 +282,7 @@ class LoopBinding {
   int64_t apWindowNs_ = 0;
   int64_t apSleptAtNs_ = 0;  // the poll gave up then; 0 = no verdict pending
   int64_t apSpunNs_ = 0;
+  int64_t apWindowStartNs_ = 0;  // last work the window counts from; 0 = none
   static constexpr int64_t kApHoldMax = 1024;
   static constexpr int64_t kApMissRun = 8;
   int64_t apMissRun_ = 0;   // polls in a row that found nothing
