@@ -38,11 +38,20 @@ function startBusy(proto: 'udp' | 'tcp' | 'packet' | 'none', budget: number | `a
   const child = cpu !== undefined && TWO_CPUS ? spawn('taskset', ['-c', String(cpu), process.execPath, ...args], opts) : spawn(process.execPath, args, opts);
   let err = '';
   let out = '';
-  const waiters: ((l: string) => void)[] = [];
+  // A command's answer, or its failure when the server dies first (a
+  // fixture that throws must fail the test at once, not at its timeout).
+  const waiters: { res: (l: string) => void; rej: (e: Error) => void }[] = [];
+  let exited: Error | undefined;
   child.stderr!.on('data', (d) => (err += d));
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`busy server did not start: ${err}`)), 15_000);
     child.once('exit', (code) => reject(new Error(`busy server exited (${code}): ${err}`)));
+    // 'close' comes after the last stdout data, so an answer already sent
+    // (close's 'closed') is never taken for a death.
+    child.once('close', (code) => {
+      exited = new Error(`busy server exited (${code}): ${err}`);
+      for (const w of waiters.splice(0)) w.rej(exited);
+    });
     child.stdout!.on('data', (d) => {
       out += d;
       let nl;
@@ -57,12 +66,13 @@ function startBusy(proto: 'udp' | 'tcp' | 'packet' | 'none', budget: number | `a
             port: Number(m[1]),
             stderr: () => err,
             cmd: (c) =>
-              new Promise((res) => {
-                waiters.push(res);
+              new Promise((res, rej) => {
+                if (exited) return rej(exited);
+                waiters.push({ res, rej });
                 child.stdin!.write(`${c}\n`);
               }),
           });
-        } else waiters.shift()?.(line);
+        } else waiters.shift()?.res(line);
       }
     });
   });
