@@ -173,8 +173,6 @@ class LoopBinding {
   // connections) keep the single enter.
   static constexpr size_t kDirectFlushMax = 4;
   bool directFlush() const { return flushingCount_ <= kDirectFlushMax; }
-  // Busy polling is off: only the adaptive poll (if any) runs.
-  bool adaptiveOnly() const { return !busyOn_; }
   // Spinning now (not asleep after the budget, not stopped): sources may
   // take work off their sleeping wake paths only then.
   bool busySpinning() const { return busyOn_ && !busyAsleep_; }

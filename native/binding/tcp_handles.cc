@@ -83,7 +83,7 @@ bool TcpConnHandle::BusyReady() {
     idleSpins_ = 0;
     // A bulk read under the adaptive poll: back to the multishot's large
     // batches (LoopBinding::kDirectBulkBytes); this read is delivered.
-    if (static_cast<uint32_t>(r) >= LoopBinding::kDirectBulkBytes && lb_->adaptiveOnly()) LeaveDirect();
+    if (static_cast<uint32_t>(r) >= LoopBinding::kDirectBulkBytes && !lb_->busyPolling()) LeaveDirect();
     return true;
   }
   if (r == -EAGAIN && conn_.wantsRead() && ++idleSpins_ < LoopBinding::kDirectIdleSpins) return false;
