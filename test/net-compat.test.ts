@@ -489,6 +489,39 @@ const scenarios: Record<string, Scenario> = {
   },
 };
 
+// The peer is another process, so it sees when bytes really left.
+function peerClient(port: number): { first: Promise<number> } {
+  const { spawn } = require('node:child_process') as typeof import('node:child_process');
+  const child = spawn(process.execPath, ['-e', `const c=require('node:net').connect(${port},'127.0.0.1');
+    c.once('data',()=>{console.log(Date.now());c.destroy()});c.on('error',()=>{})`]);
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  const first = new Promise<number>((resolve, reject) => {
+    const t = setTimeout(() => { child.kill(); reject(new Error('peer got nothing in 10 s')); }, 10_000);
+    child.on('close', () => { clearTimeout(t); resolve(Number(out.trim())); });
+  });
+  return { first };
+}
+
+scenarios['a write leaves while the JS that wrote is still running, as uv_try_write sends at once'] = async (net) => {
+  // node:net writes in write() itself. A write held until the end of the
+  // loop turn would reach the peer only after the handler's own work; an
+  // HTTP server's 'finish' handlers and timers would sit on every request.
+  let blockedUntil = 0;
+  const server = net.createServer((s) => {
+    s.write('hello');
+    const until = Date.now() + 300;
+    while (Date.now() < until) { /* the handler's own work */ }
+    blockedUntil = until;
+    s.on('error', () => {});
+    s.end();
+  });
+  const port = await listen(server, 0, '127.0.0.1');
+  const got = await peerClient(port).first;
+  await new Promise((r) => server.close(r));
+  return { receivedBeforeHandlerReturned: got < blockedUntil - 100 };
+};
+
 describe('ringwire/net behaves like node:net', () => {
   for (const [name, scenario] of Object.entries(scenarios)) {
     it(name, async () => {

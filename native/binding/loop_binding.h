@@ -173,6 +173,13 @@ class LoopBinding {
   // connections) keep the single enter.
   static constexpr size_t kDirectFlushMax = 4;
   bool directFlush() const { return flushingCount_ <= kDirectFlushMax; }
+  // Whether a drop-in write() sends at once (TcpConnHandle::SendNow), as
+  // node:net does, instead of at the turn's end: by the same rule as
+  // directFlush. The turn's end comes after the rest of the JS that wrote
+  // (an HTTP server's 'finish' handlers, keep-alive timer, nextTicks,
+  // setImmediate callbacks), which the peer waits for otherwise: with wrk
+  // -c1 across CPUs that was p50 57-64 us per request vs node:http's 37 us.
+  bool eagerSend() const { return directFlush(); }
   // Spinning now (not asleep after the budget, not stopped): sources may
   // take work off their sleeping wake paths only then.
   bool busySpinning() const { return busyOn_ && !busyAsleep_; }

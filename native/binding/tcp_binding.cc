@@ -166,9 +166,10 @@ Napi::Value TcpConnect(const Napi::CallbackInfo& info) {
   return Num(env, h->id);
 }
 
-// tcpSend(id, bytes, offset, length, notify) -> 0 (the bytes were copied
-// into the send queue) or -errno. notify asks for sent events until the
-// queue is empty.
+// tcpSend(id, bytes, offset, length, notify, now?) -> 0 (the bytes were
+// copied into the send queue) or -errno. notify asks for sent events until
+// the queue is empty; now (the last chunk of a drop-in write) may send the
+// queue before returning (TcpConnHandle::SendNow).
 Napi::Value TcpSend(const Napi::CallbackInfo& info) {
   TcpConnHandle* h = Find<TcpConnHandle>(info);
   if (!h) return Num(info.Env(), -EBADF);
@@ -179,7 +180,9 @@ Napi::Value TcpSend(const Napi::CallbackInfo& info) {
   if (!p || static_cast<size_t>(off) + len > n) return Num(info.Env(), -EINVAL);
   bool kept = false;
   int r = h->Send(p + off, len, Flag(info[4]), &kept);
-  return Num(info.Env(), r < 0 ? r : kept ? 1 : 0);
+  if (r < 0) return Num(info.Env(), r);
+  if (info.Length() > 5 && Flag(info[5])) h->SendNow();
+  return Num(info.Env(), kept ? 1 : 0);
 }
 
 // tcpSendPool(conn, offset, length) -> 0 | -errno: a copy of receive-pool

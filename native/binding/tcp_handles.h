@@ -63,6 +63,13 @@ class TcpConnHandle final : public LoopOwned, public TcpConnEvents, public BusyS
   void UpdatePoll();
   void SetReading(bool on);
   int Send(const uint8_t* data, uint32_t len, bool notify, bool* kept) { return conn_.Send(data, len, notify, kept); }
+  // The end of one write() of the drop-in: its bytes leave now when the
+  // loop flushes few handles per turn (LoopBinding::eagerSend()).
+  void SendNow() {
+    if (closed_ || !lb_->eagerSend()) return;
+    conn_.FlushNow();
+    UpdatePoll();
+  }
   // Starts the close; may delete `this` before returning.
   void Close(bool reset);
 

@@ -214,6 +214,15 @@ class TcpConn final : public UringHandler {
   // `direct` (io_uring, while the thread busy-polls): one sendmsg first,
   // what it leaves goes as the SQE (see "Direct receive" in tcp_direct.cc).
   void Flush(bool direct = false);
+  // A write's bytes out now, as node:net's uv_try_write does: Flush(direct)
+  // from inside the JS call that queued them, not at the turn's end. The
+  // turn's flush still comes (once per turn, as before); it finds the queue
+  // empty or gives what the socket buffer did not take to the usual path.
+  void FlushNow() {
+    bool requested = flushRequested_;
+    Flush(true);
+    flushRequested_ = requested;  // still on the loop's flush list
+  }
   // epoll: one recv into the pool; bytes, 0 at EOF, -EAGAIN, -ENOBUFS (pool
   // full: dispatch first) or -errno.
   int ReadSome();

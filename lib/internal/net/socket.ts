@@ -364,9 +364,14 @@ export class Socket extends Duplex {
     }
     this._unrefTimer();
     let mustWait = false;
-    for (const b of bufs) {
+    let last = bufs.length - 1;
+    while (last > 0 && bufs[last].length === 0) last--;
+    for (let i = 0; i <= last; i++) {
+      const b = bufs[i];
       if (b.length === 0) continue;
-      const r = native().tcpSend(this.id, b, 0, b.length, false);
+      // The last chunk may send the whole write at once, as node:net's
+      // uv_try_write does (TcpConnHandle::SendNow says when).
+      const r = native().tcpSend(this.id, b, 0, b.length, false, i === last);
       if (r < 0) {
         cb(opError(r, 2));
         return;
