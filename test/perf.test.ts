@@ -199,9 +199,9 @@ Transfer/sec:      2.11MB
 });
 
 describe.skipIf(skipReason(needs('io_uring') ?? (fs.existsSync(cli) ? undefined : `${cli} missing (npm run build:ts)`)))('perf compare smoke run', () => {
-  it('one row, c-epoll vs ringwire, 0.3 s: a results JSON with machine facts, cells, ratios and a chart', () => {
+  it('one row, c-epoll vs ringwire, 0.3 s after a 0.3 s warm-up: a results JSON with machine facts, cells, ratios and a chart; the warm-up\'s CPU is not counted', () => {
     const out = path.join(tmp, 'results');
-    const r = spawnSync(process.execPath, [cli, 'perf', 'compare', '--filter', '^udp-pingpong-same/(c-epoll|ringwire)$', '--reps', '1', '--duration', '0.3', '--out', out, '--no-progress'], {
+    const r = spawnSync(process.execPath, [cli, 'perf', 'compare', '--filter', '^udp-pingpong-same/(c-epoll|ringwire)$', '--reps', '1', '--duration', '0.3', '--warmup', '0.3', '--out', out, '--no-progress'], {
       encoding: 'utf8',
       timeout: 120_000,
     });
@@ -211,7 +211,7 @@ describe.skipIf(skipReason(needs('io_uring') ?? (fs.existsSync(cli) ? undefined 
     expect(jsonPath).toBeDefined();
     const j = JSON.parse(fs.readFileSync(jsonPath!, 'utf8'));
     expect(j.schema).toBe('ringwire-perf-compare/1');
-    expect(j.settings).toMatchObject({ reps: 1, duration_s: 0.3, cpus: [0, 1] });
+    expect(j.settings).toMatchObject({ reps: 1, duration_s: 0.3, warmup_s: 0.3, cpus: [0, 1] });
     expect(j.machine).toMatchObject({ kernel: os.release(), node: process.version, cpus: os.cpus().length });
     for (const k of ['cpuModel', 'liburing', 'syscallNs', 'io_uring', 'steal_pct', 'loadavg']) expect(j.machine).toHaveProperty(k);
     expect(j.machine.syscallNs).toBeGreaterThan(0);
@@ -226,6 +226,13 @@ describe.skipIf(skipReason(needs('io_uring') ?? (fs.existsSync(cli) ? undefined 
       expect(c.median.cpu_per_op_ns).toBeGreaterThan(0);
       expect(c.runs[0].server).toHaveProperty('packets');
       expect(c.runs[0].client).toHaveProperty('round_trips');
+      // The server ran through warm-up and measured run alike; only the
+      // measured run's CPU is per operation (client and server share a CPU
+      // here, so each gets about half of both periods).
+      const srv = c.runs[0].server as Record<string, number>;
+      expect(srv.cpu_window_s).toBeGreaterThan(0);
+      expect(srv.cpu_window_s).toBeLessThan(0.8 * (srv.cpu_user_s + srv.cpu_sys_s));
+      expect(c.median.cpu_per_op_ns).toBeCloseTo((srv.cpu_window_s * 1e9) / c.median.ops!, 0);
     }
     expect(j.cells[0].ratio.metric).toBe(1);
     expect(j.cells[1].ratio.metric).toBeGreaterThan(0);

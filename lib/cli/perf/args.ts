@@ -67,6 +67,8 @@ export interface CompareArgs {
   filter?: RegExp;
   reps?: number;
   duration?: number;
+  /** Seconds of load before each measured run (JIT, caches); 0 = none. */
+  warmup?: number;
   out?: string;
   impls?: string[];
   cpus: [number, number];
@@ -189,6 +191,7 @@ export function parseCompareArgs(args: readonly string[]): CompareArgs {
     filter: { kind: 'string' },
     reps: { kind: 'int', min: 1, max: 100 },
     duration: { kind: 'number', min: 0.05, max: 600 },
+    warmup: { kind: 'number', min: 0, max: 600 },
     out: { kind: 'string' },
     impls: { kind: 'string' },
     cpus: { kind: 'string' },
@@ -228,6 +231,7 @@ export function parseCompareArgs(args: readonly string[]): CompareArgs {
     filter,
     reps: opts.reps as number | undefined,
     duration: opts.duration as number | undefined,
+    warmup: opts.warmup as number | undefined,
     out: opts.out as string | undefined,
     impls,
     cpus,

@@ -11,7 +11,7 @@ export const USAGE = `usage: ringwire perf server <${SERVER_MODES.join('|')}> --
        ringwire perf client <${CLIENT_MODES.join('|')}> --port P [--host H] [--duration S]
                             [--warmup S] [--size B] [--conns N] [--batch N] [--rate PPS] [--cpu N]
                             [--spin] [--gso]      (the C load generator, rw-client)
-       ringwire perf compare [--quick] [--filter RE] [--reps N] [--duration S] [--out DIR]
+       ringwire perf compare [--quick] [--filter RE] [--reps N] [--duration S] [--warmup S] [--out DIR]
                             [--impls a,b,...] [--cpus SERVER,CLIENT] [--list] [--no-progress] [--json]
                             [--strict]   (exit 3 when a row is flagged: p99 > 20x p50, or < 0.2x node)
        ringwire perf packet-ring [--seconds S] [--reps N] [--modes af_xdp,af_xdp@0,...] [--out FILE]

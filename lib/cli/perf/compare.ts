@@ -20,6 +20,7 @@ export interface CompareSettings {
   quick: boolean;
   reps: number;
   duration_s: number;
+  warmup_s: number;
   cpus: [number, number];
   filter: string | null;
   impls: string[] | null;
@@ -120,6 +121,7 @@ class Progress {
 interface RunEnv {
   bins: BenchBins;
   duration: number;
+  warmup: number;
   cpus: [number, number];
   taskset: boolean;
   cli: string;
@@ -129,7 +131,7 @@ const HOST = '127.0.0.1';
 
 function serverCommand(w: Workload, impl: string, env: RunEnv): { file: string; args: string[] } {
   const cpu = env.cpus[0];
-  const lifetime = env.duration + 20;
+  const lifetime = env.duration + env.warmup + 20;
   if (impl.startsWith('c-')) {
     return { file: env.bins.server, args: cServerArgs({ mode: w.server, impl, host: HOST, port: 0, lifetime, cpu, rcvbuf: w.rcvbuf, bufs: undefined, cExtra: [] }) };
   }
@@ -140,14 +142,40 @@ function serverCommand(w: Workload, impl: string, env: RunEnv): { file: string; 
   return { file: process.execPath, args };
 }
 
-function clientCommand(w: Workload, port: number, env: RunEnv): { file: string; args: string[] } {
+function clientCommand(w: Workload, port: number, env: RunEnv, duration = env.duration): { file: string; args: string[] } {
   const cpu = w.placement === 'same' ? env.cpus[0] : env.cpus[1];
   if (w.client === 'wrk') {
-    const secs = Math.max(1, Math.round(env.duration));
+    // wrk takes whole seconds only.
+    const secs = Math.max(1, Math.round(duration));
     const wrk = ['wrk', ...w.clientArgs, `-d${secs}s`, '--latency', `http://${HOST}:${port}/`];
     return env.taskset ? { file: 'taskset', args: ['-c', String(cpu), ...wrk] } : { file: wrk[0], args: wrk.slice(1) };
   }
-  return { file: env.bins.client, args: [w.client, '--host', HOST, '--port', String(port), '--duration', String(env.duration), '--cpu', String(cpu), ...w.clientArgs] };
+  return { file: env.bins.client, args: [w.client, '--host', HOST, '--port', String(port), '--duration', String(duration), '--cpu', String(cpu), ...w.clientArgs] };
+}
+
+// Whether a row gets a warm-up run: not when the server's own count is the
+// metric (the sink's datagrams received), which would include the warm-up.
+export const warmsUp = (w: Workload): boolean => w.client !== 'udp-blast';
+
+/**
+ * CPU time of every thread of a process, in seconds, from the scheduler's
+ * own accounting (/proc/PID/task/TID/schedstat: ns on a CPU), or undefined.
+ * A thread that exits between two readings takes its time with it.
+ */
+export function processCpuSeconds(pid: number): number | undefined {
+  try {
+    let ns = 0;
+    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      } catch {
+        // exited meanwhile
+      }
+    }
+    return ns / 1e9;
+  } catch {
+    return undefined;
+  }
 }
 
 /** One server + client run. Never throws; failures are recorded. */
@@ -155,13 +183,24 @@ export async function runOnce(w: Workload, impl: string, rep: number, env: RunEn
   const rec: RunRecord = { workload: w.id, impl, rep, ok: false, steal_pct: null, busy_pct: null };
   const before: CpuTimes | undefined = readCpuTimes();
   const sc = serverCommand(w, impl, env);
-  const server = new Child(sc.file, sc.args, { deadlineMs: (env.duration + 30) * 1000 });
+  const server = new Child(sc.file, sc.args, { deadlineMs: (env.duration + env.warmup + 30) * 1000 });
   try {
     const m = await server.waitFor(/^listening (\d+)$/m, 20_000);
     const port = Number(m[1]);
+    // A warm-up run first (its own connections), so that JIT compilation
+    // and first-touch costs stay out of the measured one; the server's CPU
+    // is then read around the measured run only.
+    const warm = env.warmup > 0 && warmsUp(w);
+    if (warm) {
+      const wc = clientCommand(w, port, env, env.warmup);
+      const wr = await new Child(wc.file, wc.args, { deadlineMs: (env.warmup + 20) * 1000 }).wait();
+      if (wr.code !== 0) throw new Error(`warm-up client ${wr.timedOut ? 'timed out' : `exited ${wr.signal ?? wr.code}`}: ${lastLines(wr.stderr || wr.stdout)}`);
+    }
+    const cpuStart = warm ? processCpuSeconds(server.pid) : undefined;
     const cc = clientCommand(w, port, env);
     const client = new Child(cc.file, cc.args, { deadlineMs: (env.duration + 20) * 1000 });
     const cr = await client.wait();
+    const cpuEnd = warm ? processCpuSeconds(server.pid) : undefined;
     if (cr.code !== 0) throw new Error(`client ${cr.timedOut ? 'timed out' : `exited ${cr.signal ?? cr.code}`}: ${lastLines(cr.stderr || cr.stdout)}`);
     const cj = w.client === 'wrk' ? parseWrk(cr.stdout) : lastJson(cr.stdout);
     if (!cj) throw new Error(`client printed no JSON: ${lastLines(cr.stdout)}`);
@@ -174,6 +213,7 @@ export async function runOnce(w: Workload, impl: string, rep: number, env: RunEn
     const sj = lastJson(sr.stdout);
     if (!sj) throw new Error(`server printed no JSON (${sr.signal ?? sr.code}): ${lastLines(sr.stderr)}`);
     if (typeof sj.error === 'string') throw new Error(`server: ${sj.error}`);
+    if (cpuStart !== undefined && cpuEnd !== undefined) sj.cpu_window_s = cpuEnd - cpuStart;
     rec.server = sj;
     rec.client = cj;
     rec.figures = extractFigures(w, sj, cj);
@@ -211,13 +251,14 @@ export async function compare(args: CompareArgs, hooks: CompareHooks = {}): Prom
   const started = new Date();
   const reps = args.reps ?? (args.quick ? 3 : 5);
   const duration = args.duration ?? (args.quick ? 0.7 : 3);
+  const warmup = args.warmup ?? (args.quick ? 0.3 : 0.5);
   const nCpus = os.cpus().length;
   if (Math.max(...args.cpus) >= nCpus) throw new Error(`--cpus ${args.cpus.join(',')}: this machine has ${nCpus} CPUs`);
   const rows = selectRows(args);
   if (!rows.length) throw new Error('no rows selected (check --filter / --impls; --list shows them)');
 
   const bins = benchBins(log);
-  const env: RunEnv = { bins, duration, cpus: args.cpus, taskset: hasCommand('taskset'), cli: path.join(packageRoot, 'dist', 'cli.js') };
+  const env: RunEnv = { bins, duration, warmup, cpus: args.cpus, taskset: hasCommand('taskset'), cli: path.join(packageRoot, 'dist', 'cli.js') };
   const wrk = hasCommand('wrk');
   const cells = new Map<string, Cell>();
   for (const { workload: w, impl } of rows) {
@@ -298,14 +339,14 @@ export async function compare(args: CompareArgs, hooks: CompareHooks = {}): Prom
     started: started.toISOString(),
     finished: finished.toISOString(),
     elapsed_s: (finished.getTime() - started.getTime()) / 1000,
-    settings: { quick: args.quick, reps, duration_s: duration, cpus: args.cpus, filter: args.filter?.source ?? null, impls: args.impls ?? null },
+    settings: { quick: args.quick, reps, duration_s: duration, warmup_s: warmup, cpus: args.cpus, filter: args.filter?.source ?? null, impls: args.impls ?? null },
     machine: { ...facts, steal_pct: stealPercent(cpu0, cpu1), busy_pct: busyPercent(cpu0, cpu1), loadavg_end: os.loadavg().map((x) => Math.round(x * 100) / 100) },
     workloads: usedWorkloads.map((w) => ({ id: w.id, title: w.title, placement: w.placement, metric: w.metric, op: w.op, baseline: w.baseline, impls: cellList.filter((c) => c.workload === w.id).map((c) => c.impl) })),
     cells: cellList,
     files: { json: `${base}.json`, svg: `${base}.svg`, table: `${base}.md` },
   };
   const m = result.machine;
-  const subtitle = `${m.cpuModel}, ${m.cpus} vCPU, Linux ${m.kernel}, Node ${m.node}, liburing ${m.liburing ?? '?'}, null syscall ${m.syscallNs ?? '?'} ns, steal ${m.steal_pct?.toFixed(1) ?? '?'}%, load ${m.loadavg.join(' ')}; ${reps} reps x ${duration} s${args.quick ? ' (--quick)' : ''}`;
+  const subtitle = `${m.cpuModel}, ${m.cpus} vCPU, Linux ${m.kernel}, Node ${m.node}, liburing ${m.liburing ?? '?'}, null syscall ${m.syscallNs ?? '?'} ns, steal ${m.steal_pct?.toFixed(1) ?? '?'}%, load ${m.loadavg.join(' ')}; ${reps} reps x ${duration} s after ${warmup} s warm-up${args.quick ? ' (--quick)' : ''}`;
   fs.writeFileSync(result.files.svg, renderSvg(usedWorkloads, cellList, { title: `ringwire perf compare, ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC`, subtitle }));
   const table = formatTable(usedWorkloads, cellList);
   fs.writeFileSync(result.files.table, `${result.command}\n${subtitle}\n\n${formatMarkdown(usedWorkloads, cellList)}\n`);

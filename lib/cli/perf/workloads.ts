@@ -201,7 +201,9 @@ export function extractFigures(w: Workload, server: J, client: J): Figures {
     if (v === undefined) throw new Error(`${who} JSON has no numeric '${k}'`);
     return v;
   };
-  const cpu = need(server, 'cpu_user_s', 'server') + need(server, 'cpu_sys_s', 'server');
+  // The measured window's CPU when the harness read it (after a warm-up),
+  // else the server's own count from `listening` to its end.
+  const cpu = num(server, 'cpu_window_s') ?? need(server, 'cpu_user_s', 'server') + need(server, 'cpu_sys_s', 'server');
   const f: Figures = { metric: 0, ops: 0, server_cpu_s: cpu };
   switch (w.client) {
     case 'udp-pingpong':
