@@ -51,6 +51,38 @@ for (const { backend, skip } of backends) {
       }
     });
 
+    it('a reply leaves while the JS that sent it still runs; the rest of a dispatch follow in order, none lost', async () => {
+      // The first datagram a dispatch sends goes at once (UdpHandle::Send),
+      // the others queue behind it: the peer, another process, must see
+      // the first reply before the handler's 300 ms of work end, and every
+      // reply of a burst, in the order sent.
+      const server = make();
+      server.bind(0, '127.0.0.1');
+      let blockedUntil = 0;
+      let first = true;
+      server.onBatch((b) => {
+        for (let i = 0; i < b.count; i++) server.reply(b, i);
+        if (first) {
+          first = false;
+          const until = Date.now() + 300;
+          while (Date.now() < until) { /* the handler's own work */ }
+          blockedUntil = until;
+        }
+      });
+      const { spawn } = await import('node:child_process');
+      const peer = spawn(process.execPath, ['-e', `const s=require('node:dgram').createSocket('udp4');
+        const got=[];let t=0;
+        s.on('message',(m)=>{if(!t){t=Date.now();for(let i=0;i<50;i++)s.send(String(i),${server.address().port},'127.0.0.1');return}
+          got.push(Number(String(m)));if(got.length===50){console.log(JSON.stringify({t,got}));process.exit(0)}});
+        s.send('ping',${server.address().port},'127.0.0.1');setTimeout(()=>{console.log(JSON.stringify({t,got}));process.exit(1)},8000)`]);
+      let out = '';
+      peer.stdout.on('data', (d) => (out += d));
+      await new Promise((r) => peer.on('close', r));
+      const r = JSON.parse(out.trim().split('\n')[0]) as { t: number; got: number[] };
+      expect(r.t).toBeLessThan(blockedUntil - 100);
+      expect(r.got).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    });
+
     it('batch receive hands one batch of views without per-datagram events', async () => {
       const a = make();
       const b = make();

@@ -264,6 +264,7 @@ void LoopBinding::OnReadable() {
 void LoopBinding::Dispatch() {
   if (inDispatch_ || inJs_) return;  // the running dispatch delivers these too
   inDispatch_ = true;
+  dispatchSeq_++;
   if (busyOn_ && eventCount_) lastWorkNs_ = BusyNowNs();
   for (size_t i = 0; i < dirty_.size(); i++)
     if (dirty_[i]) dirty_[i]->BeforeDispatch();

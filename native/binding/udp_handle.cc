@@ -26,8 +26,19 @@ int UdpHandle::StartReceiving() {
 int UdpHandle::Send(const uint8_t* data, uint32_t len, const sockaddr* to, socklen_t tolen,
                     uint32_t token, bool* keep) {
   // Queued for the turn's flush, which sends directly or hands them to the
-  // ring in order (LoopBinding::directFlush).
+  // ring in order (LoopBinding::directFlush). The first datagram of a JS
+  // dispatch on a socket with nothing queued leaves at once instead, as
+  // node:dgram's uv_udp_try_send does, while the loop flushes few handles
+  // per turn (eagerSend): an echo's reply then goes before the rest of the
+  // dispatch and the callback scope's tick and microtask queues. The rest
+  // of the dispatch's datagrams queue behind it and leave together (one
+  // sendmmsg or one enter): at most one system call more per dispatch.
+  bool first = !sock_.hasQueuedSends() && eagerSeq_ != lb_->dispatchSeq();
   int ret = sock_.Send(data, len, to, tolen, token, keep, true);
+  if (ret == 0 && first && !flushQueued_ && lb_->eagerSend()) {
+    eagerSeq_ = lb_->dispatchSeq();
+    FlushPrepare();
+  }
   if (ret == 0 && sock_.hasQueuedSends() && !flushQueued_) {
     flushQueued_ = true;
     lb_->WantFlush(this);

@@ -65,6 +65,7 @@ class UdpHandle final : public LoopOwned, public UdpEvents, public BusySource {
   int pollEvents_ = 0;
   bool dirty_ = false;
   bool flushQueued_ = false;
+  uint64_t eagerSeq_ = ~uint64_t{0};  // the dispatch whose first send went at once
   bool closed_ = false;
   bool busyRegistered_ = false;
   uint32_t idleSpins_ = 0;
