@@ -166,6 +166,13 @@ for (const { backend, skip } of backends) {
       expect(after.sendCalls - before.sendCalls).toBe(1);
       expect(after.bytesWritten).toBe(expected.length);
       expect(after.queuedBytes).toBe(0);
+      // A turn's first send to an idle connection leaves at once (as a
+      // reply should); the burst behind it still goes as one call.
+      for (let i = 0; i < 100; i++) cli.ep.send(c, Buffer.from(`(${i})`));
+      const more = expected + Array.from({ length: 100 }, (_, i) => `(${i})`).join('');
+      await until(() => srv.bytes(sconn()).length === more.length);
+      expect(srv.bytes(sconn()).toString()).toBe(more);
+      expect(cli.ep.connStats(c)!.sendCalls - after.sendCalls).toBe(2);
     });
 
     it('large writes (sent from the caller memory) and many small ones arrive intact and in order', async () => {

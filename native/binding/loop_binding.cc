@@ -203,6 +203,7 @@ void LoopBinding::Settle() {
 }
 
 void LoopBinding::Prepare() {
+  dispatchSeq_++;  // a new turn: its sends outside a dispatch (timers) count apart
   Settle();
   // Busy polling spins here for up to one slice and, while its budget
   // lasts, keeps the coming poll non-blocking (busy_poll.cc). It ends with

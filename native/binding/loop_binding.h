@@ -180,8 +180,9 @@ class LoopBinding {
   // setImmediate callbacks), which the peer waits for otherwise: with wrk
   // -c1 across CPUs that was p50 57-64 us per request vs node:http's 37 us.
   bool eagerSend() const { return directFlush(); }
-  // Counts the JS dispatches of this thread: a UDP socket sends at most its
-  // first datagram of each one at once (UdpHandle::Send).
+  // Counts the JS dispatches and loop turns of this thread: a socket sends
+  // at most its first datagram or write of each at once (UdpHandle::Send,
+  // TcpConnHandle::SendNow).
   uint64_t dispatchSeq() const { return dispatchSeq_; }
   // Spinning now (not asleep after the budget, not stopped): sources may
   // take work off their sleeping wake paths only then.

@@ -168,8 +168,10 @@ Napi::Value TcpConnect(const Napi::CallbackInfo& info) {
 
 // tcpSend(id, bytes, offset, length, notify, now?) -> 0 (the bytes were
 // copied into the send queue) or -errno. notify asks for sent events until
-// the queue is empty; now (the last chunk of a drop-in write) may send the
-// queue before returning (TcpConnHandle::SendNow).
+// the queue is empty. now: 1 (the last chunk of a drop-in write) may send
+// the queue before returning, 0 (an earlier chunk) holds it, absent (the
+// batch API) may send it when it is the connection's first send of this
+// dispatch (TcpConnHandle::SendNow).
 Napi::Value TcpSend(const Napi::CallbackInfo& info) {
   TcpConnHandle* h = Find<TcpConnHandle>(info);
   if (!h) return Num(info.Env(), -EBADF);
@@ -179,9 +181,14 @@ Napi::Value TcpSend(const Napi::CallbackInfo& info) {
   if (len == 0) return Num(info.Env(), 0);
   if (!p || static_cast<size_t>(off) + len > n) return Num(info.Env(), -EINVAL);
   bool kept = false;
+  bool wasEmpty = !h->conn().HasQueued();
   int r = h->Send(p + off, len, Flag(info[4]), &kept);
   if (r < 0) return Num(info.Env(), r);
-  if (info.Length() > 5 && Flag(info[5])) h->SendNow();
+  if (info.Length() > 5 && info[5].IsNumber()) {
+    if (info[5].As<Napi::Number>().Int32Value() == 1) h->SendNow(false);
+  } else {
+    h->SendNow(true, wasEmpty);
+  }
   return Num(info.Env(), kept ? 1 : 0);
 }
 
@@ -190,7 +197,10 @@ Napi::Value TcpSend(const Napi::CallbackInfo& info) {
 Napi::Value TcpSendPool(const Napi::CallbackInfo& info) {
   TcpConnHandle* h = Find<TcpConnHandle>(info);
   if (!h) return Num(info.Env(), -EBADF);
-  return Num(info.Env(), h->conn().SendFromPool(U32(info, 1), U32(info, 2)));
+  bool wasEmpty = !h->conn().HasQueued();
+  int r = h->conn().SendFromPool(U32(info, 1), U32(info, 2));
+  if (r == 0) h->SendNow(true, wasEmpty);
+  return Num(info.Env(), r);
 }
 
 // tcpSendBatch(ids: Int32Array, bufs: Uint8Array[], results: Int32Array)

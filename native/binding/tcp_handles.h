@@ -63,10 +63,19 @@ class TcpConnHandle final : public LoopOwned, public TcpConnEvents, public BusyS
   void UpdatePoll();
   void SetReading(bool on);
   int Send(const uint8_t* data, uint32_t len, bool notify, bool* kept) { return conn_.Send(data, len, notify, kept); }
-  // The end of one write() of the drop-in: its bytes leave now when the
-  // loop flushes few handles per turn (LoopBinding::eagerSend()).
-  void SendNow() {
+  // After a send: the queue leaves now when the loop flushes few handles
+  // per turn (LoopBinding::eagerSend()). `firstOnly` (the batch API's
+  // sends): only for the connection's first send of a JS dispatch, made
+  // with nothing queued before it (`wasEmpty`), as UDP sockets do
+  // (UdpHandle::Send); the rest of that dispatch's sends leave together at
+  // the turn's end. Otherwise (the end of one write() of the drop-in) every
+  // time, as node:net's uv_try_write.
+  void SendNow(bool firstOnly, bool wasEmpty = true) {
     if (closed_ || !lb_->eagerSend()) return;
+    if (firstOnly) {
+      if (!wasEmpty || eagerSeq_ == lb_->dispatchSeq()) return;
+      eagerSeq_ = lb_->dispatchSeq();
+    }
     conn_.FlushNow();
     UpdatePoll();
   }
@@ -113,6 +122,7 @@ class TcpConnHandle final : public LoopOwned, public TcpConnEvents, public BusyS
   bool pollInit_ = false;
   int pollEvents_ = 0;
   bool closed_ = false;
+  uint64_t eagerSeq_ = ~uint64_t{0};  // the dispatch whose first send went at once
 };
 
 class TcpListenerHandle final : public LoopOwned, public TcpListenerEvents {

@@ -218,6 +218,7 @@ class TcpConn final : public UringHandler {
   // from inside the JS call that queued them, not at the turn's end. The
   // turn's flush still comes (once per turn, as before); it finds the queue
   // empty or gives what the socket buffer did not take to the usual path.
+  bool HasQueued() const { return head_ < queue_.size(); }
   void FlushNow() {
     bool requested = flushRequested_;
     Flush(true);

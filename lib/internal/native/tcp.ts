@@ -63,8 +63,12 @@ export interface NativeTcp {
    */
   tcpConnect(thread: TcpThreadId, backend: 0 | 1, sockaddr: Uint8Array, local: Uint8Array | null, timeoutMs: number,
     noDelay: boolean, keepAliveSecs: number, rcvbuf: number, sndbuf: number, zcThreshold: number): number;
-  /** 0 (copied), 1 (bytes kept until sent), or -errno. `notify` asks for sent events. */
-  tcpSend(id: TcpHandleId, bytes: Uint8Array, offset: number, length: number, notify: boolean, now?: boolean): number;
+  /**
+   * 0 (copied), 1 (bytes kept until sent), or -errno. `notify` asks for sent
+   * events. `now`: 1 sends the queue in the call, 0 holds it for the turn's
+   * flush, absent sends it only for the connection's first send of a dispatch.
+   */
+  tcpSend(id: TcpHandleId, bytes: Uint8Array, offset: number, length: number, notify: boolean, now?: 0 | 1): number;
   /** Queues a copy of receive-pool bytes: 0 or -errno. */
   tcpSendPool(id: TcpHandleId, offset: number, length: number): number;
   /** results[i] as tcpSend's return for ids[i]/bufs[i]; returns count, or -EINVAL. */

@@ -371,7 +371,7 @@ export class Socket extends Duplex {
       if (b.length === 0) continue;
       // The last chunk may send the whole write at once, as node:net's
       // uv_try_write does (TcpConnHandle::SendNow says when).
-      const r = native().tcpSend(this.id, b, 0, b.length, false, i === last);
+      const r = native().tcpSend(this.id, b, 0, b.length, false, i === last ? 1 : 0);
       if (r < 0) {
         cb(opError(r, 2));
         return;
