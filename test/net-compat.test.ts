@@ -243,7 +243,9 @@ const scenarios: Record<string, Scenario> = {
     }
     while (!srvSide) await sleep(1);
     const bounded = srvSide.readableLength <= 1 << 20 && c.writableLength <= 1 << 20;
-    const drained = new Promise((r) => c.once('drain', r));
+    // The kernel may take more while the loop above sleeps (window
+    // updates): a drain that already came is not waited for.
+    const drained = c.writableNeedDrain ? new Promise((r) => c.once('drain', r)) : Promise.resolve();
     srvSide.resume();
     await drained;
     c.end();
@@ -522,6 +524,96 @@ scenarios['a write leaves while the JS that wrote is still running, as uv_try_wr
   return { receivedBeforeHandlerReturned: got < blockedUntil - 100 };
 };
 
+// Found by Node's own test suite (test/parallel/test-net-*) run against the drop-in.
+scenarios['connect() rejects object modes, bad hints and a non-string path as node:net does'] = async (net) => {
+  const dns = await import('node:dns');
+  const out: unknown[] = [];
+  const tries: Record<string, object> = {
+    readableObjectMode: { port: 9, readableObjectMode: true },
+    writableObjectMode: { port: 9, writableObjectMode: true },
+    hints: { port: 9, host: 'localhost', hints: (dns.ADDRCONFIG | dns.V4MAPPED | dns.ALL) + 42 },
+    path: { path: {} },
+  };
+  for (const [k, o] of Object.entries(tries)) {
+    try {
+      const c = net.connect(o as never);
+      c.on('error', () => {});
+      c.destroy();
+      out.push([k, 'no throw']);
+    } catch (e) {
+      out.push([k, (e as NodeJS.ErrnoException).code, (e as Error).name]);
+    }
+  }
+  return out;
+};
+
+scenarios['a lookup answering family 100 is ERR_INVALID_ADDRESS_FAMILY; family "IPv4" is taken'] = async (net) => {
+  const t: string[] = [];
+  const lookup = (_h: string, o: { all?: boolean }, cb: (...a: unknown[]) => void) =>
+    (o.all ? cb(null, [{ address: '127.0.0.1', family: 100 }]) : cb(null, '127.0.0.1', 100));
+  const c = net.connect({ host: 'localhost', port: 9, lookup: lookup as never });
+  let err: NodeJS.ErrnoException | undefined;
+  c.on('error', (e) => { err = e; });
+  trace(c, t);
+  await closed(c);
+  const server = net.createServer((s) => s.end());
+  const port = await listen(server, 0, '127.0.0.1');
+  const c2 = net.connect({ port, host: 'localhost', family: 'IPv4' as never });
+  trace(c2, t, 'ipv4:');
+  await closed(c2);
+  await new Promise((r) => server.close(r));
+  return { t, name: err?.name, message: err?.message };
+};
+
+scenarios['autoSelectFamily: every address tried in turn and listed; off, only the first'] = async (net) => {
+  const server = net.createServer((s) => s.end());
+  const port = await listen(server, 0, '127.0.0.1');
+  // ::1 refuses (nothing listens there), 127.0.0.1 answers.
+  const lookup = (_h: string, o: { all?: boolean }, cb: (...a: unknown[]) => void) => process.nextTick(() =>
+    (o.all ? cb(null, [{ address: '::1', family: 6 }, { address: '127.0.0.1', family: 4 }]) : cb(null, '::1', 6)));
+  const t: string[] = [];
+  const on = net.connect({ host: 'example.test', port, lookup: lookup as never, autoSelectFamily: true });
+  trace(on, t, 'on:');
+  on.on('connectionAttemptFailed', (a: string) => t.push(`on:attemptFailed:${a}`));
+  await new Promise((r) => on.once('connect', r));
+  const attempted = (on as unknown as { autoSelectFamilyAttemptedAddresses?: string[] }).autoSelectFamilyAttemptedAddresses?.map((a) => a.replace(`:${port}`, ':P'));
+  on.destroy();
+  await closed(on);
+  const off = net.connect({ host: 'example.test', port, lookup: lookup as never, autoSelectFamily: false });
+  trace(off, t, 'off:');
+  await closed(off);
+  await new Promise((r) => server.close(r));
+  return { t, attempted };
+};
+
+scenarios['highWaterMark 0: a write still completes and the socket closes'] = async (net) => {
+  const t: string[] = [];
+  const server = net.createServer((s) => {
+    s.on('data', (d) => t.push(`server:data:${d}`));
+    s.on('end', () => s.end());
+  });
+  const port = await listen(server, 0, '127.0.0.1');
+  const c = net.connect({ port, host: '127.0.0.1', highWaterMark: 0 } as never);
+  await new Promise((r) => c.once('connect', r));
+  const done = new Promise((r) => c.end('hi', () => r(t.push('end cb'))));
+  await closed(c);
+  await done;
+  await new Promise((r) => server.close(r));
+  return t.sort();
+};
+
+scenarios['onread asks for one buffer more for the read that finds the EOF'] = async (net) => {
+  const server = net.createServer((s) => s.end(Buffer.from('Hello World!!!')));
+  const port = await listen(server, 0, '127.0.0.1');
+  let calls = 0;
+  let got = 0;
+  const c = net.connect({ port, host: '127.0.0.1', onread: { buffer: () => { calls++; return Buffer.alloc(2); }, callback: (n: number) => { got += n; } } } as never);
+  await new Promise((r) => c.once('end', r));
+  c.destroy();
+  await new Promise((r) => server.close(r));
+  return { got, calls };
+};
+
 describe('ringwire/net behaves like node:net', () => {
   for (const [name, scenario] of Object.entries(scenarios)) {
     it(name, async () => {
@@ -612,6 +704,16 @@ describe('ringwire/net connections keep the process alive as node:net does', () 
     'a paused connection whose buffer is full lets the process exit': {
       server: (s) => { s.on('error', () => {}); s.write(Buffer.alloc(4 << 20)); },
       body: `const c=net.connect(+process.argv[1],'127.0.0.1',()=>{c.pause();console.log('paused')}); c.on('data',()=>{})`,
+      ms: 5000,
+    },
+    'a connection paused in its connect listener (never read) lets the process exit': {
+      server: () => {},
+      body: `const c=net.connect(+process.argv[1],'127.0.0.1',()=>{c.pause();console.log('paused')})`,
+      ms: 5000,
+    },
+    'an unref()ed connection that ends still emits close before the process exits': {
+      server: (s) => { s.on('error', () => {}); s.on('end', () => s.end()); },
+      body: `const c=net.connect(+process.argv[1],'127.0.0.1',()=>{c.unref();c.end('x')}); c.resume(); c.on('close',()=>console.log('close'))`,
       ms: 5000,
     },
     'an idle connection that is still reading keeps the process alive': {

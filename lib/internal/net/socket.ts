@@ -91,6 +91,8 @@ export class Socket extends Duplex {
   // it connects, reads, or has a write or shutdown waiting for the kernel.
   private holding = false;
   private released = false;
+  // tcpClose() called, its Closed event not yet here.
+  private closingHandle = false;
   private finalCb?: (err?: Error | null) => void;
   private timer?: NodeJS.Timeout;
   private peer?: net.AddressInfo;
@@ -104,7 +106,10 @@ export class Socket extends Duplex {
 
   constructor(options: SocketConstructorOpts = {}) {
     if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
-    if ((options as { objectMode?: boolean }).objectMode) throw invalidArgValue('options.objectMode', true, 'is not supported');
+    for (const k of ['objectMode', 'readableObjectMode', 'writableObjectMode'] as const) {
+      const v = (options as Record<string, unknown>)[k];
+      if (v) throw invalidArgValue(`options.${k}`, v, 'is not supported');
+    }
     if ((options as { fd?: number }).fd !== undefined) throw invalidArgValue('options.fd', (options as { fd?: number }).fd, 'is not supported by ringwire/net');
     if (options.keepAliveInitialDelay !== undefined && typeof options.keepAliveInitialDelay !== 'number') {
       throw invalidArgType('options.keepAliveInitialDelay', 'of type number', options.keepAliveInitialDelay);
@@ -155,8 +160,10 @@ export class Socket extends Duplex {
   }
 
   private syncRef(): void {
-    const want = this.refed && this.id >= 0 && !this.released &&
-      (this.connecting || this.reading || this.waiting.length > 0 || this.finalCb !== undefined);
+    // A closing handle holds the loop even when unref()ed, as libuv's
+    // closing handles do (uv_loop_alive), so that 'close' is emitted.
+    const want = this.id >= 0 && !this.released && (this.closingHandle ||
+      (this.refed && (this.connecting || this.reading || this.waiting.length > 0 || this.finalCb !== undefined)));
     if (want === this.holding) return;
     this.holding = want;
     if (want) this.t!.loop.ref();
@@ -195,6 +202,8 @@ export class Socket extends Duplex {
         return;
       case EV.end:
         this.readStop();
+        // libuv asks for a buffer before the read that finds the EOF too.
+        if (this.onread && typeof this.onread.buffer === 'function' && !this.onreadStash?.length) this.onread.buffer();
         if (this.onreadStash?.length) {
           this.onreadEof = true;
           return;
@@ -203,8 +212,8 @@ export class Socket extends Duplex {
         this.read(0);
         return;
       case EV.error:
-        if (b === 3 && this.connecting && this.nextAddrs && this.nextAddrs.addrs.length) {
-          this.tryNextAddress();
+        if (b === 3 && this.connecting && this.attempts) {
+          this.attemptFailed(a, false);
           return;
         }
         this.destroy(opError(a, b, b === 3 ? this.connectPeer : undefined));
@@ -229,12 +238,19 @@ export class Socket extends Duplex {
 
   private onConnected(): void {
     if (this.destroyed) return;
+    if (this.attempts) {
+      clearTimeout(this.attempts.timer);
+      this.attempts = undefined;
+    }
     this.connecting = false;
     this.syncRef();
     this._unrefTimer();
     this.emit('connect');
     this.emit('ready');
-    if (!this.readableFlowing && this.readableLength >= this.readableHighWaterMark) this.readStop();
+    // node:net starts reading after 'connect' only when the socket was not
+    // paused meanwhile (afterConnect: read(0) unless isPaused()); a paused
+    // socket's handle is not reading, so it does not hold the loop.
+    if (this.isPaused() || (!this.readableFlowing && this.readableLength >= Math.max(1, this.readableHighWaterMark))) this.readStop();
   }
 
   private onSent(): void {
@@ -380,9 +396,12 @@ export class Socket extends Duplex {
       this.out.add(b.length, r === 1 ? b : undefined);
       if (r === 1) mustWait = true;
     }
-    // Copied and below the high-water mark: done now, as Node is when
-    // uv_try_write takes everything. Otherwise wait for the kernel.
-    if (!mustWait && this.out.queued < this.writableHighWaterMark) {
+    // All with the kernel (sent in the call), or copied and below the
+    // high-water mark: done now, as Node is when uv_try_write takes
+    // everything. Otherwise wait for the kernel.
+    const queued = this.out.queued;
+    if (queued === 0 || (!mustWait && queued < this.writableHighWaterMark)) {
+      if (mustWait) this.out.releaseSent();
       cb(null);
       return;
     }
@@ -413,6 +432,8 @@ export class Socket extends Duplex {
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     this.connecting = false;
     if (this.timer) clearTimeout(this.timer);
+    if (this.attempts) clearTimeout(this.attempts.timer);
+    this.attempts = undefined;
     this.hadErrorForClose = !!err;
     // The server counts the connection gone now, as node:net does (its
     // 'close' may precede this socket's).
@@ -420,6 +441,8 @@ export class Socket extends Duplex {
     this._server = null;
     if (this.id >= 0 && !this.released) {
       native().tcpClose(this.id, this.resetOnDestroy);
+      this.closingHandle = true;
+      this.syncRef();
       cb(err);
     } else {
       cb(err);
@@ -447,12 +470,15 @@ export class Socket extends Duplex {
       this.hadErrorForClose = false;
       this.resetOnDestroy = false;
       this.nextAddrs = undefined;
+      this.autoSelectFamilyAttemptedAddresses = undefined;
+      this.closingHandle = false;
       (this as unknown as { _undestroy(): void })._undestroy();
     }
     if (Object.prototype.hasOwnProperty.call(this, 'write')) delete (this as { write?: unknown }).write;
     if (cb) this.once('connect', cb);
     const path = (options as { path?: unknown }).path;
-    if (path !== undefined && path !== null) {
+    if (path !== undefined && path !== null && path !== '') {
+      if (typeof path !== 'string') throw invalidArgType('options.path', 'of type string', path);
       // IPC: reported like a failed connect, as an 'error' event.
       process.nextTick(() => this.destroy(ipcUnavailable('connect', String(path))));
       return this;
@@ -473,9 +499,15 @@ export class Socket extends Duplex {
       if (!Number.isInteger(asfTimeout)) throw outOfRange('options.autoSelectFamilyAttemptTimeout', 'an integer', asfTimeout);
       if (asfTimeout < 1 || asfTimeout > 2 ** 31 - 1) throw outOfRange('options.autoSelectFamilyAttemptTimeout', '>= 1 && <= 2147483647', asfTimeout);
     }
+    const autoSelect = (asf as boolean | undefined) ?? net.getDefaultAutoSelectFamily();
+    // node:net waits at least 10 ms per attempt.
+    const attemptMs = Math.max(10, (asfTimeout as number | undefined) ?? net.getDefaultAutoSelectFamilyAttemptTimeout());
     if (options.lookup != null && !net.isIP(String(options.host))) validateFunction(options.lookup, 'options.lookup');
-    if (options.family !== undefined && options.family !== 0 && options.family !== 4 && options.family !== 6) {
-      throw invalidArgValue('options.family', options.family, 'must be one of: 0, 4, 6');
+    // node:net's socketToDnsFamily: the family names as AddressInfo gives them.
+    const rawFamily = options.family as unknown;
+    const family = rawFamily === 'IPv4' ? 4 : rawFamily === 'IPv6' ? 6 : rawFamily;
+    if (family !== undefined && family !== 0 && family !== 4 && family !== 6) {
+      throw invalidArgValue('options.family', rawFamily, 'must be one of: 0, 4, 6');
     }
     if (options.noDelay !== undefined) this.noDelayOpt = Boolean(options.noDelay);
     if (options.keepAlive !== undefined) this.keepAliveOpt = Boolean(options.keepAlive);
@@ -489,33 +521,94 @@ export class Socket extends Duplex {
       return this;
     }
     const lookup = options.lookup ?? dns.lookup;
-    const family = options.family === 4 || options.family === 6 ? options.family : 0;
-    lookup(host, { family, all: true }, (err: NodeJS.ErrnoException | null, addrs: dns.LookupAddress[] | string) => {
+    // node:net's dns options: ADDRCONFIG unless a family or hints were given;
+    // dns.lookup rejects bad hints by throwing, here as there.
+    const hints = (options as { hints?: number }).hints || 0;
+    const dnsopts: dns.LookupOptions = { family: family === 4 || family === 6 ? family : 0, hints: hints === 0 && family !== 4 && family !== 6 ? dns.ADDRCONFIG : hints };
+    if (dnsopts.family === 0 && !options.localAddress && autoSelect) {
+      lookup(host, { ...dnsopts, all: true }, (err: NodeJS.ErrnoException | null, addrs: dns.LookupAddress[]) => {
+        if (!this.connecting) return;
+        if (err) {
+          this.emit('lookup', err, undefined, undefined, host);
+          process.nextTick(() => this.destroy(err));
+          return;
+        }
+        this.connectMultiple(host, Array.isArray(addrs) ? addrs : [], port, options, attemptMs);
+      });
+      return this;
+    }
+    lookup(host, dnsopts, (err: NodeJS.ErrnoException | null, ip: string | dns.LookupAddress[], addressType?: number) => {
+      this.emit('lookup', err, ip, addressType, host);
       if (!this.connecting) return;
-      const list = Array.isArray(addrs) ? addrs.map((x) => x?.address) : [addrs];
-      this.emit('lookup', err, list[0], list[0] ? net.isIP(list[0]) : undefined, host);
       if (err) {
         process.nextTick(() => this.destroy(err));
-        return;
+      } else if (typeof ip !== 'string' || !net.isIP(ip)) {
+        process.nextTick(() => this.destroy(invalidIp(ip)));
+      } else if (addressType !== 4 && addressType !== 6) {
+        process.nextTick(() => this.destroy(invalidFamily(addressType, options)));
+      } else {
+        this.connectTo([ip], port, options);
       }
-      // A custom lookup that answers without an address: node:net's error.
-      const bad = list.findIndex((a) => typeof a !== 'string' || !net.isIP(a));
-      if (list.length === 0 || bad >= 0) {
-        const shown = list.length === 0 ? undefined : list[bad];
-        process.nextTick(() => this.destroy(errCode(`Invalid IP address: ${String(shown)}`, 'ERR_INVALID_IP_ADDRESS', TypeError as ErrorConstructor)));
-        return;
-      }
-      this.connectTo(list, port, options);
     });
     return this;
   }
 
-  /** Tries each address in turn (a sequential stand-in for autoSelectFamily). */
+  /**
+   * node:net's autoSelectFamily (happy eyeballs, RFC 8305): the addresses
+   * alternate between families, the first answer's family first; each
+   * attempt has `attemptMs` before the next starts, and only when every one
+   * failed does the socket fail, with all their errors.
+   */
+  private connectMultiple(host: string, addrs: dns.LookupAddress[], port: number, options: TcpSocketConnectOpts, attemptMs: number): void {
+    const groups: string[][] = [[], []];
+    let first: 4 | 6 | undefined;
+    for (const a of addrs) {
+      this.emit('lookup', null, a?.address, a?.family, host);
+      if (!this.connecting) return;
+      if (net.isIP(a?.address) && (a.family === 4 || a.family === 6)) {
+        first ??= a.family;
+        const g = groups[a.family === first ? 0 : 1];
+        if (!g.includes(a.address)) g.push(a.address);
+      }
+    }
+    if (!groups[0].length) {
+      // Nothing usable: node:net fails on the first answer (and says
+      // nothing when there was none).
+      const a = addrs[0];
+      if (!a) return;
+      const err = !net.isIP(a.address) ? invalidIp(a.address) : invalidFamily(a.family, options);
+      process.nextTick(() => this.destroy(err));
+      return;
+    }
+    const order: string[] = [];
+    for (let i = 0; i < Math.max(groups[0].length, groups[1].length); i++) {
+      if (i < groups[0].length) order.push(groups[0][i]);
+      if (i < groups[1].length) order.push(groups[1][i]);
+    }
+    if (order.length === 1) {
+      this.connectTo(order, port, options);
+      return;
+    }
+    this.autoSelectFamilyAttemptedAddresses = [];
+    this.attempts = { errors: [], attemptMs };
+    this.connectTo(order, port, options);
+  }
+
+  /** node:net: `address:port` of each address tried by autoSelectFamily. */
+  autoSelectFamilyAttemptedAddresses?: string[];
+  // The autoSelectFamily attempts in progress: their errors, the timer of the current one.
+  private attempts?: { errors: Error[]; attemptMs: number; timer?: NodeJS.Timeout };
+
+  /** Connects to addrs[0]; the rest are autoSelectFamily's next attempts (connectMultiple). */
   private connectTo(addrs: string[], port: number, options: TcpSocketConnectOpts): void {
     if (!this.connecting || this.destroyed) return;
     const address = addrs[0];
     const fam = net.isIP(address) as 4 | 6;
     this.connectPeer = { address, port };
+    if (this.attempts) {
+      this.autoSelectFamilyAttemptedAddresses!.push(`${address}:${port}`);
+      this.emit('connectionAttempt', address, port, fam);
+    }
     let local: Uint8Array | null = null;
     if (options.localAddress || options.localPort) {
       const la = options.localAddress ?? (fam === 4 ? '0.0.0.0' : '::');
@@ -537,6 +630,32 @@ export class Socket extends Duplex {
     }
     this.bind(id, t);
     this.nextAddrs = { addrs: addrs.slice(1), port, options };
+    const at = this.attempts;
+    if (at) {
+      clearTimeout(at.timer);
+      at.timer = this.nextAddrs.addrs.length ? setTimeout(() => this.attemptFailed(-110, true), at.attemptMs) : undefined;
+    }
+  }
+
+  /** An autoSelectFamily attempt failed (errno) or ran out of time: the next one, or every error. */
+  private attemptFailed(errno: number, timedOut: boolean): void {
+    const at = this.attempts!;
+    clearTimeout(at.timer);
+    at.timer = undefined;
+    const peer = this.connectPeer!;
+    const fam = net.isIP(peer.address);
+    const ex = systemError(errno, 'connect', peer);
+    at.errors.push(ex);
+    this.emit(timedOut ? 'connectionAttemptTimeout' : 'connectionAttemptFailed', peer.address, peer.port, fam, ...(timedOut ? [] : [ex]));
+    if (!this.connecting || this.destroyed) return;
+    if (this.nextAddrs?.addrs.length) {
+      this.tryNextAddress();
+      return;
+    }
+    this.attempts = undefined;
+    // node:net's NodeAggregateError: every attempt's error, the first's code.
+    const all = Object.assign(new AggregateError(at.errors, ''), { code: (at.errors[0] as NodeJS.ErrnoException).code });
+    this.destroy(all);
   }
 
   // A refused address is dropped quietly and the next one tried.
@@ -736,6 +855,18 @@ export function nodePort(port: unknown, name = 'Port', allowZero = true): number
     throw Object.assign(new RangeError(`${name} should be ${allowZero ? '>=' : '>'} 0 and < 65536. Received ${specificType(port)}.`), { code: 'ERR_SOCKET_BAD_PORT' });
   }
   return +port | 0;
+}
+
+/** node:net's ERR_INVALID_IP_ADDRESS: a lookup answered something that is not an address. */
+function invalidIp(ip: unknown): Error {
+  return errCode(`Invalid IP address: ${String(ip)}`, 'ERR_INVALID_IP_ADDRESS', TypeError as ErrorConstructor);
+}
+
+/** node:net's ERR_INVALID_ADDRESS_FAMILY: a lookup answered a family other than 4 or 6. */
+function invalidFamily(family: unknown, o: TcpSocketConnectOpts): Error {
+  return Object.assign(new RangeError(`Invalid address family: ${String(family)} ${String(o.host)}:${String(o.port)}`), {
+    code: 'ERR_INVALID_ADDRESS_FAMILY', host: o.host, port: o.port,
+  });
 }
 
 /** IPC (Unix domain socket) paths: ringwire/net is TCP only. */
