@@ -1,4 +1,4 @@
-// Size (~586 lines): a drop-in follows node:dgram's behaviour method by method (Node's own lib/dgram.js is ~1100 lines); argument coercion and send()'s shuffling are in internal/dgram/args.ts.
+// Size (~644 lines): a drop-in follows node:dgram's behaviour method by method (Node's own lib/dgram.js is ~1100 lines); argument coercion and send()'s shuffling are in internal/dgram/args.ts.
 // `ringwire/dgram`: node:dgram's API over ringwire's UDP sockets, so
 // existing code moves by changing one import. Behaviour follows node:dgram
 // (argument shuffling and validation order, event order, error shapes,
@@ -17,7 +17,7 @@ import { invalidArgType, validateFunction } from './internal/errors';
 import type { AddressInfo } from './internal/sockaddr';
 import { type Backend, type UdpBatch, UdpSocket } from './udp';
 import { scopeIndex } from './internal/udp/options';
-import { IS_CONNECTED, type Msg, type SendCb, coded, normalizeSendArgs, validateSendPort, validateString } from './internal/dgram/args';
+import { IS_CONNECTED, type Msg, type SendCb, coded, normalizeSendArgs, validateBufferSizeOptions, validateSendPort, validateString } from './internal/dgram/args';
 
 export type SocketType = 'udp4' | 'udp6';
 
@@ -83,6 +83,12 @@ const enum Conn { None, Connecting, Connected }
 
 const V4_CACHE_LIMIT = 1024;
 
+/** Work waiting for the implicit bind; sends are told apart so close() can drop them. */
+interface Queued {
+  run: () => void;
+  send: boolean;
+}
+
 /** A membership address as Node's binding reads it: a string, or a primitive it stringifies. */
 function membershipString(v: unknown, name: string): string {
   if (typeof v === 'string') return v;
@@ -98,10 +104,13 @@ export class Socket extends EventEmitter {
   private readonly defaultLookup: boolean;
   private bindState = Bind.Unbound;
   private connectState = Conn.None;
-  private queue?: (() => void)[];
+  private queue?: Queued[];
   private queuedBytes = 0;
   private queuedCount = 0;
   private wantRef = true;
+  // Sends with a callback not yet completed: each holds the loop, as a
+  // libuv send request does, even on an unref()'d socket.
+  private sendsInFlight = 0;
   private readonly recvBufferSize?: number;
   private readonly sendBufferSize?: number;
   // Destinations already known to be numeric: skips net.isIP per send.
@@ -115,13 +124,14 @@ export class Socket extends EventEmitter {
   constructor(type: SocketType | SocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void) {
     super();
     // Everything is validated before a socket exists: a throwing
-    // constructor leaves nothing open (node:dgram's order: lookup, type, signal).
+    // constructor leaves nothing open (node:dgram's order: buffer sizes, lookup, type, signal).
     let opts: SocketOptions | undefined;
     let t: unknown = type;
     if (type !== null && typeof type === 'object') {
       opts = type;
       t = type.type;
     }
+    if (opts !== undefined) validateBufferSizeOptions(opts);
     const lookup = opts?.lookup;
     if (lookup !== undefined) validateFunction(lookup, 'lookup');
     if (t !== 'udp4' && t !== 'udp6') throw BAD_TYPE();
@@ -324,7 +334,7 @@ export class Socket extends EventEmitter {
   }
 
   // Work waiting for 'listening' (node:dgram's send queue): dropped if the bind fails.
-  private enqueue(fn: () => void): void {
+  private enqueue(run: () => void, send = false): void {
     if (this.queue === undefined) {
       this.queue = [];
       const onError = () => {
@@ -337,12 +347,12 @@ export class Socket extends EventEmitter {
         const q = this.queue!;
         this.queue = undefined;
         this.queuedBytes = this.queuedCount = 0;
-        for (const f of q) f();
+        for (const op of q) op.run();
       };
       this.once(EventEmitter.errorMonitor, onError);
       this.once('listening', onSuccess);
     }
-    this.queue.push(fn);
+    this.queue.push({ run, send });
   }
 
   // ---- send --------------------------------------------------------------------
@@ -355,7 +365,7 @@ export class Socket extends EventEmitter {
     if (this.bindState !== Bind.Bound) {
       this.queuedBytes += data.length;
       this.queuedCount++;
-      this.enqueue(() => this.send(data, p, host, cb));
+      this.enqueue(() => this.send(data, p, host, cb), true);
       return;
     }
     if (connected) return this.doSend(h, null, data, undefined, undefined, cb);
@@ -384,15 +394,27 @@ export class Socket extends EventEmitter {
       // Without a callback nobody waits for the completion (as in node:dgram,
       // where such a send is fire-and-forget and its failure unreported).
       if (cb === undefined) return h.queue(data, port, ip ?? undefined);
+      this.holdLoop();
       h.send(data, port, ip ?? undefined, (err, bytes) => {
+        this.releaseLoop();
         if (!err) return cb(null, bytes);
         // Cancelled by close(): libuv reports ECANCELED for the same case.
         const errno = (err as { code?: string }).code === 'ERR_RINGWIRE_CLOSED' ? ECANCELED : errnoOf(err);
         cb(exceptionWithHostPort(errno, 'send', address, port));
       });
     } catch (e) {
-      if (cb) process.nextTick(cb, exceptionWithHostPort(errnoOf(e), 'send', address, port));
+      if (!cb) return;
+      this.releaseLoop();
+      process.nextTick(cb, exceptionWithHostPort(errnoOf(e), 'send', address, port));
     }
+  }
+
+  private holdLoop(): void {
+    if (this.sendsInFlight++ === 0 && !this.wantRef) this.handle?.ref();
+  }
+
+  private releaseLoop(): void {
+    if (--this.sendsInFlight === 0 && !this.wantRef) this.handle?.unref();
   }
 
   sendto(buffer: Msg, offset: unknown, length: unknown, port: unknown, address: unknown, callback?: unknown): void {
@@ -416,8 +438,12 @@ export class Socket extends EventEmitter {
   close(callback?: () => void): this {
     if (typeof callback === 'function') this.on('close', callback);
     if (this.queue !== undefined) {
-      // Sends waiting for the bind go first, as in node:dgram.
-      this.queue.push(() => this.close());
+      // node:dgram resolves a queued send's destination only after the
+      // bind, when this close() has already run: the datagram is dropped
+      // and its callback never called. Queued connects still go first.
+      this.queue = this.queue.filter((op) => !op.send);
+      this.queuedBytes = this.queuedCount = 0;
+      this.queue.push({ run: () => this.close(), send: false });
       return this;
     }
     const h = this.healthCheck();
@@ -501,24 +527,34 @@ export class Socket extends EventEmitter {
     });
   }
 
+  /**
+   * A membership call's interface as UdpSocket takes it, checked the way
+   * libuv parses the group (IPv4, else IPv6) and reads the rest in the
+   * group's family: any miss is EINVAL, as there.
+   */
+  private multicastIface(group: string, iface: unknown, syscall: string, source?: string): string | number | undefined {
+    // Node's binding converts the interface to a string. Primitives convert
+    // as there; an object (a detached view, a Proxy, one whose toString
+    // throws) is a type error here, before any conversion can throw an
+    // uncoded error of its own.
+    const i = iface === undefined || iface === null ? undefined : membershipString(iface, 'interfaceAddress');
+    if (net.isIPv4(group)) {
+      if ((source !== undefined && !net.isIPv4(source)) || (i !== undefined && !net.isIPv4(i))) throw errnoException(EINVAL, syscall);
+      return i;
+    }
+    if (net.isIPv6(group)) {
+      if ((source !== undefined && !net.isIPv6(source)) || (i !== undefined && !net.isIPv6(i.replace(/%.*$/, '')))) throw errnoException(EINVAL, syscall);
+      return i === undefined ? undefined : scopeIndex(i) ?? 0;
+    }
+    throw errnoException(EINVAL, syscall);
+  }
+
   private membership(join: boolean, group: unknown, iface: unknown): void {
     const h = this.healthCheck();
     const syscall = join ? 'addMembership' : 'dropMembership';
     if (!group) throw coded(new TypeError('The "multicastAddress" argument must be specified'), 'ERR_MISSING_ARGS');
-    // Node's binding converts both to strings and libuv parses them
-    // (EINVAL). Primitives convert as there; an object (a detached view, a
-    // Proxy, one whose toString throws) is a type error here, before any
-    // conversion can throw an uncoded error of its own.
     const g = membershipString(group, 'multicastAddress');
-    const i = iface === undefined || iface === null ? undefined : membershipString(iface, 'interfaceAddress');
-    let ifArg: string | number | undefined;
-    if (net.isIPv4(g)) {
-      if (i !== undefined && !net.isIPv4(i)) throw errnoException(EINVAL, syscall);
-      ifArg = i;
-    } else if (net.isIPv6(g)) {
-      if (i !== undefined && !net.isIPv6(i.replace(/%.*$/, ''))) throw errnoException(EINVAL, syscall);
-      ifArg = i === undefined ? undefined : scopeIndex(i) ?? 0;
-    } else throw errnoException(EINVAL, syscall);
+    const ifArg = this.multicastIface(g, iface, syscall);
     try {
       if (join) h.addMembership(g, ifArg);
       else h.dropMembership(g, ifArg);
@@ -533,6 +569,28 @@ export class Socket extends EventEmitter {
 
   dropMembership(multicastAddress: string, interfaceAddress?: string): void {
     this.membership(false, multicastAddress, interfaceAddress);
+  }
+
+  private sourceMembership(join: boolean, source: unknown, group: unknown, iface: unknown): void {
+    const h = this.healthCheck();
+    const syscall = join ? 'addSourceSpecificMembership' : 'dropSourceSpecificMembership';
+    validateString(source, 'sourceAddress');
+    validateString(group, 'groupAddress');
+    const ifArg = this.multicastIface(group as string, iface, syscall, source as string);
+    try {
+      if (join) h.addSourceSpecificMembership(source as string, group as string, ifArg);
+      else h.dropSourceSpecificMembership(source as string, group as string, ifArg);
+    } catch (e) {
+      throw errnoException(errnoOf(e), syscall);
+    }
+  }
+
+  addSourceSpecificMembership(sourceAddress: string, groupAddress: string, interfaceAddress?: string): void {
+    this.sourceMembership(true, sourceAddress, groupAddress, interfaceAddress);
+  }
+
+  dropSourceSpecificMembership(sourceAddress: string, groupAddress: string, interfaceAddress?: string): void {
+    this.sourceMembership(false, sourceAddress, groupAddress, interfaceAddress);
   }
 
   private bufferSizeSock(which: 'recv' | 'send'): UdpSocket {
@@ -571,7 +629,7 @@ export class Socket extends EventEmitter {
 
   unref(): this {
     this.wantRef = false;
-    this.handle?.unref();
+    if (this.sendsInFlight === 0) this.handle?.unref();
     return this;
   }
 

@@ -22,7 +22,7 @@ import { UDP_DESC, UDP_EV, checkLayout } from './internal/layout';
 import { SOCKOPT, UDP_STAT_NAMES, type UdpStats, UdpStatsView } from './internal/udp/stats';
 import {
   type Sockopt, broadcastOpt, bufferSizeOpt, busyPollOpt, checkAddress, membershipOpt, multicastIfOpt, multicastLoopOpt,
-  multicastTtlOpt, parseUdpOptions, priorityOpt, scopeIndex, tosOpt, ttlOpt, validatePort,
+  multicastTtlOpt, parseUdpOptions, priorityOpt, scopeIndex, sourceMembershipOpt, tosOpt, ttlOpt, validatePort,
 } from './internal/udp/options';
 
 export type { AddressInfo } from './internal/sockaddr';
@@ -529,6 +529,18 @@ export class UdpSocket extends EventEmitter {
 
   dropMembership(group: string, iface?: string | number): void {
     this.apply(membershipOpt(this.fam, false, group, iface), 'dropMembership');
+  }
+
+  /**
+   * Source-specific multicast: datagrams sent to `group` by `source` only.
+   * `iface`: the local IPv4 address, or the IPv6 interface index.
+   */
+  addSourceSpecificMembership(source: string, group: string, iface?: string | number): void {
+    this.apply(sourceMembershipOpt(true, source, group, iface), 'addSourceSpecificMembership');
+  }
+
+  dropSourceSpecificMembership(source: string, group: string, iface?: string | number): void {
+    this.apply(sourceMembershipOpt(false, source, group, iface), 'dropSourceSpecificMembership');
   }
 
   setTOS(tos: number): void {

@@ -337,6 +337,91 @@ const scenarios2: Record<string, (api: Api) => Promise<Trace>> = {
     t.push('no exception');
     return t;
   },
+
+  async 'source-specific multicast: argument errors in node:dgram\'s order, join and drop, after close'(api) {
+    const t: Trace = [];
+    const grab = (f: () => unknown) => {
+      try {
+        t.push(['ok', f()]);
+      } catch (e: any) {
+        t.push([e.name, e.code, e.message, e.syscall, e.errno]);
+      }
+    };
+    const s = api.createSocket('udp4');
+    t.push([typeof s.addSourceSpecificMembership, typeof s.dropSourceSpecificMembership]);
+    await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
+    grab(() => s.addSourceSpecificMembership(0, '232.1.1.1'));
+    grab(() => s.addSourceSpecificMembership('127.0.0.1', 0));
+    grab(() => s.addSourceSpecificMembership('127.0.0.1', '0'));
+    grab(() => s.addSourceSpecificMembership('::1', '232.1.1.1'));
+    grab(() => s.addSourceSpecificMembership('127.0.0.1', '232.1.1.1', 'zz'));
+    grab(() => s.addSourceSpecificMembership('127.0.0.1', '232.1.1.1', 5));
+    grab(() => s.addSourceSpecificMembership('127.0.0.1', '10.0.0.1', '127.0.0.1')); // not a multicast group: the kernel's EINVAL
+    grab(() => s.addSourceSpecificMembership('::1', 'ff3e::1234')); // an IPv6 group on a udp4 socket: the kernel's ENOPROTOOPT
+    grab(() => s.addSourceSpecificMembership('127.0.0.1', '232.1.1.1', '127.0.0.1'));
+    grab(() => s.addSourceSpecificMembership('127.0.0.1', '232.1.1.1', '127.0.0.1')); // joined twice
+    grab(() => s.dropSourceSpecificMembership('127.0.0.1', '232.1.1.1', '127.0.0.1'));
+    grab(() => s.dropSourceSpecificMembership('127.0.0.1', '232.1.1.1', '127.0.0.1')); // not joined any more
+    grab(() => s.dropSourceSpecificMembership('127.0.0.1', 0));
+    s.close();
+    grab(() => s.addSourceSpecificMembership(0, '232.1.1.1'));
+    grab(() => s.dropSourceSpecificMembership('127.0.0.1', '232.1.1.1'));
+    const s6 = api.createSocket('udp6');
+    await new Promise<void>((r) => s6.bind(0, '::1', r));
+    grab(() => s6.addSourceSpecificMembership('::1', 'ff3e::1234'));
+    grab(() => s6.addSourceSpecificMembership('127.0.0.1', 'ff3e::1234'));
+    grab(() => s6.dropSourceSpecificMembership('::1', 'ff3e::1234'));
+    grab(() => s6.dropSourceSpecificMembership('::1', 'ff3e::1234'));
+    s6.close();
+    return t;
+  },
+
+  async 'createSocket checks recvBufferSize/sendBufferSize before anything else'(api) {
+    const t: Trace = [];
+    for (const v of ['invalid', true, 10n, {}, -1, 1.5, 2 ** 32, 0, null, NaN, '']) {
+      for (const k of ['recvBufferSize', 'sendBufferSize']) {
+        try {
+          api.createSocket({ type: 'udp4', [k]: v }).close();
+          t.push([k, String(v), 'no throw']);
+        } catch (e: any) {
+          t.push([k, String(v), e.name, e.code, e.message]);
+        }
+      }
+    }
+    for (const o of [{ type: 'udp9', recvBufferSize: 'x' }, { type: 'udp4', lookup: 1, sendBufferSize: 'x' }, { type: 'udp4', recvBufferSize: 'x', sendBufferSize: 'y' }]) {
+      try {
+        api.createSocket(o).close();
+        t.push('no throw');
+      } catch (e: any) {
+        t.push([e.code, e.message]);
+      }
+    }
+    return t;
+  },
+
+  async 'close() before the implicit bind completes drops the queued sends without calling back'(api) {
+    const t: Trace = [];
+    const r = api.createSocket('udp4');
+    r.on('message', (m: Buffer) => t.push(['received', m.toString()]));
+    await new Promise<void>((res) => r.bind(0, '127.0.0.1', res));
+    const port = r.address().port;
+    const s = api.createSocket('udp4');
+    s.on('listening', () => t.push('listening'));
+    s.on('error', (e: any) => t.push(['error', errInfo(e)]));
+    s.send('queued 1', port, '127.0.0.1', (err: any, n: number) => t.push(['send cb 1', errInfo(err), n]));
+    s.send('queued 2', port, '127.0.0.1');
+    s.send('queued 3', port, 'localhost', (err: any, n: number) => t.push(['send cb 3', errInfo(err), n]));
+    s.close(() => t.push('closed'));
+    await until(() => t.includes('closed'));
+    await wait(50);
+    // The receiver still works: the dropped datagrams were never sent.
+    const c = api.createSocket('udp4');
+    await new Promise<void>((res) => c.send('after', port, '127.0.0.1', () => res()));
+    await until(() => t.some((x: any) => x[1] === 'after'));
+    c.close();
+    r.close();
+    return t;
+  },
 };
 Object.assign(scenarios, scenarios2);
 
@@ -369,6 +454,12 @@ describe('ringwire/dgram handles keep the process alive as node:dgram does', () 
     'a createSocket that throws leaves no open socket behind': `
       for (const o of [{type:'udp4', signal: 1}, {type:'udp4', lookup: null}, {type:'udp5'}]) try { dgram.createSocket(o); } catch (e) { console.log(e.code); }`,
     'a bound then unref()ed socket lets the process exit': `const s=dgram.createSocket('udp4'); s.bind(0,'127.0.0.1',()=>{s.unref();console.log('bound')})`,
+    'an unref()ed socket keeps the process alive until a pending send calls back': `
+      const s=dgram.createSocket('udp4').bind(0,'127.0.0.1',()=>s.send(Buffer.from('test'),s.address().port,'127.0.0.1',(e,n)=>console.log('sent',e,n)));
+      s.unref(); process.on('exit',()=>console.log('exit'))`,
+    'unref() while a send is in flight still lets its callback run': `
+      const s=dgram.createSocket('udp4'); s.bind(0,'127.0.0.1',()=>{s.send('x',s.address().port,'127.0.0.1',(e,n)=>console.log('sent',e,n)); s.unref();});
+      process.on('exit',()=>console.log('exit'))`,
     'a bound socket keeps the process alive until closed': `const s=dgram.createSocket('udp4'); s.bind(0,'127.0.0.1',()=>setTimeout(()=>{console.log('closing');s.close()},200).unref())`,
   };
   for (const [name, body] of Object.entries(cases)) {

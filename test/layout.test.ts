@@ -5,7 +5,7 @@
 import { constants } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import * as errno from '../lib/internal/errno';
-import { SOCKOPT, TCP_EV, TCP_OP, TCP_OP_SYSCALL, UDP_DESC, UDP_EV, checkLayout } from '../lib/internal/layout';
+import { SOCKOPT, SOCKOPT_LAYOUT, TCP_EV, TCP_OP, TCP_OP_SYSCALL, UDP_DESC, UDP_EV, checkLayout } from '../lib/internal/layout';
 import { native } from '../lib/internal/native';
 import { CONN_STAT_NAMES, TCP_STAT_NAMES } from '../lib/internal/tcp/core';
 import { UDP_STAT_NAMES } from '../lib/internal/udp/stats';
@@ -58,6 +58,15 @@ describe('layout: constants mirrored from the addon', () => {
       expect(v, name).toBe(nat[name]);
     }
     expect(Object.keys(nat).sort()).toEqual(Object.keys(SOCKOPT).sort());
+  });
+
+  it('every option struct size and offset TypeScript fills is the addon\'s, by name', () => {
+    const nat = native().sockoptLayout as unknown as Record<string, unknown>;
+    for (const [name, v] of Object.entries(SOCKOPT_LAYOUT)) {
+      expect(typeof nat[name], name).toBe('number');
+      expect(v, name).toBe(nat[name]);
+    }
+    expect(Object.keys(nat).sort()).toEqual(Object.keys(SOCKOPT_LAYOUT).sort());
   });
 
   it('event kinds of one facility are distinct (a switch on them cannot confuse two)', () => {

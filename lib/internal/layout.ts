@@ -54,10 +54,19 @@ export const SOCKOPT = pick('sockopt', N?.sockopt, {
   SO_KEEPALIVE: 'SO_KEEPALIVE', SO_PRIORITY: 'SO_PRIORITY', SO_REUSEPORT: 'SO_REUSEPORT', SO_BUSY_POLL: 'SO_BUSY_POLL',
   SO_INCOMING_CPU: 'SO_INCOMING_CPU', IPPROTO_IP: 'IPPROTO_IP', IP_TOS: 'IP_TOS', IP_TTL: 'IP_TTL', IP_MULTICAST_IF: 'IP_MULTICAST_IF',
   IP_MULTICAST_TTL: 'IP_MULTICAST_TTL', IP_MULTICAST_LOOP: 'IP_MULTICAST_LOOP', IP_ADD_MEMBERSHIP: 'IP_ADD_MEMBERSHIP',
-  IP_DROP_MEMBERSHIP: 'IP_DROP_MEMBERSHIP', IPPROTO_IPV6: 'IPPROTO_IPV6', IPV6_UNICAST_HOPS: 'IPV6_UNICAST_HOPS',
+  IP_DROP_MEMBERSHIP: 'IP_DROP_MEMBERSHIP', IP_ADD_SOURCE_MEMBERSHIP: 'IP_ADD_SOURCE_MEMBERSHIP',
+  IP_DROP_SOURCE_MEMBERSHIP: 'IP_DROP_SOURCE_MEMBERSHIP', MCAST_JOIN_SOURCE_GROUP: 'MCAST_JOIN_SOURCE_GROUP',
+  MCAST_LEAVE_SOURCE_GROUP: 'MCAST_LEAVE_SOURCE_GROUP', IPPROTO_IPV6: 'IPPROTO_IPV6', IPV6_UNICAST_HOPS: 'IPV6_UNICAST_HOPS',
   IPV6_MULTICAST_IF: 'IPV6_MULTICAST_IF', IPV6_MULTICAST_HOPS: 'IPV6_MULTICAST_HOPS', IPV6_MULTICAST_LOOP: 'IPV6_MULTICAST_LOOP',
   IPV6_ADD_MEMBERSHIP: 'IPV6_ADD_MEMBERSHIP', IPV6_DROP_MEMBERSHIP: 'IPV6_DROP_MEMBERSHIP', IPV6_V6ONLY: 'IPV6_V6ONLY',
   IPV6_TCLASS: 'IPV6_TCLASS', IPPROTO_TCP: 'IPPROTO_TCP', TCP_NODELAY: 'TCP_NODELAY', TCP_KEEPIDLE: 'TCP_KEEPIDLE',
+});
+
+/** Sizes and field offsets of the source-specific multicast option structs (native/binding/addon.cc). */
+export const SOCKOPT_LAYOUT = pick('sockopt', N?.sockoptLayout, {
+  ipMreqSourceSize: 'ipMreqSourceSize', ipMreqSourceMultiaddr: 'ipMreqSourceMultiaddr', ipMreqSourceInterface: 'ipMreqSourceInterface',
+  ipMreqSourceSourceaddr: 'ipMreqSourceSourceaddr', groupSourceReqSize: 'groupSourceReqSize', groupSourceReqInterface: 'groupSourceReqInterface',
+  groupSourceReqGroup: 'groupSourceReqGroup', groupSourceReqSource: 'groupSourceReqSource',
 });
 
 /** TCP loop event kinds (native/binding/tcp_handles.h TcpEventKind). */

@@ -4,6 +4,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <cstddef>
 #include <cstring>
 
 namespace rw {
@@ -44,6 +45,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sockopt.Set("IP_MULTICAST_LOOP", Num(env, IP_MULTICAST_LOOP));
   sockopt.Set("IP_ADD_MEMBERSHIP", Num(env, IP_ADD_MEMBERSHIP));
   sockopt.Set("IP_DROP_MEMBERSHIP", Num(env, IP_DROP_MEMBERSHIP));
+  sockopt.Set("IP_ADD_SOURCE_MEMBERSHIP", Num(env, IP_ADD_SOURCE_MEMBERSHIP));
+  sockopt.Set("IP_DROP_SOURCE_MEMBERSHIP", Num(env, IP_DROP_SOURCE_MEMBERSHIP));
   sockopt.Set("IPPROTO_IPV6", Num(env, IPPROTO_IPV6));
   sockopt.Set("IPV6_UNICAST_HOPS", Num(env, IPV6_UNICAST_HOPS));
   sockopt.Set("IPV6_MULTICAST_IF", Num(env, IPV6_MULTICAST_IF));
@@ -51,12 +54,27 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sockopt.Set("IPV6_MULTICAST_LOOP", Num(env, IPV6_MULTICAST_LOOP));
   sockopt.Set("IPV6_ADD_MEMBERSHIP", Num(env, IPV6_ADD_MEMBERSHIP));
   sockopt.Set("IPV6_DROP_MEMBERSHIP", Num(env, IPV6_DROP_MEMBERSHIP));
+  sockopt.Set("MCAST_JOIN_SOURCE_GROUP", Num(env, MCAST_JOIN_SOURCE_GROUP));
+  sockopt.Set("MCAST_LEAVE_SOURCE_GROUP", Num(env, MCAST_LEAVE_SOURCE_GROUP));
   sockopt.Set("IPV6_V6ONLY", Num(env, IPV6_V6ONLY));
   sockopt.Set("IPV6_TCLASS", Num(env, IPV6_TCLASS));
   sockopt.Set("IPPROTO_TCP", Num(env, IPPROTO_TCP));
   sockopt.Set("TCP_NODELAY", Num(env, TCP_NODELAY));
   sockopt.Set("TCP_KEEPIDLE", Num(env, TCP_KEEPIDLE));
   exports.Set("sockopt", sockopt);
+  // The option structs TypeScript fills byte by byte: group_source_req
+  // holds sockaddr_storage, whose alignment (so every offset after the
+  // interface index) differs between 32- and 64-bit targets.
+  auto sockoptLayout = Napi::Object::New(env);
+  sockoptLayout.Set("ipMreqSourceSize", Num(env, sizeof(ip_mreq_source)));
+  sockoptLayout.Set("ipMreqSourceMultiaddr", Num(env, offsetof(ip_mreq_source, imr_multiaddr)));
+  sockoptLayout.Set("ipMreqSourceInterface", Num(env, offsetof(ip_mreq_source, imr_interface)));
+  sockoptLayout.Set("ipMreqSourceSourceaddr", Num(env, offsetof(ip_mreq_source, imr_sourceaddr)));
+  sockoptLayout.Set("groupSourceReqSize", Num(env, sizeof(group_source_req)));
+  sockoptLayout.Set("groupSourceReqInterface", Num(env, offsetof(group_source_req, gsr_interface)));
+  sockoptLayout.Set("groupSourceReqGroup", Num(env, offsetof(group_source_req, gsr_group)));
+  sockoptLayout.Set("groupSourceReqSource", Num(env, offsetof(group_source_req, gsr_source)));
+  exports.Set("sockoptLayout", sockoptLayout);
   InitProbe(env, exports);
   InitLoop(env, exports);
   InitUdp(env, exports);

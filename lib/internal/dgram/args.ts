@@ -3,7 +3,7 @@
 // argument shuffling as one pure function, so the socket class only binds,
 // queues until bound, resolves the host and sends.
 import * as util from 'node:util';
-import { assertAttached, invalidArgType, show } from '../errors';
+import { assertAttached, invalidArgType, show, validateInteger } from '../errors';
 
 export type Msg = string | Uint8Array | DataView | readonly (string | Uint8Array | DataView)[];
 export type SendCb = (err: Error | null, bytes?: number) => void;
@@ -41,6 +41,16 @@ function describeValue(v: unknown): string {
 export function validateString(v: unknown, name: string): string {
   if (typeof v !== 'string') throw invalidArgType(name, 'of type string', v);
   return v;
+}
+
+/**
+ * createSocket()'s recvBufferSize/sendBufferSize, checked before anything
+ * else as node:dgram does, and only when truthy: 0, null and NaN leave the
+ * kernel's default.
+ */
+export function validateBufferSizeOptions(opts: { recvBufferSize?: unknown; sendBufferSize?: unknown }): void {
+  if (opts.recvBufferSize) validateInteger(opts.recvBufferSize, 'options.recvBufferSize', 0, 0xffffffff);
+  if (opts.sendBufferSize) validateInteger(opts.sendBufferSize, 'options.sendBufferSize', 0, 0xffffffff);
 }
 
 const bufferOutOfBounds = (name: string) => coded(new RangeError(`"${name}" is outside of buffer bounds`), 'ERR_BUFFER_OUT_OF_BOUNDS');

@@ -20,6 +20,8 @@ export interface NativeSockopt {
   IP_MULTICAST_LOOP: number;
   IP_ADD_MEMBERSHIP: number;
   IP_DROP_MEMBERSHIP: number;
+  IP_ADD_SOURCE_MEMBERSHIP: number;
+  IP_DROP_SOURCE_MEMBERSHIP: number;
   IPPROTO_IPV6: number;
   IPV6_UNICAST_HOPS: number;
   IPV6_MULTICAST_IF: number;
@@ -27,11 +29,25 @@ export interface NativeSockopt {
   IPV6_MULTICAST_LOOP: number;
   IPV6_ADD_MEMBERSHIP: number;
   IPV6_DROP_MEMBERSHIP: number;
+  MCAST_JOIN_SOURCE_GROUP: number;
+  MCAST_LEAVE_SOURCE_GROUP: number;
   IPV6_V6ONLY: number;
   IPV6_TCLASS: number;
   IPPROTO_TCP: number;
   TCP_NODELAY: number;
   TCP_KEEPIDLE: number;
+}
+
+/** Sizes and field offsets of the option structs TypeScript fills (struct ip_mreq_source, struct group_source_req). */
+export interface NativeSockoptLayout {
+  ipMreqSourceSize: number;
+  ipMreqSourceMultiaddr: number;
+  ipMreqSourceInterface: number;
+  ipMreqSourceSourceaddr: number;
+  groupSourceReqSize: number;
+  groupSourceReqInterface: number;
+  groupSourceReqGroup: number;
+  groupSourceReqSource: number;
 }
 
 export interface NativeAddon {
@@ -40,4 +56,5 @@ export interface NativeAddon {
   /** Negative errnos os.constants.errno has no name for. */
   errno: { ENOKEY: number };
   sockopt: NativeSockopt;
+  sockoptLayout: NativeSockoptLayout;
 }

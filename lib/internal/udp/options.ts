@@ -9,7 +9,7 @@ import {
   invalidArgType, invalidArgValue, outOfRange, validateBoolean, validateInteger, validateObject, validateOneOf, validatePowerOfTwo,
 } from '../errors';
 import { encodeSockaddr, parseIPv6 } from '../sockaddr';
-import { SOCKOPT } from './stats';
+import { SOCKOPT, SOCKOPT_LAYOUT } from '../layout';
 
 export type Family = 4 | 6;
 
@@ -102,6 +102,33 @@ export function membershipOpt(fam: Family, join: boolean, group: string, iface?:
   mreq.set(parseIPv6(g), 0);
   new DataView(mreq.buffer).setUint32(16, iface === undefined ? 0 : validateInteger(iface, 'multicastInterface', 0, INT_MAX), true);
   return { level: SOCKOPT.IPPROTO_IPV6, name: join ? SOCKOPT.IPV6_ADD_MEMBERSHIP : SOCKOPT.IPV6_DROP_MEMBERSHIP, value: mreq };
+}
+
+/**
+ * IP_ADD/DROP_SOURCE_MEMBERSHIP (struct ip_mreq_source) or
+ * MCAST_JOIN/LEAVE_SOURCE_GROUP (struct group_source_req), chosen by the
+ * group's family whatever the socket's, as libuv does: the kernel answers a
+ * family it cannot join on (ENOPROTOOPT). Offsets come from the addon.
+ */
+export function sourceMembershipOpt(join: boolean, source: string, group: string, iface?: string | number): Sockopt {
+  const g = checkAddress(6, group, 'groupAddress');
+  const L = SOCKOPT_LAYOUT;
+  if (net.isIPv4(g)) {
+    const inAddr = (a: string) => encodeSockaddr(4, a, 0).subarray(4, 8);
+    const mreq = new Uint8Array(L.ipMreqSourceSize);
+    mreq.set(inAddr(g), L.ipMreqSourceMultiaddr);
+    if (iface !== undefined) mreq.set(inAddr(checkAddress(4, iface as string, 'interfaceAddress')), L.ipMreqSourceInterface);
+    if (typeof source !== 'string' || !net.isIPv4(source)) throw invalidArgValue('sourceAddress', source, 'must be an IPv4 address for an IPv4 group');
+    mreq.set(inAddr(source), L.ipMreqSourceSourceaddr);
+    return { level: SOCKOPT.IPPROTO_IP, name: join ? SOCKOPT.IP_ADD_SOURCE_MEMBERSHIP : SOCKOPT.IP_DROP_SOURCE_MEMBERSHIP, value: mreq };
+  }
+  if (typeof source !== 'string' || !net.isIPv6(source)) throw invalidArgValue('sourceAddress', source, 'must be an IPv6 address for an IPv6 group');
+  const req = new Uint8Array(L.groupSourceReqSize);
+  const index = iface === undefined ? 0 : validateInteger(iface, 'interfaceIndex', 0, INT_MAX);
+  new DataView(req.buffer).setUint32(L.groupSourceReqInterface, index, true);
+  req.set(encodeSockaddr(6, g, 0, scopeIndex(g) ?? 0), L.groupSourceReqGroup);
+  req.set(encodeSockaddr(6, source, 0, scopeIndex(source) ?? 0), L.groupSourceReqSource);
+  return { level: SOCKOPT.IPPROTO_IPV6, name: join ? SOCKOPT.MCAST_JOIN_SOURCE_GROUP : SOCKOPT.MCAST_LEAVE_SOURCE_GROUP, value: req };
 }
 
 export function tosOpt(fam: Family, tos: unknown): Sockopt {
