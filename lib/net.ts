@@ -17,12 +17,20 @@ export const { isIP, isIPv4, isIPv6, BlockList, SocketAddress } = net;
 // Process-wide defaults shared with node:net (they only steer lookups).
 export const { getDefaultAutoSelectFamily, setDefaultAutoSelectFamily, getDefaultAutoSelectFamilyAttemptTimeout, setDefaultAutoSelectFamilyAttemptTimeout } = net;
 
+let warnSimultaneousAccepts = true;
 /**
- * A no-op on Linux in node:net too (it only matters for Windows); present
- * only where node:net still has it (removed in Node 24).
+ * A no-op on Linux in node:net too (it only matters for Windows) apart from
+ * its DEP0121 warning, once per process; present only where node:net still
+ * has it (removed in Node 24).
  */
 export const _setSimultaneousAccepts: ((handle?: unknown) => void) | undefined =
-  typeof (net as unknown as Record<string, unknown>)._setSimultaneousAccepts === 'function' ? () => {} : undefined;
+  typeof (net as unknown as Record<string, unknown>)._setSimultaneousAccepts === 'function'
+    ? () => {
+        if (!warnSimultaneousAccepts) return;
+        warnSimultaneousAccepts = false;
+        process.emitWarning('net._setSimultaneousAccepts() is deprecated and will be removed.', 'DeprecationWarning', 'DEP0121');
+      }
+    : undefined;
 
 type SocketType = SocketClass;
 export type Socket = SocketClass;
@@ -52,12 +60,20 @@ export interface ListenOptions {
   reusePort?: boolean;
   /** ringwire: TCP_DEFER_ACCEPT seconds. */
   deferAccept?: number;
+  /** Aborting it closes the server. */
+  signal?: AbortSignal;
 }
 
 const notRunning = () => Object.assign(new Error('Server is not running.'), { code: 'ERR_SERVER_NOT_RUNNING' });
 
 export interface ServerOptsAll extends ServerOpts {
-  /** As in EventEmitter: rejected promises of async listeners become 'error'. */
+  /**
+   * As in EventEmitter: rejected promises of async listeners are captured
+   * (a 'connection' listener's rejection destroys that socket with the
+   * error, any other becomes the server's 'error'). Unset or false,
+   * events.captureRejections decides, which is all node:net looks at (it
+   * ignores this option).
+   */
   captureRejections?: boolean;
 }
 
@@ -128,16 +144,19 @@ class ServerImpl extends EventEmitter {
     if (signal !== undefined && (signal === null || typeof signal !== 'object' || !('aborted' in signal))) {
       throw invalidArgType('options.signal', 'an instance of AbortSignal', signal);
     }
+    // Armed before the port is checked, as node:net does; a pre-aborted
+    // signal closes on the next tick, before 'listening' could be emitted.
+    if (signal !== undefined) this.closeOnAbort(signal as AbortSignal);
     if (args.length === 0 || typeof a0 === 'function' || (options.port === undefined && 'port' in options) || options.port === null) options.port = 0;
     const path = (options as { path?: unknown }).path;
     if (typeof options.port !== 'number' && typeof options.port !== 'string') {
-      if (path !== undefined && path !== null) {
+      if (isPipeName(path)) {
         // IPC: reported like a failed listen, as an 'error' event.
         if (cb) this.once('listening', cb);
         process.nextTick(() => this.emit('error', ipcUnavailable('listen', String(path))));
         return this;
       }
-      if (!('port' in options)) throw invalidArgValue('options', options, 'must have the property "port" or "path"');
+      if (!('port' in options || 'path' in options)) throw invalidArgValue('options', options, 'must have the property "port" or "path"');
       throw invalidArgValue('options', options, 'is invalid');
     }
     const port = nodePort(options.port, 'options.port');
@@ -163,13 +182,23 @@ class ServerImpl extends EventEmitter {
     return this;
   }
 
+  private closeOnAbort(signal: AbortSignal): void {
+    const onAbort = () => this.close();
+    if (signal.aborted) {
+      process.nextTick(onAbort);
+      return;
+    }
+    signal.addEventListener('abort', onAbort, { once: true });
+    this.once('close', () => signal.removeEventListener('abort', onAbort));
+  }
+
   private open(host: string | undefined, port: number, backlog: number, options: ListenOptions): void {
     const t = (this.t ??= tcpThread());
     let id: number;
     try {
       id = openListener(t, {
         backend: this.backend, host, port, backlog: Math.min(backlog, 65535), reusePort: Boolean(options.reusePort),
-        ipv6Only: Boolean(options.ipv6Only), deferAccept: Math.floor(options.deferAccept ?? 0),
+        ipv6Only: Boolean(options.ipv6Only), deferAccept: Math.floor(options.deferAccept ?? 0), pauseOnConnect: this.opts.pauseOnConnect,
         noDelay: this.opts.noDelay, keepAlive: this.opts.keepAlive, keepAliveInitialDelay: this.opts.keepAliveInitialDelay,
         recvBufferSize: 0, sendBufferSize: 0, zeroCopyThreshold: 0,
       });
@@ -220,6 +249,13 @@ class ServerImpl extends EventEmitter {
   }
 
   private readonly refedIds = new Set<number>();
+
+  // With captureRejections, a rejected async 'connection' listener ends
+  // that connection only, as node:net's Server does.
+  override [EventEmitter.captureRejectionSymbol](err: Error, event: string | symbol, ...args: unknown[]): void {
+    if (event === 'connection') (args[0] as SocketType).destroy(err);
+    else this.emit('error', err);
+  }
 
   private socketClosed(): void {
     this._connections--;

@@ -614,6 +614,87 @@ scenarios['onread asks for one buffer more for the read that finds the EOF'] = a
   return { got, calls };
 };
 
+scenarios['listen({ signal }): an abort closes the server; an already aborted signal closes it before listening'] = async (net) => {
+  const t: string[] = [];
+  const within = (p: Promise<unknown>, what: string) => Promise.race([p, sleep(2000).then(() => t.push(`${what} never came`))]);
+  const ac = new AbortController();
+  const a = net.createServer();
+  const aClosed = within(new Promise((r) => a.once('close', () => r(t.push('a:close')))), 'a:close');
+  await listen(a, { port: 0, host: '127.0.0.1', signal: ac.signal });
+  ac.abort();
+  await aClosed;
+  const b = net.createServer();
+  b.on('listening', () => t.push('b:listening'));
+  const bClosed = within(new Promise((r) => b.once('close', () => r(t.push('b:close')))), 'b:close');
+  b.listen({ port: 0, host: '127.0.0.1', signal: AbortSignal.abort() });
+  await bClosed;
+  const listening = [a.listening, b.listening];
+  for (const s of [a, b]) if (s.listening) s.close();
+  return { t, listening };
+};
+
+scenarios['listen() with a path that is not a pipe name throws ERR_INVALID_ARG_VALUE, not an error event'] = async (net) => {
+  const out: string[] = [];
+  for (const path of [-1, {}, true, '']) {
+    const s = net.createServer();
+    s.on('error', (e: NodeJS.ErrnoException) => out.push(`error event:${e.code}`));
+    try {
+      s.listen({ path } as never);
+      out.push('no throw');
+    } catch (e) {
+      out.push(`${(e as Error).name}:${(e as NodeJS.ErrnoException).code}:${(e as Error).message}`);
+    }
+    await sleep(1);
+  }
+  return out;
+};
+
+scenarios['events.captureRejections: a rejected async connection listener destroys its socket, no unhandled rejection'] = async (net) => {
+  const events = require('node:events') as typeof import('node:events');
+  const t: string[] = [];
+  const before = events.captureRejections;
+  let server: nodeNet.Server;
+  // Read when the server is built (EventEmitter's constructor): set only around it.
+  events.captureRejections = true;
+  try {
+    server = net.createServer(async (s) => {
+      s.on('error', (e) => t.push(`server socket error:${e.message}`));
+      s.on('close', (hadError) => t.push(`server socket close:${hadError}`));
+      throw new Error('kaboom');
+    });
+  } finally {
+    events.captureRejections = before;
+  }
+  const port = await listen(server, 0, '127.0.0.1');
+  const c = net.connect(port, '127.0.0.1');
+  c.on('error', () => {});
+  c.resume();
+  t.push(await Promise.race([closed(c).then(() => 'client closed'), sleep(2000).then(() => 'client still open')]));
+  c.destroy();
+  await new Promise((r) => server.close(r));
+  return t;
+};
+
+scenarios['pauseOnConnect: the accepted socket reads nothing (bytesRead, readableLength 0) until resume()'] = async (net) => {
+  const seen: unknown[] = [];
+  let got = '';
+  const server = net.createServer({ pauseOnConnect: true }, (s) => {
+    // The client's bytes are in the kernel long before this runs.
+    setTimeout(() => {
+      seen.push(s.bytesRead, s.readableLength, s.isPaused());
+      s.on('data', (d) => { got += d; });
+      s.on('end', () => s.end());
+      s.resume();
+    }, 100);
+  });
+  const port = await listen(server, 0, '127.0.0.1');
+  const c = net.connect(port, '127.0.0.1');
+  c.end('test');
+  await closed(c);
+  await new Promise((r) => server.close(r));
+  return { seen, got };
+};
+
 describe('ringwire/net behaves like node:net', () => {
   for (const [name, scenario] of Object.entries(scenarios)) {
     it(name, async () => {
@@ -629,6 +710,14 @@ describe('ringwire/net behaves like node:net', () => {
         const s=net.createServer(()=>{}).listen(0,'127.0.0.1',()=>{s.unref();console.log('listening')});`], { encoding: 'utf8', timeout: 10_000 });
       expect({ mod, status: r.status, out: r.stdout.trim() }).toEqual({ mod, status: 0, out: 'listening' });
     }
+  });
+
+  it('net._setSimultaneousAccepts() warns DEP0121 once per process (both)', () => {
+    // Once per process: a child each, or the first module to warn would hide the other's.
+    const seen = ['node:net', `${dist}/net.js`].map((mod) => spawnSync(process.execPath, ['--no-warnings', '-e', `const net=require(${JSON.stringify(mod)});
+      process.on('warning',(w)=>console.log(w.name,w.code,w.message)); net._setSimultaneousAccepts(true); net._setSimultaneousAccepts(true);`], { encoding: 'utf8', timeout: 10_000 }));
+    expect({ status: seen[1].status, out: seen[1].stdout }).toEqual({ status: seen[0].status, out: seen[0].stdout });
+    expect(seen[0].stdout.trim().split('\n')).toHaveLength(1);
   });
 });
 

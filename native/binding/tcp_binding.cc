@@ -73,7 +73,8 @@ Napi::Value TcpStatsChunk(const Napi::CallbackInfo& info) {
   return View(env, c, TcpThread::kChunkSlots * sizeof(TcpConnStats));
 }
 
-// tcpListen(thread, backend, sockaddr, backlog, flags, keepAliveSecs,
+// tcpListen(thread, backend, sockaddr, backlog, flags (1 reuseAddr, 2 reusePort,
+// 4 v6Only, 8 noDelay, 16 keepAlive, 32 pauseOnConnect), keepAliveSecs,
 // deferSecs, rcvbuf, sndbuf, zcThreshold) -> id | -errno
 Napi::Value TcpListen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -96,7 +97,7 @@ Napi::Value TcpListen(const Napi::CallbackInfo& info) {
   cfg.deferAcceptSecs = I32(info, 6);
   cfg.recvBuffer = I32(info, 7);
   cfg.sendBuffer = I32(info, 8);
-  auto* h = new TcpListenerHandle(t, b, U32(info, 9));
+  auto* h = new TcpListenerHandle(t, b, U32(info, 9), flags & 32);
   int ret = h->listener().Open(reinterpret_cast<sockaddr*>(&ss), len, cfg);
   if (ret < 0) {
     h->Teardown();

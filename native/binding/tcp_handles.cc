@@ -56,7 +56,7 @@ void TcpConnHandle::Start() {
   t_->stats()->active++;
   if (conn_.backend() == TcpBackend::kEpoll) {
     UpdatePoll();
-  } else if (conn_.connected()) {
+  } else if (conn_.connected() && conn_.wantsRead()) {
     conn_.SetReading(true);
   }
 }
@@ -253,6 +253,10 @@ void TcpListenerHandle::OnAccept(int fd) {
   auto* h = new TcpConnHandle(t_, backend_);
   h->conn().Adopt(fd);
   h->conn().SetZeroCopyThreshold(zc_);
+  // pauseOnConnect: a receive armed here would complete with the bytes
+  // already queued before JS could stop it; libuv reads nothing until
+  // readStart, so neither do we.
+  if (pauseOnConnect_) h->conn().SetReading(false);
   int connId = lb_->Add(h);
   t_->stats()->accepted++;
   h->Start();

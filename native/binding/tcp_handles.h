@@ -127,8 +127,9 @@ class TcpConnHandle final : public LoopOwned, public TcpConnEvents, public BusyS
 
 class TcpListenerHandle final : public LoopOwned, public TcpListenerEvents {
  public:
-  TcpListenerHandle(TcpThread* t, TcpBackend b, uint32_t zcThreshold)
-      : t_(t), lb_(t->lb()), backend_(b), zc_(zcThreshold), listener_(b, &t->lb()->uring(), t->stats(), this) {}
+  TcpListenerHandle(TcpThread* t, TcpBackend b, uint32_t zcThreshold, bool pauseOnConnect)
+      : t_(t), lb_(t->lb()), backend_(b), zc_(zcThreshold), pauseOnConnect_(pauseOnConnect),
+        listener_(b, &t->lb()->uring(), t->stats(), this) {}
   TcpListener& listener() { return listener_; }
   void Start();  // arms accept; again after a resource error or Pause()
   void Pause();
@@ -146,6 +147,7 @@ class TcpListenerHandle final : public LoopOwned, public TcpListenerEvents {
   LoopBinding* lb_;
   TcpBackend backend_;
   uint32_t zc_;
+  bool pauseOnConnect_;  // accepted connections start without a receive armed
   TcpListener listener_;
   uv_poll_t poll_{};
   bool pollInit_ = false;

@@ -199,12 +199,14 @@ export interface ListenParams extends SocketParams {
   ipv6Only: boolean;
   /** TCP_DEFER_ACCEPT seconds (0 = off). */
   deferAccept: number;
+  /** Accepted connections do not read until told to (node:net's pauseOnConnect). */
+  pauseOnConnect?: boolean;
 }
 
 /** socket + options + bind + listen + accept armed; throws a 'listen' error. */
 export function openListener(t: TcpThreadState, p: ListenParams): number {
   t.pool(p.backend);
-  const flags = 1 | (p.reusePort ? 2 : 0) | (p.ipv6Only ? 4 : 0) | (p.noDelay ? 8 : 0) | (p.keepAlive ? 16 : 0);
+  const flags = 1 | (p.reusePort ? 2 : 0) | (p.ipv6Only ? 4 : 0) | (p.noDelay ? 8 : 0) | (p.keepAlive ? 16 : 0) | (p.pauseOnConnect ? 32 : 0);
   const attempt = (host: string): number => {
     const { sa } = sockaddrFor(host, p.port);
     return native().tcpListen(t.id, p.backend === 'io_uring' ? 0 : 1, sa, p.backlog, flags,
