@@ -586,6 +586,19 @@ scenarios['autoSelectFamily: every address tried in turn and listed; off, only t
   return { t, attempted };
 };
 
+scenarios["a 'readable' listener added before connect reads (paused, yet asked to read)"] = async (net) => {
+  // undici reads this way; a paused socket that was never asked to read
+  // must not read, one that was must.
+  const server = net.createServer((s) => s.end('data'));
+  const port = await listen(server, 0, '127.0.0.1');
+  const c = net.connect(port, '127.0.0.1');
+  let got = '';
+  c.on('readable', () => { let d; while ((d = c.read()) !== null) got += d; });
+  await closed(c);
+  await new Promise((r) => server.close(r));
+  return got;
+};
+
 scenarios['highWaterMark 0: a write still completes and the socket closes'] = async (net) => {
   const t: string[] = [];
   const server = net.createServer((s) => {

@@ -93,6 +93,8 @@ export class Socket extends Duplex {
   private released = false;
   // tcpClose() called, its Closed event not yet here.
   private closingHandle = false;
+  // The stream called _read() (node:net starts its handle reading only then).
+  private readAsked = false;
   private finalCb?: (err?: Error | null) => void;
   private timer?: NodeJS.Timeout;
   private peer?: net.AddressInfo;
@@ -250,7 +252,9 @@ export class Socket extends Duplex {
     // node:net starts reading after 'connect' only when the socket was not
     // paused meanwhile (afterConnect: read(0) unless isPaused()); a paused
     // socket's handle is not reading, so it does not hold the loop.
-    if (this.isPaused() || (!this.readableFlowing && this.readableLength >= Math.max(1, this.readableHighWaterMark))) this.readStop();
+    // Reading a stream asked for (a 'readable' listener's read(0) makes it
+    // paused too) goes on.
+    if ((this.isPaused() && !this.readAsked) || (!this.readableFlowing && this.readableLength >= Math.max(1, this.readableHighWaterMark))) this.readStop();
   }
 
   private onSent(): void {
@@ -329,6 +333,7 @@ export class Socket extends Duplex {
   // ---- stream internals ------------------------------------------------------------
 
   override _read(): void {
+    this.readAsked = true;
     if (this.connecting || this.id < 0) {
       this.once('connect', () => this._read());
       return;
