@@ -162,6 +162,18 @@ const scenarios: Record<string, (api: Api) => Promise<Trace>> = {
   },
 };
 
+
+/** Records what f returns, or the error's name, code, message, syscall, errno. */
+function grabber(t: Trace): (f: () => unknown) => void {
+  return (f) => {
+    try {
+      t.push(['ok', f()]);
+    } catch (e: any) {
+      t.push([e.name, e.code, e.message, e.syscall, e.errno]);
+    }
+  };
+}
+
 const scenarios2: Record<string, (api: Api) => Promise<Trace>> = {
   async 'argument validation: createSocket, send forms, sendto, membership, connect'(api) {
     const t: Trace = [];
@@ -206,13 +218,7 @@ const scenarios2: Record<string, (api: Api) => Promise<Trace>> = {
 
   async 'option setters: TTL ranges, truthy loopback, multicast interface errors'(api) {
     const t: Trace = [];
-    const grab = (f: () => unknown) => {
-      try {
-        t.push(['ok', f()]);
-      } catch (e: any) {
-        t.push([e.name, e.code, e.message, e.syscall, e.errno]);
-      }
-    };
+    const grab = grabber(t);
     const s = api.createSocket('udp4');
     await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
     grab(() => s.setTTL(1000));
@@ -340,13 +346,7 @@ const scenarios2: Record<string, (api: Api) => Promise<Trace>> = {
 
   async 'source-specific multicast: argument errors in node:dgram\'s order, join and drop, after close'(api) {
     const t: Trace = [];
-    const grab = (f: () => unknown) => {
-      try {
-        t.push(['ok', f()]);
-      } catch (e: any) {
-        t.push([e.name, e.code, e.message, e.syscall, e.errno]);
-      }
-    };
+    const grab = grabber(t);
     const s = api.createSocket('udp4');
     t.push([typeof s.addSourceSpecificMembership, typeof s.dropSourceSpecificMembership]);
     await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
