@@ -180,10 +180,14 @@ class LoopBinding {
   // setImmediate callbacks), which the peer waits for otherwise: with wrk
   // -c1 across CPUs that was p50 57-64 us per request vs node:http's 37 us.
   bool eagerSend() const { return directFlush(); }
-  // Counts the JS dispatches and loop turns of this thread: a socket sends
-  // at most its first datagram or write of each at once (UdpHandle::Send,
-  // TcpConnHandle::SendNow).
-  uint64_t dispatchSeq() const { return dispatchSeq_; }
+  // A socket sends at most its first datagram or write of each JS dispatch
+  // or loop turn at once (UdpHandle::Send, TcpConnHandle::SendNow): true
+  // once per round for the socket whose mark `seq` is, which it updates.
+  bool FirstSendOfRound(uint64_t* seq) {
+    if (*seq == dispatchSeq_) return false;
+    *seq = dispatchSeq_;
+    return true;
+  }
   // Spinning now (not asleep after the budget, not stopped): sources may
   // take work off their sleeping wake paths only then.
   bool busySpinning() const { return busyOn_ && !busyAsleep_; }
@@ -252,7 +256,7 @@ class LoopBinding {
   std::vector<LoopOwned*> flush_;
   std::vector<LoopOwned*> flushing_, dispatched_;  // spares for the two above
   size_t flushingCount_ = 0;  // handles in the flush round now running
-  uint64_t dispatchSeq_ = 0;
+  uint64_t dispatchSeq_ = 0;  // counts dispatches and loop turns (FirstSendOfRound)
   std::vector<LoopOwned*> graveyard_;
   void Bury();
   int uringError_ = 0;

@@ -72,10 +72,7 @@ class TcpConnHandle final : public LoopOwned, public TcpConnEvents, public BusyS
   // time, as node:net's uv_try_write.
   void SendNow(bool firstOnly, bool wasEmpty = true) {
     if (closed_ || !lb_->eagerSend()) return;
-    if (firstOnly) {
-      if (!wasEmpty || eagerSeq_ == lb_->dispatchSeq()) return;
-      eagerSeq_ = lb_->dispatchSeq();
-    }
+    if (firstOnly && (!wasEmpty || !lb_->FirstSendOfRound(&eagerSeq_))) return;
     conn_.FlushNow();
     UpdatePoll();
   }

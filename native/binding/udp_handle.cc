@@ -33,12 +33,9 @@ int UdpHandle::Send(const uint8_t* data, uint32_t len, const sockaddr* to, sockl
   // dispatch and the callback scope's tick and microtask queues. The rest
   // of the dispatch's datagrams queue behind it and leave together (one
   // sendmmsg or one enter): at most one system call more per dispatch.
-  bool first = !sock_.hasQueuedSends() && eagerSeq_ != lb_->dispatchSeq();
+  bool wasEmpty = !sock_.hasQueuedSends();
   int ret = sock_.Send(data, len, to, tolen, token, keep, true);
-  if (ret == 0 && first && !flushQueued_ && lb_->eagerSend()) {
-    eagerSeq_ = lb_->dispatchSeq();
-    FlushPrepare();
-  }
+  if (ret == 0 && wasEmpty && !flushQueued_ && lb_->eagerSend() && lb_->FirstSendOfRound(&eagerSeq_)) FlushPrepare();
   if (ret == 0 && sock_.hasQueuedSends() && !flushQueued_) {
     flushQueued_ = true;
     lb_->WantFlush(this);
