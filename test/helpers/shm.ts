@@ -3,7 +3,6 @@
 // and waits live in child.ts, fd.ts, wait.ts, re-exported here).
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { root } from './child';
@@ -32,13 +31,18 @@ let peerPath: string | undefined;
 /** Builds test/fixtures/ring_peer.cc with the addon's flags (native/common-flags.txt). */
 export function buildPeer(): string {
   if (peerPath) return peerPath;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringwire-peer-'));
-  const out = path.join(dir, 'ring_peer');
+  // Into the build tree, not a temporary directory: vitest ends its forks
+  // without an 'exit' event, so a per-run directory was never removed.
+  const dir = path.join(root, 'build', 'test-fixtures');
+  fs.mkdirSync(dir, { recursive: true });
+  const out = path.join(dir, `ring_peer.${process.pid}`);
   const flags = fs.readFileSync(path.join(root, 'native', 'common-flags.txt'), 'utf8').trim().split(/\s+/);
   execFileSync('g++', ['-std=c++17', ...flags, '-I', path.join(root, 'native'),
     path.join(root, 'test', 'fixtures', 'ring_peer.cc'), path.join(root, 'native', 'core', 'shm.cc'), '-o', out], { stdio: 'pipe' });
-  peerPath = out;
-  return out;
+  const stable = path.join(dir, 'ring_peer');
+  fs.renameSync(out, stable); // atomic: a concurrent run never sees half a binary
+  peerPath = stable;
+  return stable;
 }
 
 /** Lines of /proc/self/maps that map shared memory we create (named or memfd). */
