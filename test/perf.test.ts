@@ -8,7 +8,7 @@ import { main } from '../lib/cli/perf/cli';
 import { selectRows } from '../lib/cli/perf/compare';
 import { busyPercent, stealPercent } from '../lib/cli/perf/machine';
 import { lastJson } from '../lib/cli/perf/proc';
-import { type Cell, flagAnomalies, formatMarkdown, formatTable, median, summarize } from '../lib/cli/perf/report';
+import { type Cell, flagAnomalies, formatMarkdown, formatTable, median, pairedRatios, summarize } from '../lib/cli/perf/report';
 import { cServerArgs } from '../lib/cli/perf/server';
 import { esc, logTicks, renderSvg } from '../lib/cli/perf/svg';
 import { WORKLOADS, extractFigures, parseWrk } from '../lib/cli/perf/workloads';
@@ -109,6 +109,25 @@ describe('perf argument parsing', () => {
     expect(table).toMatch(/! ringwire: ANOMALY: p99/);
     expect(formatMarkdown([w], [stalled])).toMatch(/ringwire ⚠ p99/);
     expect(renderSvg([w], [node, stalled], { title: 't', subtitle: 's' })).toMatch(/fill="#c00000">⚠ ringwire</);
+  });
+
+  it('compare: a drift between reps does not decide a pair: ratios are taken rep by rep', () => {
+    const w = WORKLOADS.find((x) => x.id === 'udp-pingpong-same')!;
+    const cell = (impl: string, metrics: (number | null)[]): Cell => ({
+      workload: w.id, impl, status: 'ok', reps: metrics.length, failures: 0, median: { metric: median(metrics.filter((m): m is number => m !== null)) }, best: {}, ratio: {}, steal_pct: 0, busy_pct: 0,
+      runs: metrics.map((m, i) => ({ workload: w.id, impl, rep: i + 1, ok: m !== null, steal_pct: 0, busy_pct: 0, ...(m !== null ? { figures: { metric: m } as Cell['runs'][0]['figures'] } : {}) })),
+    });
+    // The machine slowed by a quarter after rep 3: the ratio of medians
+    // (33.5k / 39.6k = 0.85) says slower, every rep says 1.15x faster.
+    const node = cell('node', [40_000, 40_000, 40_000, 30_000, 29_000, 30_000, 29_000]);
+    const dgram = cell('ringwire-dgram', [46_000, 46_000, 46_000, 34_500, 33_350, 34_500, null]);
+    const p = pairedRatios([node, dgram, cell('c-epoll', [1])]);
+    expect(p).toHaveLength(1);
+    expect(p[0]).toMatchObject({ impl: 'ringwire-dgram', vs: 'node', n: 6 });
+    expect(p[0].median).toBeCloseTo(1.15, 5);
+    expect(p[0].min).toBeCloseTo(1.15, 5);
+    expect(formatTable([w], [node, dgram])).toMatch(/per-rep ratios, median \(range\): ringwire-dgram \/ node 1\.15x \(1\.15-1\.15, 6 reps\)/);
+    expect(formatMarkdown([w], [node, dgram])).toMatch(/\| udp-pingpong-same \| ringwire-dgram \/ node \| 1\.15x \| 1\.15-1\.15 \| 6 \|/);
   });
 
   it('compare: --strict is a flag', () => {

@@ -11,7 +11,7 @@ import type { CompareArgs } from './args';
 import { type BenchBins, benchBins } from './bins';
 import { type CpuTimes, busyPercent, machineFacts, readCpuTimes, stealPercent } from './machine';
 import { Child, killAll, lastJson, lastLines, sleep } from './proc';
-import { type Cell, type RunRecord, flagAnomalies, formatMarkdown, formatTable, ratios, summarize } from './report';
+import { type Cell, type RunRecord, flagAnomalies, formatMarkdown, formatTable, type Paired, pairedRatios, ratios, summarize } from './report';
 import { cServerArgs, unavailable } from './server';
 import { renderSvg } from './svg';
 import { WORKLOADS, type Workload, extractFigures, parseWrk, rowId } from './workloads';
@@ -34,7 +34,7 @@ export interface CompareResult {
   elapsed_s: number;
   settings: CompareSettings;
   machine: ReturnType<typeof machineFacts> & { steal_pct: number | null; busy_pct: number | null; loadavg_end: number[] };
-  workloads: { id: string; title: string; placement: string; metric: Workload['metric']; op: string; baseline: string; impls: string[] }[];
+  workloads: { id: string; title: string; placement: string; metric: Workload['metric']; op: string; baseline: string; impls: string[]; paired: Paired[] }[];
   cells: Cell[];
   files: { json: string; svg: string; table: string };
 }
@@ -341,7 +341,7 @@ export async function compare(args: CompareArgs, hooks: CompareHooks = {}): Prom
     elapsed_s: (finished.getTime() - started.getTime()) / 1000,
     settings: { quick: args.quick, reps, duration_s: duration, warmup_s: warmup, cpus: args.cpus, filter: args.filter?.source ?? null, impls: args.impls ?? null },
     machine: { ...facts, steal_pct: stealPercent(cpu0, cpu1), busy_pct: busyPercent(cpu0, cpu1), loadavg_end: os.loadavg().map((x) => Math.round(x * 100) / 100) },
-    workloads: usedWorkloads.map((w) => ({ id: w.id, title: w.title, placement: w.placement, metric: w.metric, op: w.op, baseline: w.baseline, impls: cellList.filter((c) => c.workload === w.id).map((c) => c.impl) })),
+    workloads: usedWorkloads.map((w) => ({ id: w.id, title: w.title, placement: w.placement, metric: w.metric, op: w.op, baseline: w.baseline, impls: cellList.filter((c) => c.workload === w.id).map((c) => c.impl), paired: pairedRatios(cellList.filter((c) => c.workload === w.id)) })),
     cells: cellList,
     files: { json: `${base}.json`, svg: `${base}.svg`, table: `${base}.md` },
   };

@@ -69,6 +69,57 @@ export function flagAnomalies(cell: Cell, w: Workload, node: Cell | undefined): 
   return out;
 }
 
+/**
+ * The comparisons the project states its targets in (README, Benchmarks):
+ * each drop-in and the batch API against Node's built-in, io_uring against
+ * the epoll backend, busy polling against the C busy poller.
+ */
+export const PAIRS: readonly (readonly [string, string])[] = [
+  ['ringwire-dgram', 'node'],
+  ['ringwire-net', 'node'],
+  ['ringwire', 'node'],
+  ['ringwire', 'ringwire-epoll'],
+  ['ringwire-busy', 'c-busy'],
+];
+
+/** One pair's per-rep ratios of the metric, summarized. */
+export interface Paired {
+  impl: string;
+  vs: string;
+  /** Median of the per-rep ratios impl / vs. */
+  median: number;
+  min: number;
+  max: number;
+  /** Reps where both runs succeeded. */
+  n: number;
+}
+
+/**
+ * Ratios taken rep by rep. The reps are interleaved, so both runs of a rep
+ * ran within seconds of each other: a machine whose speed drifts between
+ * reps (these VMs: up to ±30 %) moves both, and the median of the per-rep
+ * ratios keeps what a ratio of medians can lose to one slow stretch.
+ */
+export function pairedRatios(cells: Cell[]): Paired[] {
+  const out: Paired[] = [];
+  for (const [impl, vs] of PAIRS) {
+    const a = cells.find((c) => c.impl === impl && c.status === 'ok');
+    const b = cells.find((c) => c.impl === vs && c.status === 'ok');
+    if (!a || !b) continue;
+    const byRep = new Map<number, number>();
+    for (const r of b.runs) if (r.ok && r.figures && r.figures.metric > 0) byRep.set(r.rep, r.figures.metric);
+    const xs: number[] = [];
+    for (const r of a.runs) {
+      const d = byRep.get(r.rep);
+      if (r.ok && r.figures && Number.isFinite(r.figures.metric) && d !== undefined) xs.push(r.figures.metric / d);
+    }
+    if (xs.length) out.push({ impl, vs, median: median(xs), min: Math.min(...xs), max: Math.max(...xs), n: xs.length });
+  }
+  return out;
+}
+
+const fmtPaired = (p: Paired): string => `${p.impl} / ${p.vs} ${p.median.toFixed(2)}x (${p.min.toFixed(2)}-${p.max.toFixed(2)}, ${p.n} reps)`;
+
 const KEYS: (keyof Figures)[] = ['metric', 'p50_us', 'p99_us', 'p999_us', 'max_us', 'ops', 'server_cpu_s', 'cpu_per_op_ns', 'sent', 'received', 'drop_pct'];
 // For `best`: which direction is better per key.
 const HIGHER_BETTER = new Set<keyof Figures>(['metric', 'ops', 'received']);
@@ -168,6 +219,8 @@ export function formatTable(workloads: Workload[], cells: Cell[]): string {
     }
     out.push(`${w.title}  [${w.id}]`);
     out.push(pad(rows));
+    const paired = pairedRatios(mine);
+    if (paired.length) out.push(`  per-rep ratios, median (range): ${paired.map(fmtPaired).join('; ')}`);
     const notes = mine.filter((c) => c.status !== 'ok' && c.reason).map((c) => `  ${c.impl}: ${c.reason}`);
     for (const c of mine) for (const a of c.anomalies ?? []) notes.push(`  ! ${c.impl}: ANOMALY: ${a}`);
     if (notes.length) out.push(...notes);
@@ -193,6 +246,11 @@ export function formatMarkdown(workloads: Workload[], cells: Cell[]): string {
       const flag = c.anomalies?.length ? ` ⚠ ${c.anomalies.join('; ').replace(/\|/g, '/')}` : '';
       lines.push(`| ${w.id} | ${c.impl}${flag} | ${fmtMetric(w, c.median.metric)} ${w.metric.label} | ${fmtRatio(c.ratio.metric)} | ${lat} | ${fmtNs(c.median.cpu_per_op_ns)} | ${drop} |`);
     }
+  }
+  const pairs = workloads.flatMap((w) => pairedRatios(cells.filter((c) => c.workload === w.id)).map((p) => ({ w, p })));
+  if (pairs.length) {
+    lines.push('', 'Per-rep ratios of the metric (reps interleaved; median, range):', '', '| workload | pair | median | range | reps |', '| --- | --- | ---: | ---: | ---: |');
+    for (const { w, p } of pairs) lines.push(`| ${w.id} | ${p.impl} / ${p.vs} | ${p.median.toFixed(2)}x | ${p.min.toFixed(2)}-${p.max.toFixed(2)} | ${p.n} |`);
   }
   return lines.join('\n');
 }
