@@ -119,7 +119,9 @@ export class Socket extends EventEmitter {
   private readonly v4Names = new Map<number, string>();
   private poolBuf?: Buffer;
   private readonly onBatch = (batch: UdpBatch): void => this.deliver(batch);
+  private stopped = false;
   private abortCleanup?: () => void;
+  private reuseAddr?: boolean;
 
   constructor(type: SocketType | SocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void) {
     super();
@@ -146,6 +148,7 @@ export class Socket extends EventEmitter {
     // As node:dgram: lookup(host, family, cb), the empty host meaning loopback.
     this.lookupFn = (host, _f, cb) => lk(host || (fam === 4 ? '127.0.0.1' : '::1'), fam, cb);
     this.recvBufferSize = opts?.recvBufferSize;
+    this.reuseAddr = opts?.reuseAddr;
     this.sendBufferSize = opts?.sendBufferSize;
     this.handle = this.sock = new UdpSocket({
       type: t,
@@ -214,6 +217,21 @@ export class Socket extends EventEmitter {
   private healthCheck(): UdpSocket {
     if (this.handle === null) throw NOT_RUNNING();
     return this.handle;
+  }
+
+  /** Bound, open and not stopped by _stopReceiving(): 'message' events come. */
+  private get receiving(): boolean {
+    return this.handle !== null && this.bindState === Bind.Bound && !this.stopped;
+  }
+
+  private set receiving(v: boolean) {
+    this.stopped = !v;
+    this.handle?.onBatch(v ? this.onBatch : null);
+  }
+
+  /** node:dgram's stopReceiving(): datagrams stop reaching 'message' for good. */
+  private stopReceiving(): void {
+    this.receiving = false;
   }
 
   bind(port?: unknown, address?: unknown, ..._rest: unknown[]): this {
@@ -637,6 +655,44 @@ export class Socket extends EventEmitter {
   get ringwire(): UdpSocket {
     return this.sock;
   }
+}
+
+// node:dgram's deprecated private API (DEP0112), for code that still reads
+// it: the same names, warning once as there. `_handle` is ringwire's own
+// socket (null once closed), not a libuv UDPWrap; `_queue` holds what waits
+// for the implicit bind, in this module's own shape.
+type Internals = { handle: UdpSocket | null; bindState: number; queue?: unknown; reuseAddr?: boolean; receiving: boolean };
+function privateState(name: string, get: (s: Internals) => unknown, set: (s: Internals, v: never) => void): void {
+  Object.defineProperty(Socket.prototype, name, {
+    configurable: true,
+    enumerable: false,
+    get: util.deprecate(function (this: Socket) {
+      return get(this as unknown as Internals);
+    }, `Socket.prototype.${name} is deprecated`, 'DEP0112'),
+    set: util.deprecate(function (this: Socket, v: never) {
+      set(this as unknown as Internals, v);
+    }, `Socket.prototype.${name} is deprecated`, 'DEP0112'),
+  });
+}
+privateState('_handle', (s) => s.handle, (s, v) => void (s.handle = v));
+privateState('_receiving', (s) => s.receiving, (s, v) => void (s.receiving = v));
+privateState('_bindState', (s) => s.bindState, (s, v) => void (s.bindState = v));
+privateState('_queue', (s) => s.queue, (s, v) => void (s.queue = v));
+privateState('_reuseAddr', (s) => s.reuseAddr, (s, v) => void (s.reuseAddr = v));
+for (const [name, fn] of [
+  ['_healthCheck', function (this: Socket) {
+    (this as unknown as { healthCheck(): void }).healthCheck();
+  }],
+  ['_stopReceiving', function (this: Socket) {
+    (this as unknown as { stopReceiving(): void }).stopReceiving();
+  }],
+] as const) {
+  Object.defineProperty(Socket.prototype, name, {
+    configurable: true,
+    enumerable: false,
+    writable: true,
+    value: util.deprecate(fn, `Socket.prototype.${name}() is deprecated`, 'DEP0112'),
+  });
 }
 
 export function createSocket(type: SocketType | SocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void): Socket {

@@ -447,7 +447,7 @@ describe('ringwire/dgram handles keep the process alive as node:dgram does', () 
   const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
   const run = (mod: string, body: string) => {
     const r = spawnSync(process.execPath, ['-e', `const dgram=require(${JSON.stringify(mod)});${body}`], { encoding: 'utf8', timeout: 5000 });
-    return { status: r.status, signal: r.signal, out: r.stdout.trim(), err: r.stderr.trim().split('\n')[0] };
+    return { status: r.status, signal: r.signal, out: r.stdout.trim(), err: r.stderr.trim().split('\n')[0].replace(/^\(node:\d+\)/, '(node:PID)') };
   };
   const cases: Record<string, string> = {
     'a socket created but never bound lets the process exit': `dgram.createSocket('udp4'); dgram.createSocket({type:'udp6'}); console.log('created')`,
@@ -460,6 +460,27 @@ describe('ringwire/dgram handles keep the process alive as node:dgram does', () 
     'unref() while a send is in flight still lets its callback run': `
       const s=dgram.createSocket('udp4'); s.bind(0,'127.0.0.1',()=>{s.send('x',s.address().port,'127.0.0.1',(e,n)=>console.log('sent',e,n)); s.unref();});
       process.on('exit',()=>console.log('exit'))`,
+    // Once per process (DEP0112), so here rather than in the shared scenarios.
+    'the deprecated private API (DEP0112) warns once and reads and stops as node:dgram':  `
+      process.on('warning', (w) => console.log('warning', w.name, w.code, w.message));
+      const s = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+      console.log('unbound', s._bindState, s._receiving, s._reuseAddr, !!s._handle, s._queue);
+      s.bind(0, '127.0.0.1', () => {
+        console.log('bound', s._bindState, s._receiving);
+        s.on('message', (m) => console.log('message', String(m)));
+        const c = dgram.createSocket('udp4');
+        const to = s.address().port;
+        c.send('one', to, '127.0.0.1', () => setTimeout(() => {
+          s._stopReceiving();
+          console.log('stopped', s._receiving);
+          c.send('two', to, '127.0.0.1', () => setTimeout(() => {
+            s.close(() => console.log('closed'));
+            console.log('after close', s._handle);
+            try { s._healthCheck(); } catch (e) { console.log(e.code); }
+            c.close();
+          }, 100));
+        }, 100));
+      });`,
     'a bound socket keeps the process alive until closed': `const s=dgram.createSocket('udp4'); s.bind(0,'127.0.0.1',()=>setTimeout(()=>{console.log('closing');s.close()},200).unref())`,
   };
   for (const [name, body] of Object.entries(cases)) {
