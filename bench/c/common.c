@@ -265,6 +265,8 @@ void json_cpu(struct json *j, const struct cpu_usage *u)
 void json_hist_us(struct json *j, const struct hist *h)
 {
 	json_dbl(j, "p50_us", (double)hist_quantile(h, 0.50) / 1e3, 3);
+	json_dbl(j, "p90_us", (double)hist_quantile(h, 0.90) / 1e3, 3);
+	json_dbl(j, "p95_us", (double)hist_quantile(h, 0.95) / 1e3, 3);
 	json_dbl(j, "p99_us", (double)hist_quantile(h, 0.99) / 1e3, 3);
 	json_dbl(j, "p999_us", (double)hist_quantile(h, 0.999) / 1e3, 3);
 	json_dbl(j, "max_us", (double)h->max / 1e3, 3);
