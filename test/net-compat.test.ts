@@ -214,7 +214,8 @@ const scenarios: Record<string, Scenario> = {
     c.write(Buffer.alloc(1000, 1));
     c.on('data', () => {});
     await closed(c);
-    return { info, srvRemote: srvSide.remoteAddress, srvRemoteFamily: srvSide.remoteFamily, read: c.bytesRead, written: c.bytesWritten, srvRead: srvSide.bytesRead };
+    // A closed socket is pending again (node:net: it has no handle).
+    return { info, srvRemote: srvSide.remoteAddress, srvRemoteFamily: srvSide.remoteFamily, read: c.bytesRead, written: c.bytesWritten, srvRead: srvSide.bytesRead, pendingAfter: c.pending, stateAfter: c.readyState };
   },
 
   async 'backpressure: write() turns false against a paused reader, drain follows resume, nothing lost'(net) {

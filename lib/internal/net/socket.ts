@@ -773,7 +773,8 @@ export class Socket extends Duplex {
   }
 
   get pending(): boolean {
-    return !(this.id >= 0) || this.connecting === true;
+    // node:net: no handle (never connected, or released by destroy()) or connecting.
+    return !(this.id >= 0) || this.destroyed || this.connecting === true;
   }
 
   /** node:net's old name for `connecting`. */
