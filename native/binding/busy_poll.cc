@@ -103,6 +103,16 @@ bool LoopBinding::BusySpin() {
   // last came from, else every kEpollIntervalNs (see the top comment).
   int64_t now = start;
   int64_t lastEpoll = epollHot_ ? start - kEpollIntervalNs : start;
+  // One handle scope for the slice, holding the dispatch function and its
+  // resource for every CallJs in it: a scope per dispatch is a heap
+  // allocation and two reference lookups on each message's path. A slice
+  // dispatches a bounded number of times (its length over one dispatch), so
+  // the two numbers each CallJs creates here stay few.
+  napi_handle_scope sliceScope = nullptr;
+  if (dispatch_ && !jsDead_ && napi_open_handle_scope(env_, &sliceScope) == napi_ok &&
+      !JsTarget(&sliceFn_, &sliceResource_)) {
+    sliceFn_ = sliceResource_ = nullptr;
+  }
   for (;;) {
     busyStats_.spins++;
     if (uringError_ == 0 && uring_.PollNoSleep(&busyStats_.syscalls)) {
@@ -135,6 +145,8 @@ bool LoopBinding::BusySpin() {
     if (now >= end || !busyOn_ || tornDown_) break;  // JS may have stopped us
     CpuRelax();
   }
+  sliceFn_ = sliceResource_ = nullptr;
+  if (sliceScope) napi_close_handle_scope(env_, sliceScope);
   busyStats_.spinUs += static_cast<double>(now - start) / 1000;
   return busyOn_;
 }

@@ -288,25 +288,17 @@ void LoopBinding::CallJs() {
   // Raw N-API calls with every status checked: while a worker is being
   // terminated JS can no longer run, and node-addon-api's helpers would turn
   // that into a fatal error instead of a quiet stop.
-  napi_handle_scope hscope;
-  if (napi_open_handle_scope(env_, &hscope) != napi_ok) return;
-  // One async context for the loop's lifetime, like a Node handle's: a
-  // fresh one per wake cost more than the dispatch itself.
-  if (!asyncCtx_) {
-    napi_value name;
-    napi_create_string_utf8(env_, "ringwire:loop", NAPI_AUTO_LENGTH, &name);
-    napi_async_init(env_, nullptr, name, &asyncCtx_);
-  }
-  napi_value fn = nullptr;
-  if (napi_get_reference_value(env_, dispatch_, &fn) != napi_ok || !fn) {
-    napi_close_handle_scope(env_, hscope);
-    return;
-  }
-  napi_value resource = nullptr;
-  if (!resource_ || napi_get_reference_value(env_, resource_, &resource) != napi_ok || !resource) {
-    // One resource object for the loop's lifetime, like a Node handle's.
-    napi_create_object(env_, &resource);
-    if (!resource_) napi_create_reference(env_, resource, 1, &resource_);
+  // Inside a busy-poll slice, the slice's handle scope and the function and
+  // resource it looked up serve every dispatch (BusySpin); otherwise, a
+  // scope of our own.
+  napi_handle_scope hscope = nullptr;
+  napi_value fn = sliceFn_, resource = sliceResource_;
+  if (!fn) {
+    if (napi_open_handle_scope(env_, &hscope) != napi_ok) return;
+    if (!JsTarget(&fn, &resource)) {
+      napi_close_handle_scope(env_, hscope);
+      return;
+    }
   }
   // Events JS raises while it runs (and what the microtasks run at the end
   // of each call emit: a close that completed at once, say) are appended
@@ -347,8 +339,27 @@ void LoopBinding::CallJs() {
       }
     }
   }
-  napi_close_handle_scope(env_, hscope);
+  if (hscope) napi_close_handle_scope(env_, hscope);
   eventCount_ = delivered_ = 0;
+}
+
+bool LoopBinding::JsTarget(napi_value* fn, napi_value* resource) {
+  // One async context for the loop's lifetime, like a Node handle's: a
+  // fresh one per wake cost more than the dispatch itself.
+  if (!asyncCtx_) {
+    napi_value name;
+    napi_create_string_utf8(env_, "ringwire:loop", NAPI_AUTO_LENGTH, &name);
+    napi_async_init(env_, nullptr, name, &asyncCtx_);
+  }
+  *fn = nullptr;
+  if (napi_get_reference_value(env_, dispatch_, fn) != napi_ok || !*fn) return false;
+  *resource = nullptr;
+  if (!resource_ || napi_get_reference_value(env_, resource_, resource) != napi_ok || !*resource) {
+    // One resource object for the loop's lifetime, like a Node handle's.
+    napi_create_object(env_, resource);
+    if (!resource_) napi_create_reference(env_, *resource, 1, &resource_);
+  }
+  return true;
 }
 
 void LoopBinding::AsyncCleanup(napi_async_cleanup_hook_handle handle, void* arg) {

@@ -230,6 +230,9 @@ class LoopBinding {
   int Start();
   void OnReadable();
   void CallJs();
+  // The dispatch function and the callback's async resource, as handles in
+  // the current scope; false when JS can no longer be called.
+  bool JsTarget(napi_value* fn, napi_value* resource);
   void Prepare();
   void Settle();
   bool BusySpin();
@@ -251,6 +254,10 @@ class LoopBinding {
   napi_ref dispatch_ = nullptr;  // raw: must be safe to drop during teardown
   napi_ref resource_ = nullptr;  // the callback scope's async resource
   napi_async_context asyncCtx_ = nullptr;
+  // Set while a busy-poll slice holds a handle scope (BusySpin): CallJs
+  // uses these instead of opening a scope and looking them up per dispatch.
+  napi_value sliceFn_ = nullptr;
+  napi_value sliceResource_ = nullptr;
   HandleTable<LoopOwned> owned_;     // id -> handler (handle_table.h)
   std::vector<LoopOwned*> dirty_;
   std::vector<LoopOwned*> flush_;
