@@ -80,6 +80,11 @@ export interface ServerOptsAll extends ServerOpts {
 class ServerImpl extends EventEmitter {
   maxConnections?: number;
   /** @internal */ _connections = 0;
+  /**
+   * node:net's private key of the listening address, `family:address:port`
+   * with the port as asked (0 stays 0); some code still reads it.
+   */
+  _connectionKey?: string;
   private lid = -1;
   private t?: TcpThreadState;
   private refed = true;
@@ -207,6 +212,8 @@ class ServerImpl extends EventEmitter {
       return;
     }
     this.lid = id;
+    const bound = sockName(id, false);
+    if (bound) this._connectionKey = `${bound.family === 'IPv6' ? 6 : 4}:${bound.address}:${port}`;
     t.loop.register(id, this.onEvent);
     if (this.refed) this.refHandle(true);
     process.nextTick(() => {

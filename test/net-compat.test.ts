@@ -204,6 +204,8 @@ const scenarios: Record<string, Scenario> = {
     };
     const info = {
       server: shape(server.address()),
+      // Private, but read by some code: family, address, the port as asked.
+      connectionKey: (server as unknown as { _connectionKey?: string })._connectionKey,
       local: shape(c.address()),
       remote: { address: c.remoteAddress, family: c.remoteFamily, port: c.remotePort === port },
       localAddress: c.localAddress,
@@ -211,6 +213,10 @@ const scenarios: Record<string, Scenario> = {
       pending: c.pending,
       readyState: c.readyState,
     };
+    const anyHost = net.createServer();
+    await listen(anyHost, 0);
+    (info as Record<string, unknown>).anyHostKey = (anyHost as unknown as { _connectionKey?: string })._connectionKey;
+    anyHost.close();
     c.write(Buffer.alloc(1000, 1));
     c.on('data', () => {});
     await closed(c);
