@@ -7,6 +7,7 @@ import * as rwDgram from '../lib/dgram';
 import { needs } from './helpers/skip';
 import { dist } from './helpers/child';
 import { sleep as wait, until } from './helpers/wait';
+import { fdCount } from './helpers/fd';
 
 type Api = { createSocket: (t: any, l?: any) => any };
 type Trace = unknown[];
@@ -430,13 +431,31 @@ const apis: [string, Api][] = [
   ['ringwire (epoll)', { createSocket: (t: any, l?: any) => rwDgram.createSocket(typeof t === 'string' ? { type: t, backend: 'epoll' } : { backend: 'epoll', ...t }, l) }],
 ];
 
+/**
+ * Runs a scenario and says how many descriptors it left open once its
+ * sockets had 2 s to close (closes finish asynchronously in both modules).
+ */
+async function withFds(run: () => Promise<Trace>): Promise<{ trace: Trace; fdsLeft: number }> {
+  const before = fdCount();
+  const trace = await run();
+  await until(() => fdCount() <= before, 2000).catch(() => undefined);
+  return { trace, fdsLeft: fdCount() - before };
+}
+
 describe('ringwire/dgram behaves like node:dgram', () => {
+  // The thread's ring and eventfd live as long as the thread: opened here,
+  // outside any scenario's count.
+  it('(warm-up: each backend opens its per-thread descriptors)', async () => {
+    for (const [label, api] of apis) if (!(label.includes('io_uring') && needs('io_uring'))) await Object.values(scenarios)[0](api);
+  });
   for (const [name, fn] of Object.entries(scenarios)) {
     for (const [label, api] of apis) {
       const skip = label.includes('io_uring') ? needs('io_uring') : undefined;
       it.skipIf(!!skip)(`${name} — ${label}${skip ? ` (skipped: ${skip})` : ''}`, async () => {
-        const expected = await fn(nodeDgram as unknown as Api);
-        const actual = await fn(api);
+        const expected = await withFds(() => fn(nodeDgram as unknown as Api));
+        // Nothing leaked: every socket the scenario opened is closed.
+        expect(expected.fdsLeft).toBe(0);
+        const actual = await withFds(() => fn(api));
         expect(actual).toEqual(expected);
       });
     }

@@ -8,7 +8,8 @@ import * as nodeNet from 'node:net';
 import * as rwNet from '../lib/net';
 import { needs } from './helpers/skip';
 import { dist } from './helpers/child';
-import { sleep } from './helpers/wait';
+import { sleep, until } from './helpers/wait';
+import { fdCount } from './helpers/fd';
 
 
 type NetLike = {
@@ -220,6 +221,7 @@ const scenarios: Record<string, Scenario> = {
     c.write(Buffer.alloc(1000, 1));
     c.on('data', () => {});
     await closed(c);
+    server.close();
     // A closed socket is pending again (node:net: it has no handle).
     return { info, srvRemote: srvSide.remoteAddress, srvRemoteFamily: srvSide.remoteFamily, read: c.bytesRead, written: c.bytesWritten, srvRead: srvSide.bytesRead, pendingAfter: c.pending, stateAfter: c.readyState };
   },
@@ -356,7 +358,8 @@ const scenarios: Record<string, Scenario> = {
   async 'byte counters: on the prototype, before and while connecting, exact per data chunk'(net) {
     const proto = net.Socket.prototype as unknown as Record<string, unknown>;
     const onProto = ['bytesRead', 'bytesWritten', 'bufferSize', 'pending', '_connecting'].map((k) => [k, proto[k]]);
-    const server = net.createServer((s) => { s.write(Buffer.alloc(300000)); s.end(); });
+    // resume(): read the client's bytes and FIN, so that this side closes too.
+    const server = net.createServer((s) => { s.resume(); s.write(Buffer.alloc(300000)); s.end(); });
     const port = await listen(server, 0, '127.0.0.1');
     const c = new net.Socket();
     const before = [c.bytesWritten, c.bytesRead, c.bufferSize, (c as unknown as { _connecting: boolean })._connecting, c.pending];
@@ -432,7 +435,8 @@ const scenarios: Record<string, Scenario> = {
   async 'writes the kernel has taken complete without another wake-up (small writes to a paused peer)'(net) {
     // The peer never reads, but loopback buffers take a few MiB: 1 MiB of
     // 1 KiB writes must all complete (drain) with nothing else happening.
-    const peer = nodeNet.createServer((s) => s.pause());
+    let peerSide: nodeNet.Socket | undefined;
+    const peer = nodeNet.createServer((s) => { peerSide = s; s.pause(); });
     const port = await listen(peer, 0, '127.0.0.1');
     const c = net.connect(port, '127.0.0.1');
     await new Promise((r) => c.once('connect', r));
@@ -453,6 +457,7 @@ const scenarios: Record<string, Scenario> = {
     });
     const allQueued = await done;
     c.destroy();
+    peerSide?.destroy(); // paused, it would never read the EOF
     peer.close();
     return { allQueued };
   },
@@ -715,11 +720,33 @@ scenarios['pauseOnConnect: the accepted socket reads nothing (bytesRead, readabl
   return { seen, got };
 };
 
+/**
+ * Descriptors a scenario left open once its sockets have had 2 s to close
+ * (closes finish asynchronously in both): 0 for node:net and the drop-in.
+ */
+async function fdsLeft(before: number): Promise<number> {
+  await until(() => fdCount() <= before, 2000).catch(() => undefined);
+  return fdCount() - before;
+}
+
 describe('ringwire/net behaves like node:net', () => {
+  // The thread's ring, its eventfd and the epoll backend's descriptors live
+  // as long as the thread: opened here, outside any scenario's count.
+  const warm = Object.values(scenarios)[0];
+  it('(warm-up: each implementation opens its per-thread descriptors)', async () => {
+    for (const impl of impls) await warm(impl.net);
+  });
+
   for (const [name, scenario] of Object.entries(scenarios)) {
     it(name, async () => {
       const results: Record<string, unknown> = {};
-      for (const impl of impls) results[impl.name] = await scenario(impl.net);
+      for (const impl of impls) {
+        const before = fdCount();
+        const result = await scenario(impl.net);
+        // Nothing leaked: every descriptor the scenario opened is closed.
+        results[impl.name] = { result, fdsLeft: await fdsLeft(before) };
+      }
+      expect(results['node:net']).toMatchObject({ fdsLeft: 0 });
       for (const impl of impls.slice(1)) expect({ impl: impl.name, result: results[impl.name] }).toEqual({ impl: impl.name, result: results['node:net'] });
     });
   }
