@@ -462,6 +462,27 @@ const scenarios: Record<string, Scenario> = {
     return { allQueued };
   },
 
+  async 'setTimeout fires while a write is stuck behind a peer that never reads; destroy then closes'(net) {
+    let peerSide: nodeNet.Socket | undefined;
+    const peer = nodeNet.createServer((s) => { peerSide = s; s.pause(); });
+    const port = await listen(peer, 0, '127.0.0.1');
+    const c = net.connect(port, '127.0.0.1');
+    const ev: unknown[] = [];
+    await new Promise((r) => c.once('connect', r));
+    // More than loopback's buffers take: the rest stays queued.
+    c.write(Buffer.alloc(32 << 20, 1), (err) => ev.push(['write cb', err?.code ?? null]));
+    c.setTimeout(150, () => {
+      ev.push(['timeout', c.writableLength > 0]);
+      c.destroy();
+    });
+    c.on('error', (e: NodeJS.ErrnoException) => ev.push(['error', e.code]));
+    await closed(c);
+    ev.push('close');
+    peerSide?.destroy();
+    peer.close();
+    return ev;
+  },
+
   async 'a closed socket connects again'(net) {
     const server = net.createServer((s) => s.end('hi'));
     const port = await listen(server, 0, '127.0.0.1');

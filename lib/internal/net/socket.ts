@@ -325,8 +325,11 @@ export class Socket extends Duplex {
       this.holding = false;
       this.t!.loop.unref();
     }
-    const err = errCode('Cannot call write after a stream was destroyed', 'ERR_STREAM_DESTROYED');
-    for (const w of this.waiting.splice(0)) w.cb(err);
+    // Writes the kernel had not taken: node:net completes them without an
+    // error once the stream is destroyed (stream_base_commons onWriteComplete:
+    // `if (stream.destroyed) req.callback(null)`); a write that failed was
+    // already called back with its error.
+    for (const w of this.waiting.splice(0)) w.cb(null);
     this.out.clear();
   }
 
