@@ -5,6 +5,7 @@
 // submission per loop turn. Events, errors and their order follow node:net.
 import * as dns from 'node:dns';
 import * as net from 'node:net';
+import { constants as osConstants } from 'node:os';
 import { Duplex } from 'node:stream';
 import { inspect } from 'node:util';
 import { assertAttached, invalidArgType, invalidArgValue, outOfRange, safeString, systemError, validateFunction } from '../errors';
@@ -15,6 +16,10 @@ import {
   type Backend, EV, IPPROTO_TCP, TCP_NODELAY, type TcpThreadState, backendOf, openConnection, opError, setKeepAlive, setOpt,
   sockName, tcpThread, validatePort,
 } from '../tcp/core';
+
+const ECANCELED = osConstants.errno.ECANCELED;
+/** Node 22 and later fail writes cancelled by destroy(); Node 20 completes them. */
+const CANCELLED_WRITES_FAIL = Number(process.versions.node.split('.')[0]) >= 22;
 
 export interface SocketConstructorOpts {
   allowHalfOpen?: boolean;
@@ -325,11 +330,13 @@ export class Socket extends Duplex {
       this.holding = false;
       this.t!.loop.unref();
     }
-    // Writes the kernel had not taken: node:net completes them without an
-    // error once the stream is destroyed (stream_base_commons onWriteComplete:
-    // `if (stream.destroyed) req.callback(null)`); a write that failed was
-    // already called back with its error.
-    for (const w of this.waiting.splice(0)) w.cb(null);
+    // Writes the kernel had not taken, as node:net completes them once the
+    // stream is destroyed: Node 20 calls them back with null
+    // (stream_base_commons onWriteComplete checks `stream.destroyed` first),
+    // Node 22 and later with `write ECANCELED` (measured on 20.20, 22.23,
+    // 24.22, 26.12). A write that failed was already called back with its error.
+    const cancelled = CANCELLED_WRITES_FAIL ? opError(-ECANCELED, 2) : null;
+    for (const w of this.waiting.splice(0)) w.cb(cancelled);
     this.out.clear();
   }
 
