@@ -32,8 +32,8 @@ interface BusyChild {
   stderr(): string;
 }
 
-function startBusy(proto: 'udp' | 'tcp' | 'packet' | 'none', budget: number | `adaptive:${number}`, backend: 'io_uring' | 'epoll' = 'io_uring', cpu?: number, faults?: string): Promise<BusyChild> {
-  const args = [FIXTURE, proto, String(budget), backend];
+function startBusy(proto: 'udp' | 'tcp' | 'packet' | 'none', budget: number | `adaptive:${number}`, backend: 'io_uring' | 'epoll' = 'io_uring', cpu?: number, faults?: string, sliceUs?: number): Promise<BusyChild> {
+  const args = [FIXTURE, proto, String(budget), backend, ...(sliceUs !== undefined ? [String(sliceUs)] : [])];
   const opts = { stdio: ['pipe', 'pipe', 'pipe'] as ('pipe')[], env: faults ? { ...process.env, RINGWIRE_TEST_FAULTS: faults } : process.env };
   const child = cpu !== undefined && TWO_CPUS ? spawn('taskset', ['-c', String(cpu), process.execPath, ...args], opts) : spawn(process.execPath, args, opts);
   let err = '';
@@ -312,6 +312,19 @@ describe.skipIf(skipReason(noUring))('every message is delivered while the threa
         const st = JSON.parse(await b.cmd('stats'));
         expect(st.busy.found, 'the spin found work').toBeGreaterThan(0);
         expect(st.busy.sleeps, 'the budget ran out during the pauses').toBeGreaterThan(0);
+      } finally {
+        await finish(b);
+      }
+    }, 60_000);
+
+    it(`UDP (${backend} backend): one 1-second slice under 20000 datagrams, 64 in flight: every one echoed (io_uring: the slice's handle scope is renewed every 256 polls that found work, no stale function or resource handle)`, async () => {
+      const b = await startBusy('udp', Infinity, backend, undefined, undefined, 1_000_000);
+      try {
+        const { missing, reordered } = await udpExchange(b.port, 20_000, 64, 0, 0);
+        expect(missing, 'datagrams never echoed').toEqual([]);
+        expect(reordered, 'echoes out of order').toBe(0);
+        const st = JSON.parse(await b.cmd('stats'));
+        expect(st.busy.found, 'more polls found work than one scope serves').toBeGreaterThan(256);
       } finally {
         await finish(b);
       }

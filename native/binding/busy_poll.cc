@@ -103,16 +103,26 @@ bool LoopBinding::BusySpin() {
   // last came from, else every kEpollIntervalNs (see the top comment).
   int64_t now = start;
   int64_t lastEpoll = epollHot_ ? start - kEpollIntervalNs : start;
-  // One handle scope for the slice, holding the dispatch function and its
-  // resource for every CallJs in it: a scope per dispatch is a heap
-  // allocation and two reference lookups on each message's path. A slice
-  // dispatches a bounded number of times (its length over one dispatch), so
-  // the two numbers each CallJs creates here stay few.
+  // One handle scope for many dispatches, holding the dispatch function and
+  // its resource for every CallJs in it: a scope per dispatch is a heap
+  // allocation and two reference lookups on each message's path. Each
+  // CallJs leaves two numbers in it, so it is renewed every
+  // kSliceScopeDispatches polls that found work: a long slice (sliceUs up
+  // to 1 s) under a flood holds a bounded number of handles.
   napi_handle_scope sliceScope = nullptr;
-  if (dispatch_ && !jsDead_ && napi_open_handle_scope(env_, &sliceScope) == napi_ok &&
-      !JsTarget(&sliceFn_, &sliceResource_)) {
+  auto openSliceScope = [&] {
+    if (dispatch_ && !jsDead_ && napi_open_handle_scope(env_, &sliceScope) == napi_ok &&
+        !JsTarget(&sliceFn_, &sliceResource_))
+      sliceFn_ = sliceResource_ = nullptr;
+  };
+  auto closeSliceScope = [&] {
     sliceFn_ = sliceResource_ = nullptr;
-  }
+    if (sliceScope) napi_close_handle_scope(env_, sliceScope);
+    sliceScope = nullptr;
+  };
+  constexpr double kSliceScopeDispatches = 256;
+  double scopeOpenedAt = busyStats_.found;  // the count when the scope opened
+  openSliceScope();
   for (;;) {
     busyStats_.spins++;
     if (uringError_ == 0 && uring_.PollNoSleep(&busyStats_.syscalls)) {
@@ -143,10 +153,14 @@ bool LoopBinding::BusySpin() {
     }
     now = BusyNowNs();
     if (now >= end || !busyOn_ || tornDown_) break;  // JS may have stopped us
+    if (busyStats_.found - scopeOpenedAt >= kSliceScopeDispatches) {
+      closeSliceScope();
+      openSliceScope();
+      scopeOpenedAt = busyStats_.found;
+    }
     CpuRelax();
   }
-  sliceFn_ = sliceResource_ = nullptr;
-  if (sliceScope) napi_close_handle_scope(env_, sliceScope);
+  closeSliceScope();
   busyStats_.spinUs += static_cast<double>(now - start) / 1000;
   return busyOn_;
 }
