@@ -658,11 +658,15 @@ export class Socket extends EventEmitter {
 }
 
 // node:dgram's deprecated private API (DEP0112), for code that still reads
-// it: the same names, warning once as there. `_handle` is ringwire's own
-// socket (null once closed), not a libuv UDPWrap; `_queue` holds what waits
-// for the implicit bind, in this module's own shape.
+// it: the same names, warning once as there, on the Node versions that
+// still have it (Node 26 removed it: measured on 24.22 and 26.12).
+// `_handle` is ringwire's own socket (null once closed), not a libuv
+// UDPWrap; `_queue` holds what waits for the implicit bind, in this
+// module's own shape.
 type Internals = { handle: UdpSocket | null; bindState: number; queue?: unknown; reuseAddr?: boolean; receiving: boolean };
+const HAS_DEP0112_MEMBERS = Number(process.versions.node.split('.')[0]) < 26;
 function privateState(name: string, get: (s: Internals) => unknown, set: (s: Internals, v: never) => void): void {
+  if (!HAS_DEP0112_MEMBERS) return;
   Object.defineProperty(Socket.prototype, name, {
     configurable: true,
     enumerable: false,
@@ -687,6 +691,7 @@ for (const [name, fn] of [
     (this as unknown as { stopReceiving(): void }).stopReceiving();
   }],
 ] as const) {
+  if (!HAS_DEP0112_MEMBERS) break;
   Object.defineProperty(Socket.prototype, name, {
     configurable: true,
     enumerable: false,
