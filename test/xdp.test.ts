@@ -241,4 +241,28 @@ describe.skipIf(skipReason(needs('bpf')))('XDP program loading', () => {
     const good = Buffer.concat([insn(0xb7, 0, 0, 0, 2), insn(0x95, 0, 0, 0, 0)]);
     expect(native().bpfProgLoadXdp(good)).toEqual({ result: 0, log: '' });
   });
+
+  it('signals arriving while the verifier runs do not turn a verdict into EAGAIN (the load is retried)', async () => {
+    // The verifier stops with EAGAIN, and no log, when a signal is pending
+    // (a child exiting is one): another process floods this one with a
+    // handled signal while it loads the same rejected program 300 times.
+    const bad = Buffer.concat([insn(0x61, 2, 1, 0, 0), insn(0x71, 0, 2, 0, 0), insn(0x95, 0, 0, 0, 0)]);
+    const onSig = () => {};
+    process.on('SIGUSR2', onSig);
+    const { spawn } = await import('node:child_process');
+    const flood = spawn('sh', ['-c', `while kill -USR2 ${process.pid} 2>/dev/null; do :; done`], { stdio: 'ignore' });
+    try {
+      await sleep(100);
+      const seen = new Map<string, number>();
+      for (let i = 0; i < 300; i++) {
+        const r = native().bpfProgLoadXdp(bad);
+        const k = `${r.result} ${/invalid access to packet/.test(r.log) ? 'verdict' : 'no verdict'}`;
+        seen.set(k, (seen.get(k) ?? 0) + 1);
+      }
+      expect(Object.fromEntries(seen)).toEqual({ '-13 verdict': 300 });
+    } finally {
+      flood.kill('SIGKILL');
+      process.off('SIGUSR2', onSig);
+    }
+  });
 });

@@ -1,5 +1,8 @@
 #include "bpf_prog.h"
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <arpa/inet.h>
 #include <linux/if_link.h>
 #include <sys/syscall.h>
@@ -136,6 +139,25 @@ long BpfCall(int cmd, bpf_attr* attr) {
   return r < 0 ? -errno : r;
 }
 
+// BPF_PROG_LOAD with the thread's signals blocked. The verifier gives up
+// with EAGAIN, and no message in its log, when a signal is pending for the
+// loading thread (kernel/bpf/verifier.c do_check: signal_pending ->
+// -EAGAIN), which a Node process sees whenever a child exits; a blocked
+// signal does not count as pending (recalc_sigpending skips the blocked
+// set) and is taken, or delivered to another thread, once the load is done.
+// libbpf instead retries up to 5 times (sys_bpf_prog_load), which a burst
+// of signals outlasts (test/xdp.test.ts: 56 of 300 loads under a flood);
+// the retries stay for an EAGAIN of any other cause.
+long BpfProgLoad(bpf_attr* a) {
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  long r = -EAGAIN;
+  for (int attempt = 0; attempt < 5 && r == -EAGAIN; attempt++) r = BpfCall(BPF_PROG_LOAD, a);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return r;
+}
+
 int BpfLoadXdp(const bpf_insn* insns, uint32_t count, std::string* log) {
   static const char kLicense[] = "Dual MIT/GPL";
   bpf_attr a;
@@ -146,7 +168,7 @@ int BpfLoadXdp(const bpf_insn* insns, uint32_t count, std::string* log) {
   a.insn_cnt = count;
   a.license = reinterpret_cast<uintptr_t>(kLicense);
   strncpy(a.prog_name, "rw_udp_xsk", sizeof(a.prog_name) - 1);
-  int fd = static_cast<int>(BpfCall(BPF_PROG_LOAD, &a));
+  int fd = static_cast<int>(BpfProgLoad(&a));
   if (fd >= 0 || !log) return fd;
   // Load again with the verifier log on: only on failure, since logging
   // slows the verifier and a too-small buffer turns success into ENOSPC.
@@ -154,7 +176,7 @@ int BpfLoadXdp(const bpf_insn* insns, uint32_t count, std::string* log) {
   a.log_buf = reinterpret_cast<uintptr_t>(buf.data());
   a.log_size = static_cast<uint32_t>(buf.size());
   a.log_level = 1;
-  int again = static_cast<int>(BpfCall(BPF_PROG_LOAD, &a));
+  int again = static_cast<int>(BpfProgLoad(&a));
   if (again >= 0) {
     // Passed with logging on (a transient failure): use this one.
     return again;

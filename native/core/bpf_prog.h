@@ -26,6 +26,9 @@ enum class XdpAttachMode { kAuto, kNative, kSkb };
 
 // bpf(2) without libbpf; returns the result or -errno.
 long BpfCall(int cmd, bpf_attr* attr);
+// BPF_PROG_LOAD, retried while the verifier gives up with EAGAIN (a signal
+// pending for the thread); -errno on failure.
+long BpfProgLoad(bpf_attr* attr);
 
 // Loads an XDP program; returns its fd or -errno, and on failure the
 // verifier's log (tail kept if long) in *log.

@@ -1,5 +1,7 @@
 #include "probe.h"
 
+#include "bpf_prog.h"
+
 #ifdef RINGWIRE_HAVE_EFVI
 #include "../efvi/efvi.h"
 #endif
@@ -217,8 +219,8 @@ int ProbeBpf() {
   attr.insn_cnt = 2;
   static const char kLicense[] = "GPL";
   attr.license = reinterpret_cast<uintptr_t>(kLicense);
-  long fd = syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
-  if (fd < 0) return -errno;
+  long fd = BpfProgLoad(&attr);
+  if (fd < 0) return static_cast<int>(fd);
   close(static_cast<int>(fd));
   return 0;
 }
