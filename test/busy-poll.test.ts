@@ -303,15 +303,20 @@ async function tcpRounds(port: number, rounds: number, perRound: number, pauseMs
 
 describe.skipIf(skipReason(noUring))('every message is delivered while the thread spins and when it falls back to sleeping', () => {
   for (const backend of ['io_uring', 'epoll'] as const) {
+    /** Every datagram echoed, in order; returns the server's busy stats. */
+    const echoAll = async (b: BusyChild, window: number, pauseEvery: number, pauseMs: number) => {
+      const { missing, reordered } = await udpExchange(b.port, 20_000, window, pauseEvery, pauseMs);
+      expect(missing, 'datagrams never echoed').toEqual([]);
+      expect(reordered, 'echoes out of order').toBe(0);
+      return JSON.parse(await b.cmd('stats')).busy as { found: number; sleeps: number };
+    };
+
     it(`UDP (${backend} backend): 20000 numbered datagrams, 32 in flight, pauses that outlast the 200 µs budget: every one echoed`, async () => {
       const b = await startBusy('udp', 200, backend);
       try {
-        const { missing, reordered } = await udpExchange(b.port, 20_000, 32, 1000, 5);
-        expect(missing, 'datagrams never echoed').toEqual([]);
-        expect(reordered, 'echoes out of order').toBe(0);
-        const st = JSON.parse(await b.cmd('stats'));
-        expect(st.busy.found, 'the spin found work').toBeGreaterThan(0);
-        expect(st.busy.sleeps, 'the budget ran out during the pauses').toBeGreaterThan(0);
+        const busy = await echoAll(b, 32, 1000, 5);
+        expect(busy.found, 'the spin found work').toBeGreaterThan(0);
+        expect(busy.sleeps, 'the budget ran out during the pauses').toBeGreaterThan(0);
       } finally {
         await finish(b);
       }
@@ -320,11 +325,7 @@ describe.skipIf(skipReason(noUring))('every message is delivered while the threa
     it(`UDP (${backend} backend): one 1-second slice under 20000 datagrams, 64 in flight: every one echoed (io_uring: the slice's handle scope is renewed every 256 polls that found work, no stale function or resource handle)`, async () => {
       const b = await startBusy('udp', Infinity, backend, undefined, undefined, 1_000_000);
       try {
-        const { missing, reordered } = await udpExchange(b.port, 20_000, 64, 0, 0);
-        expect(missing, 'datagrams never echoed').toEqual([]);
-        expect(reordered, 'echoes out of order').toBe(0);
-        const st = JSON.parse(await b.cmd('stats'));
-        expect(st.busy.found, 'more polls found work than one scope serves').toBeGreaterThan(256);
+        expect((await echoAll(b, 64, 0, 0)).found, 'more polls found work than one scope serves').toBeGreaterThan(256);
       } finally {
         await finish(b);
       }
